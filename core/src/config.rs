@@ -1,0 +1,492 @@
+//! Gateway configuration: one serde struct with defaults, the HAProxy container's env vars,
+//! and the command-line flags shared by the headless binary and the desktop app.
+//! Every parse error names the setting, the value and what is accepted.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub const DEFAULT_PROXY_PORT: u16 = 48322;
+pub const DEFAULT_BACKEND_PORT: u16 = 49100;
+pub const MEDIA_PORTS: std::ops::RangeInclusive<u16> = 47998..=48012;
+
+/// A bad setting: which one, the value given, and what would be accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid {setting} {value:?}: {expected}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub value: String,
+    pub expected: String,
+}
+
+impl ConfigError {
+    pub fn new(setting: impl Into<String>, value: impl Into<String>, expected: impl Into<String>) -> Self {
+        Self { setting: setting.into(), value: value.into(), expected: expected.into() }
+    }
+}
+
+/// `host:port` of a CloudXR Runtime (host is a name or an IP; IPv6 in brackets when printed).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct BackendAddr {
+    pub host: String,
+    pub port: u16,
+}
+
+impl BackendAddr {
+    pub fn new(host: impl Into<String>, port: u16) -> Self {
+        Self { host: host.into(), port }
+    }
+
+    /// Parses `host`, `host:port`, `[v6]` or `[v6]:port`; a missing port means `default_port`.
+    pub fn parse(s: &str, default_port: u16, setting: &str) -> Result<Self, ConfigError> {
+        let bad = |why: &str| ConfigError::new(setting, s, why);
+        let s_trim = s.trim();
+        if s_trim.is_empty() {
+            return Err(bad("expected HOST or HOST:PORT, e.g. localhost:49100"));
+        }
+        let (host, port) = if let Some(rest) = s_trim.strip_prefix('[') {
+            let (h, after) = rest.split_once(']').ok_or_else(|| bad("unclosed '[' in IPv6 address"))?;
+            let port = match after.strip_prefix(':') {
+                Some(p) => Some(p),
+                None if after.is_empty() => None,
+                None => return Err(bad("expected [IPv6]:PORT")),
+            };
+            (h.to_string(), port)
+        } else if s_trim.matches(':').count() > 1 {
+            // A bare IPv6 address without a port.
+            (s_trim.to_string(), None)
+        } else {
+            match s_trim.split_once(':') {
+                Some((h, p)) => (h.to_string(), Some(p)),
+                None => (s_trim.to_string(), None),
+            }
+        };
+        let port = match port {
+            Some(p) => parse_port(p, setting)?,
+            None => default_port,
+        };
+        validate_host(&host).map_err(|why| bad(&why))?;
+        Ok(Self { host, port })
+    }
+
+    pub fn is_loopback(&self) -> bool {
+        self.host.eq_ignore_ascii_case("localhost")
+            || self.host.parse::<IpAddr>().map(|ip| ip.is_loopback()).unwrap_or(false)
+    }
+}
+
+impl fmt::Display for BackendAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+impl TryFrom<String> for BackendAddr {
+    type Error = ConfigError;
+    fn try_from(s: String) -> Result<Self, ConfigError> {
+        BackendAddr::parse(&s, DEFAULT_BACKEND_PORT, "backend")
+    }
+}
+
+impl From<BackendAddr> for String {
+    fn from(b: BackendAddr) -> String {
+        b.to_string()
+    }
+}
+
+fn validate_host(host: &str) -> Result<(), String> {
+    if host.is_empty() {
+        return Err("host name is empty".into());
+    }
+    if host.parse::<IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let ok = host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && !label.starts_with('-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err("expected an IP address or a DNS host name (letters, digits, '-', '.')".into())
+    }
+}
+
+pub fn parse_port(s: &str, setting: &str) -> Result<u16, ConfigError> {
+    match s.trim().parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(ConfigError::new(setting, s, "expected a TCP port from 1 to 65535")),
+    }
+}
+
+/// Parses durations the way HAProxy does: `2s`, `500ms`, `1m`, `1h`, `250us`; a bare number is milliseconds.
+pub fn parse_duration(s: &str, setting: &str) -> Result<Duration, ConfigError> {
+    let t = s.trim();
+    let bad = || ConfigError::new(setting, s, "expected a duration like 2s, 500ms or 1m (a bare number is milliseconds)");
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let ms = match unit.trim() {
+        "" | "ms" => n,
+        "us" => n / 1000.0,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        "h" => n * 3_600_000.0,
+        "d" => n * 86_400_000.0,
+        _ => return Err(bad()),
+    };
+    if !ms.is_finite() || ms < 0.0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_micros((ms * 1000.0).round() as u64))
+}
+
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms % 1000 == 0 && ms > 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{ms}ms")
+    }
+}
+
+mod duration_str {
+    use super::*;
+    use serde::{Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(*d))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s, "duration").map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HealthConfig {
+    #[serde(with = "duration_str")]
+    pub interval: Duration,
+    pub rise: u32,
+    pub fall: u32,
+}
+
+impl Default for HealthConfig {
+    fn default() -> Self {
+        Self { interval: Duration::from_secs(2), rise: 2, fall: 3 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Timeouts {
+    /// TLS handshake must finish within this.
+    #[serde(with = "duration_str")]
+    pub tls_handshake: Duration,
+    /// The whole request head must arrive within this (else 408).
+    #[serde(with = "duration_str")]
+    pub request_head: Duration,
+    /// Backend TCP connect (HAProxy `timeout connect`).
+    #[serde(with = "duration_str")]
+    pub connect: Duration,
+    /// A tunnel with no bytes either way for this long is closed (HAProxy `timeout tunnel`).
+    #[serde(with = "duration_str")]
+    pub tunnel_idle: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Self {
+            tls_handshake: Duration::from_secs(10),
+            request_head: Duration::from_secs(10),
+            connect: Duration::from_secs(5),
+            tunnel_idle: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// A user-supplied certificate: a PEM chain plus a key file, or one combined PEM (HAProxy's `server.pem`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustomCert {
+    pub cert: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address and port the TLS listener binds.
+    pub listen: SocketAddr,
+    /// The CloudXR Runtime's signaling endpoint.
+    pub backend: BackendAddr,
+    /// Holds the generated certificate and key (and the desktop app's settings and logs).
+    pub data_dir: PathBuf,
+    /// Extra certificate names (DNS names or IPs) beyond the automatic ones.
+    pub cert_hostnames: Vec<String>,
+    /// Use this certificate instead of a generated one.
+    pub custom_cert: Option<CustomCert>,
+    pub health: HealthConfig,
+    /// Hosts that `/{ip}:{port}/…` path routing may reach, besides the configured backend and loopback.
+    pub allowed_backends: Vec<String>,
+    pub max_connections: usize,
+    pub timeouts: Timeouts,
+    /// How often the LAN interfaces are re-scanned.
+    #[serde(with = "duration_str")]
+    pub lan_scan_interval: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], DEFAULT_PROXY_PORT)),
+            backend: BackendAddr::new("localhost", DEFAULT_BACKEND_PORT),
+            data_dir: default_data_dir(),
+            cert_hostnames: Vec::new(),
+            custom_cert: None,
+            health: HealthConfig::default(),
+            allowed_backends: Vec::new(),
+            max_connections: 1024,
+            timeouts: Timeouts::default(),
+            lan_scan_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Per-user data directory: `%APPDATA%\CXR Gate` on Windows, `$XDG_DATA_HOME/cxr-gate` or `~/.local/share/cxr-gate` elsewhere.
+pub fn default_data_dir() -> PathBuf {
+    #[cfg(windows)]
+    {
+        if let Some(d) = std::env::var_os("APPDATA") {
+            return PathBuf::from(d).join("CXR Gate");
+        }
+    }
+    if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d).join("cxr-gate");
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(h).join(".local/share/cxr-gate");
+    }
+    PathBuf::from("cxr-gate-data")
+}
+
+impl Config {
+    /// Checks the values that types alone don't; the error names the setting.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.listen.port() == 0 {
+            return Err(ConfigError::new("listen", self.listen.to_string(), "expected a port from 1 to 65535"));
+        }
+        let h = &self.health;
+        if h.interval < Duration::from_millis(10) || h.interval > Duration::from_secs(3600) {
+            return Err(ConfigError::new("health interval", format_duration(h.interval), "expected 10ms to 1h"));
+        }
+        if !(1..=100).contains(&h.rise) {
+            return Err(ConfigError::new("health rise", h.rise.to_string(), "expected a count from 1 to 100"));
+        }
+        if !(1..=100).contains(&h.fall) {
+            return Err(ConfigError::new("health fall", h.fall.to_string(), "expected a count from 1 to 100"));
+        }
+        if self.max_connections == 0 {
+            return Err(ConfigError::new("max connections", "0", "expected at least 1"));
+        }
+        for name in &self.cert_hostnames {
+            validate_cert_name(name, "certificate host name")?;
+        }
+        for host in &self.allowed_backends {
+            validate_host(host).map_err(|why| ConfigError::new("allowed backends", host, why))?;
+        }
+        Ok(())
+    }
+
+    /// The configured backend, loopback and `allowed_backends`: the only hosts path routing may reach.
+    pub fn routing_allowed(&self, host: &str) -> bool {
+        let ip = host.parse::<IpAddr>().ok();
+        if ip.map(|i| i.is_loopback()).unwrap_or(false) || host.eq_ignore_ascii_case("localhost") {
+            return true;
+        }
+        let same = |a: &str| {
+            a.eq_ignore_ascii_case(host) || (ip.is_some() && a.parse::<IpAddr>().ok() == ip)
+        };
+        same(&self.backend.host) || self.allowed_backends.iter().any(|a| same(a))
+    }
+
+    /// Applies the HAProxy container's variables, read through `get` (so tests need no process env).
+    pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
+        if let Some(h) = get("BACKEND_HOST") {
+            let b = BackendAddr::parse(&h, self.backend.port, "BACKEND_HOST")?;
+            if b.port != self.backend.port && !h.trim().starts_with('[') && h.contains(':') && h.matches(':').count() == 1 {
+                return Err(ConfigError::new("BACKEND_HOST", h, "expected a host name or IP only; set the port with BACKEND_PORT"));
+            }
+            self.backend.host = b.host;
+        }
+        if let Some(p) = get("BACKEND_PORT") {
+            self.backend.port = parse_port(&p, "BACKEND_PORT")?;
+        }
+        if let Some(p) = get("PROXY_PORT") {
+            self.listen.set_port(parse_port(&p, "PROXY_PORT")?);
+        }
+        if let Some(v) = get("CERT_HOSTNAMES") {
+            self.cert_hostnames = parse_list(&v, "CERT_HOSTNAMES", validate_cert_name)?;
+        }
+        if let Some(v) = get("HEALTH_CHECK_INTERVAL") {
+            self.health.interval = parse_duration(&v, "HEALTH_CHECK_INTERVAL")?;
+        }
+        if let Some(v) = get("HEALTH_CHECK_RISE") {
+            self.health.rise = parse_count(&v, "HEALTH_CHECK_RISE")?;
+        }
+        if let Some(v) = get("HEALTH_CHECK_FALL") {
+            self.health.fall = parse_count(&v, "HEALTH_CHECK_FALL")?;
+        }
+        if let Some(v) = get("ALLOWED_BACKENDS") {
+            self.allowed_backends = parse_list(&v, "ALLOWED_BACKENDS", |h, s| {
+                validate_host(h).map_err(|why| ConfigError::new(s, h, why))
+            })?;
+        }
+        if let Some(v) = get("DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        Ok(())
+    }
+}
+
+pub fn parse_count(s: &str, setting: &str) -> Result<u32, ConfigError> {
+    match s.trim().parse::<u32>() {
+        Ok(n) if (1..=100).contains(&n) => Ok(n),
+        _ => Err(ConfigError::new(setting, s, "expected a whole number from 1 to 100")),
+    }
+}
+
+/// A certificate name: an IP address or a DNS name (a leading `*.` wildcard allowed).
+pub fn validate_cert_name(name: &str, setting: &str) -> Result<(), ConfigError> {
+    let n = name.strip_prefix("*.").unwrap_or(name);
+    validate_host(n).map_err(|why| ConfigError::new(setting, name, why))
+}
+
+/// Splits a comma- or space-separated list, validating each entry.
+pub fn parse_list(
+    s: &str,
+    setting: &str,
+    check: impl Fn(&str, &str) -> Result<(), ConfigError>,
+) -> Result<Vec<String>, ConfigError> {
+    let mut out = Vec::new();
+    for item in s.split([',', ' ', '\n', '\t']).map(str::trim).filter(|i| !i.is_empty()) {
+        check(item, setting)?;
+        if !out.iter().any(|o: &String| o.eq_ignore_ascii_case(item)) {
+            out.push(item.to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// Command-line flags shared by `cxr-gate-proxy` and the desktop app (flattened into each one's parser).
+/// Each is an override on top of defaults, settings and env vars; parse errors name the flag.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CliOverrides {
+    /// Address and port to listen on, e.g. 0.0.0.0:48322 or [::]:48322
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Option<String>,
+    /// CloudXR Runtime signaling endpoint, e.g. localhost:49100
+    #[arg(long, value_name = "HOST:PORT")]
+    pub backend: Option<String>,
+    /// Directory for the certificate, key (and the app's settings and logs)
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Extra certificate names, comma-separated (IPs become IP SANs)
+    #[arg(long, value_name = "a,b")]
+    pub cert_hostnames: Option<String>,
+    /// Custom certificate: PEM chain, or a combined cert+key PEM (HAProxy server.pem)
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// Private key PEM for --cert (omit when --cert holds the key too)
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Time between backend health checks, e.g. 2s or 500ms
+    #[arg(long, value_name = "DURATION")]
+    pub health_interval: Option<String>,
+    /// Consecutive successful checks to mark the backend UP
+    #[arg(long, value_name = "N")]
+    pub rise: Option<String>,
+    /// Consecutive failed checks to mark the backend DOWN
+    #[arg(long, value_name = "N")]
+    pub fall: Option<String>,
+    /// Extra hosts that /{ip}:{port}/ path routing may reach, comma-separated
+    #[arg(long, value_name = "a,b")]
+    pub allowed_backends: Option<String>,
+    /// Maximum concurrent client connections
+    #[arg(long, value_name = "N")]
+    pub max_connections: Option<String>,
+}
+
+impl CliOverrides {
+    pub fn apply(&self, cfg: &mut Config) -> Result<(), ConfigError> {
+        if let Some(l) = &self.listen {
+            cfg.listen = parse_listen(l, "--listen")?;
+        }
+        if let Some(b) = &self.backend {
+            cfg.backend = BackendAddr::parse(b, DEFAULT_BACKEND_PORT, "--backend")?;
+        }
+        if let Some(d) = &self.data_dir {
+            cfg.data_dir = d.clone();
+        }
+        if let Some(v) = &self.cert_hostnames {
+            cfg.cert_hostnames = parse_list(v, "--cert-hostnames", validate_cert_name)?;
+        }
+        if let Some(c) = &self.cert {
+            cfg.custom_cert = Some(CustomCert { cert: c.clone(), key: self.key.clone() });
+        }
+        if let Some(v) = &self.health_interval {
+            cfg.health.interval = parse_duration(v, "--health-interval")?;
+        }
+        if let Some(v) = &self.rise {
+            cfg.health.rise = parse_count(v, "--rise")?;
+        }
+        if let Some(v) = &self.fall {
+            cfg.health.fall = parse_count(v, "--fall")?;
+        }
+        if let Some(v) = &self.allowed_backends {
+            cfg.allowed_backends = parse_list(v, "--allowed-backends", |h, s| {
+                validate_host(h).map_err(|why| ConfigError::new(s, h, why))
+            })?;
+        }
+        if let Some(v) = &self.max_connections {
+            cfg.max_connections = match v.trim().parse::<usize>() {
+                Ok(n) if n > 0 => n,
+                _ => return Err(ConfigError::new("--max-connections", v, "expected a whole number of at least 1")),
+            };
+        }
+        Ok(())
+    }
+}
+
+/// `ADDR:PORT`, `[v6]:PORT`, or a bare `PORT` (all interfaces).
+pub fn parse_listen(s: &str, setting: &str) -> Result<SocketAddr, ConfigError> {
+    let t = s.trim();
+    if let Ok(port) = t.parse::<u16>() {
+        if port > 0 {
+            return Ok(SocketAddr::from(([0, 0, 0, 0], port)));
+        }
+    }
+    match SocketAddr::from_str(t) {
+        Ok(a) if a.port() > 0 => Ok(a),
+        _ => Err(ConfigError::new(setting, s, "expected ADDR:PORT such as 0.0.0.0:48322, [::]:48322 or 127.0.0.1:48322")),
+    }
+}
+
+/// Reads the process environment into a map once (keeps `apply_env` pure for tests).
+pub fn process_env() -> BTreeMap<String, String> {
+    std::env::vars().collect()
+}
