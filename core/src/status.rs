@@ -41,10 +41,8 @@ pub struct BackendStatus {
     pub state: BackendState,
     /// When the state last changed (ms since epoch).
     pub since_ms: u64,
-    /// The last failed check's reason, e.g. "connection refused".
+    /// The last failed check's reason, e.g. "connection refused" (cleared when the backend is UP).
     pub last_error: Option<String>,
-    /// Checks done so far.
-    pub checks: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

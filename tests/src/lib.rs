@@ -1,1 +1,223 @@
-pub mod echo;
+//! Shared harness for the black-box tests and the benchmark: a gateway on a free loopback port with
+//! its own data dir, a real TLS WebSocket client that trusts only the generated certificate (and so
+//! checks its SAN for 127.0.0.1), raw HTTPS requests, and a connector that records every dial.
+//! Only loopback addresses are ever contacted.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use cxr_gate_core::connector::{ConnectFuture, Connector, TcpConnector};
+use cxr_gate_core::{BackendAddr, Config, Gateway, Status};
+use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue, Response};
+use tokio_tungstenite::WebSocketStream;
+
+pub type Wss = WebSocketStream<TlsStream<TcpStream>>;
+
+/// A free TCP port on 127.0.0.1 (bound then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
+}
+
+/// A config for tests: loopback listener on a free port, short health interval, own data dir.
+pub fn test_config(data_dir: &Path, backend: SocketAddr) -> Config {
+    let mut c = Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], free_port())),
+        backend: BackendAddr::new(backend.ip().to_string(), backend.port()),
+        data_dir: data_dir.to_path_buf(),
+        ..Config::default()
+    };
+    c.health.interval = Duration::from_millis(100);
+    // A scan per test run is plenty.
+    c.lan_scan_interval = Duration::from_secs(3600);
+    c
+}
+
+/// Waits until `pred` holds for the status (or fails after `within`).
+pub async fn wait_for(rx: &mut watch::Receiver<Status>, within: Duration, what: &str, pred: impl Fn(&Status) -> bool) -> Result<Status> {
+    let r = tokio::time::timeout(within, async {
+        loop {
+            {
+                let s = rx.borrow_and_update();
+                if pred(&s) {
+                    return Ok::<Status, anyhow::Error>(s.clone());
+                }
+            }
+            rx.changed().await.map_err(|_| anyhow!("status channel closed"))?;
+        }
+    })
+    .await;
+    match r {
+        Ok(x) => x,
+        Err(_) => bail!("timed out after {within:?} waiting for {what}; last status: {:#?}", rx.borrow().backend),
+    }
+}
+
+/// rustls client config trusting exactly the PEM certificate(s) at `cert_pem`.
+pub fn client_tls(cert_pem: &Path) -> Result<Arc<rustls::ClientConfig>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(cert_pem).context("reading cert.pem")? {
+        roots.add(c.context("parsing cert.pem")?).context("adding root")?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Arc::new(cfg))
+}
+
+/// TLS to 127.0.0.1:`port`, verifying the certificate for the IP 127.0.0.1.
+pub async fn tls_connect(tls: &Arc<rustls::ClientConfig>, port: u16) -> Result<TlsStream<TcpStream>> {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await?;
+    tcp.set_nodelay(true)?;
+    let name = ServerName::IpAddress(IpAddr::from([127, 0, 0, 1]).into());
+    Ok(TlsConnector::from(tls.clone()).connect(name, tcp).await?)
+}
+
+/// A wss:// client handshake through the proxy; `headers` are added to the upgrade request.
+pub async fn wss_connect(
+    tls: &Arc<rustls::ClientConfig>,
+    port: u16,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<(Wss, Response<Option<Vec<u8>>>)> {
+    let stream = tls_connect(tls, port).await?;
+    let mut req = format!("wss://127.0.0.1:{port}{path}").into_client_request()?;
+    for (k, v) in headers {
+        req.headers_mut().append(HeaderName::from_bytes(k.as_bytes())?, HeaderValue::from_str(v)?);
+    }
+    let (ws, resp) = tokio_tungstenite::client_async(req, stream).await?;
+    Ok((ws, resp))
+}
+
+/// Sends raw request bytes over TLS and reads the whole answer until the server closes (or `within`).
+pub async fn https_raw(tls: &Arc<rustls::ClientConfig>, port: u16, request: &[u8], within: Duration) -> Result<String> {
+    let mut s = tls_connect(tls, port).await?;
+    s.write_all(request).await?;
+    s.flush().await?;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(within, s.read_to_end(&mut out)).await;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// `GET path` with `Connection: close`; returns (status line + headers, body).
+pub async fn https_get(tls: &Arc<rustls::ClientConfig>, port: u16, path: &str) -> Result<(String, Vec<u8>)> {
+    let mut s = tls_connect(tls, port).await?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await?;
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await??;
+    let split = out.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| anyhow!("no head end"))?;
+    Ok((String::from_utf8_lossy(&out[..split]).into_owned(), out[split + 4..].to_vec()))
+}
+
+/// Header lookup in a raw response head (case-insensitive name).
+pub fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+/// Records every connection attempt; dials only loopback, and only while `accepting` is on.
+/// A non-loopback target is refused without a packet, so a routing bug cannot reach the network.
+#[derive(Default)]
+pub struct RecordingConnector {
+    pub attempts: Mutex<Vec<BackendAddr>>,
+    pub refuse_all: AtomicBool,
+}
+
+impl RecordingConnector {
+    pub fn attempts_to(&self, host: &str) -> usize {
+        self.attempts.lock().map(|a| a.iter().filter(|b| b.host == host).count()).unwrap_or(0)
+    }
+}
+
+impl Connector for RecordingConnector {
+    fn connect<'a>(&'a self, addr: &'a BackendAddr, timeout: Duration) -> ConnectFuture<'a> {
+        Box::pin(async move {
+            if let Ok(mut a) = self.attempts.lock() {
+                a.push(addr.clone());
+            }
+            if !addr.is_loopback() {
+                return Err(io::Error::new(io::ErrorKind::PermissionDenied, "test connector: not loopback"));
+            }
+            if self.refuse_all.load(Ordering::SeqCst) {
+                return Err(io::Error::new(io::ErrorKind::ConnectionRefused, "refused by test switch"));
+            }
+            TcpConnector.connect(addr, timeout).await
+        })
+    }
+}
+
+/// A started gateway with what tests need next to it.
+pub struct Harness {
+    pub gw: Gateway,
+    pub port: u16,
+    pub tls: Arc<rustls::ClientConfig>,
+    pub dir: tempfile_dir::TempDir,
+}
+
+pub mod tempfile_dir {
+    //! Minimal temp dir so the library needs no tempfile dependency.
+    use std::path::{Path, PathBuf};
+    pub struct TempDir(PathBuf);
+    impl TempDir {
+        pub fn new(tag: &str) -> std::io::Result<Self> {
+            let p = std::env::temp_dir().join(format!(
+                "cxr-gate-{tag}-{}-{}",
+                std::process::id(),
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+            ));
+            std::fs::create_dir_all(&p)?;
+            Ok(Self(p))
+        }
+        pub fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+impl Harness {
+    /// Starts a gateway for `backend` (tweak the config first) and waits until it listens.
+    pub async fn start(backend: SocketAddr, tweak: impl FnOnce(&mut Config)) -> Result<Harness> {
+        Self::start_with(backend, tweak, Arc::new(TcpConnector)).await
+    }
+
+    pub async fn start_with(backend: SocketAddr, tweak: impl FnOnce(&mut Config), connector: Arc<dyn Connector>) -> Result<Harness> {
+        let dir = tempfile_dir::TempDir::new("test")?;
+        let mut cfg = test_config(dir.path(), backend);
+        tweak(&mut cfg);
+        // A custom certificate is served from where it is; a generated one from the data dir.
+        let trust = cfg.custom_cert.as_ref().map(|c| c.cert.clone()).unwrap_or_else(|| dir.path().join("cert.pem"));
+        let gw = Gateway::start_with(cfg, connector).await?;
+        if let Some(e) = gw.listen_error() {
+            bail!("gateway not listening: {e}");
+        }
+        let port = gw.local_addr().await.map(|a| a.port()).ok_or_else(|| anyhow!("no local addr"))?;
+        let tls = client_tls(&trust)?;
+        Ok(Harness { gw, port, tls, dir })
+    }
+
+    pub async fn wait_backend(&self, state: cxr_gate_core::BackendState) -> Result<Status> {
+        let mut rx = self.gw.status();
+        wait_for(&mut rx, Duration::from_secs(10), &format!("backend {state:?}"), |s| s.backend.state == state).await
+    }
+}

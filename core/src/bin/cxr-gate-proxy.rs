@@ -1,1 +1,141 @@
-fn main() {}
+//! cxr-gate-proxy: the headless CXR Gate for Linux servers and containers. Same settings as NVIDIA's
+//! HAProxy container (BACKEND_HOST, BACKEND_PORT, PROXY_PORT, CERT_HOSTNAMES, HEALTH_CHECK_*), plus flags.
+//! Exit codes: 0 after a clean shutdown, 2 for bad configuration, 1 when it cannot listen.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Parser;
+use cxr_gate_core::config::{process_env, Config};
+use cxr_gate_core::status::{CertOrigin, ListenerState, Status};
+use cxr_gate_core::{qr, CliOverrides, Gateway};
+
+#[derive(Debug, Parser)]
+#[command(name = "cxr-gate-proxy", version, about = "wss:// → ws:// gateway for the NVIDIA CloudXR Runtime (headless CXR Gate)")]
+struct Cli {
+    #[command(flatten)]
+    overrides: CliOverrides,
+    /// Log filter, e.g. info, debug, cxr_gate_core=debug
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    log: String,
+}
+
+fn config_from(cli: &Cli) -> Result<Config, cxr_gate_core::ConfigError> {
+    let mut cfg = Config::default();
+    let env = process_env();
+    cfg.apply_env(|k| env.get(k).cloned())?;
+    cli.overrides.apply(&mut cfg)?;
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+fn banner(st: &Status) -> String {
+    let mut out = String::new();
+    let port = st.listener.port;
+    out.push_str(&format!("CXR Gate {} listening on {}\n", st.version, st.listener.addr));
+    out.push_str(&format!("  backend (CloudXR Runtime): ws://{}\n", st.backend.addr));
+    if let Some(c) = &st.cert {
+        let origin = match c.origin {
+            CertOrigin::Generated => "generated",
+            CertOrigin::Custom => "custom",
+        };
+        out.push_str(&format!("  certificate ({origin}): {}\n", c.cert_path));
+        out.push_str(&format!("    SHA-256 {}\n", c.fingerprint_sha256));
+        out.push_str(&format!("    names: {}\n", c.sans.join(", ")));
+        if c.changed_since_last_run {
+            out.push_str("    NEW since the last run: headsets must open the trust page again\n");
+        }
+        if !c.missing.is_empty() {
+            out.push_str(&format!("    WARNING: does not cover {}\n", c.missing.join(", ")));
+        }
+    }
+    let listen_ip = st.listener.addr.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']'])).unwrap_or("");
+    let all = listen_ip == "0.0.0.0" || listen_ip == "::";
+    let ips: Vec<String> = if all {
+        st.lan.iter().map(|i| i.ip.clone()).collect()
+    } else {
+        vec![listen_ip.to_string()]
+    };
+    out.push_str("  open on the headset, accept the certificate, then use the wss:// URL:\n");
+    for ip in &ips {
+        let note = st.lan.iter().find(|i| &i.ip == ip).map(|i| {
+            let mut n = i.name.clone();
+            if i.primary {
+                n.push_str(", primary");
+            }
+            if i.virtual_adapter {
+                n.push_str(", virtual");
+            }
+            format!("  ({n})")
+        });
+        out.push_str(&format!("    {}  →  {}{}\n", qr::trust_url(ip, port), qr::wss_url(ip, port), note.unwrap_or_default()));
+    }
+    let qr_ip = if all { st.primary_ip().map(str::to_string) } else { Some(listen_ip.to_string()) };
+    if let Some(ip) = qr_ip {
+        let url = qr::trust_url(&ip, port);
+        if let Ok(code) = qr::terminal(&url) {
+            out.push_str(&format!("\n  scan to open {url}\n{code}\n"));
+        }
+    }
+    out
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn run(cfg: Config) -> Result<ExitCode> {
+    let custom = cfg.custom_cert.is_some();
+    let gw = Gateway::start(cfg).await?;
+    let st = gw.status().borrow().clone();
+    if st.listener.state != ListenerState::Listening {
+        let why = gw.listen_error().unwrap_or_default();
+        let code = if custom && st.cert_error.is_some() { 2 } else { 1 };
+        eprintln!("cxr-gate-proxy: {why}");
+        gw.shutdown().await;
+        return Ok(ExitCode::from(code));
+    }
+    println!("{}", banner(&st));
+    wait_for_signal().await;
+    tracing::info!("shutting down");
+    gw.shutdown().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    let cfg = match config_from(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cxr-gate-proxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cxr-gate-proxy: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(run(cfg)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("cxr-gate-proxy: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

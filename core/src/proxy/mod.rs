@@ -1,1 +1,38 @@
-//! placeholder
+//! The wss:// proxy: listener (TCP accept, connection limit, plain-HTTP detection, TLS) → http (hyper,
+//! CORS, pages, upgrade detection) → route (which backend) → tunnel (raw bytes after the 101).
+
+pub mod http;
+pub mod io;
+pub mod listener;
+pub mod pages;
+pub mod route;
+pub mod sessions;
+pub mod tunnel;
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::connector::Connector;
+use crate::health::Health;
+use crate::status::StatusHub;
+use crate::tls::CertManager;
+
+/// What every connection task needs; built once by the gateway.
+pub struct Shared {
+    pub config: ArcSwap<Config>,
+    pub hub: StatusHub,
+    pub health: Arc<Health>,
+    pub certs: Arc<CertManager>,
+    pub sessions: Arc<sessions::Sessions>,
+    pub connector: Arc<dyn Connector>,
+    pub tls: Arc<rustls::ServerConfig>,
+    /// Permits for concurrent client connections (`max_connections`).
+    pub conn_limit: ArcSwap<Semaphore>,
+    /// Connections over the limit still get a quick 503, up to this many at once.
+    pub overflow: Arc<Semaphore>,
+    pub shutdown: CancellationToken,
+}

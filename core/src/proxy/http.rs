@@ -1,0 +1,191 @@
+//! The HTTP layer (hyper): head limits, CORS on every answer, OPTIONS preflight, the proxy's own
+//! pages, and handing WebSocket upgrades to the tunnel.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+
+use super::io::HeadDeadlineIo;
+use super::pages;
+use super::Shared;
+
+pub type Body = BoxBody<Bytes, hyper::Error>;
+
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
+pub const MAX_HEADERS: usize = 100;
+
+/// HAProxy's `http-response set-header` lines, plus Private Network Access.
+pub const CORS_HEADERS: [(&str, &str); 6] = [
+    ("access-control-allow-origin", "*"),
+    ("access-control-allow-headers", "*"),
+    ("access-control-allow-methods", "GET, POST, PUT, DELETE, OPTIONS"),
+    ("access-control-expose-headers", "*"),
+    ("access-control-max-age", "600"),
+    ("access-control-allow-private-network", "true"),
+];
+
+pub fn set_cors(h: &mut HeaderMap) {
+    for (k, v) in CORS_HEADERS {
+        h.insert(k, HeaderValue::from_static(v));
+    }
+}
+
+/// Per-connection facts the handlers need.
+pub struct ConnCtx {
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    awaiting_head: Arc<AtomicBool>,
+    served_one: Arc<AtomicBool>,
+}
+
+pub fn full(body: impl Into<Bytes>) -> Body {
+    Full::new(body.into()).map_err(|never| match never {}).boxed()
+}
+
+pub fn empty() -> Body {
+    Empty::new().map_err(|never| match never {}).boxed()
+}
+
+pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
+    let mut r = Response::new(full(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    r
+}
+
+fn with_type(body: impl Into<Bytes>, ctype: &'static str) -> Response<Body> {
+    let mut r = Response::new(full(body));
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    r
+}
+
+/// `Connection: upgrade` + `Upgrade: websocket` (tokens, any case).
+pub fn is_websocket_upgrade<B>(req: &Request<B>) -> bool {
+    let has_token = |name: header::HeaderName, token: &str| {
+        req.headers()
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case(token))
+    };
+    has_token(header::CONNECTION, "upgrade") && has_token(header::UPGRADE, "websocket")
+}
+
+/// Serves one TLS connection until it closes, upgrades or the gateway stops.
+pub async fn serve(shared: Arc<Shared>, tls: TlsStream<TcpStream>, peer: SocketAddr, local: SocketAddr) {
+    let head_timeout = shared.config.load().timeouts.request_head;
+    let awaiting_head = Arc::new(AtomicBool::new(true));
+    let served_one = Arc::new(AtomicBool::new(false));
+    let io = HeadDeadlineIo::new(tls, awaiting_head.clone(), served_one.clone(), head_timeout);
+    let ctx = Arc::new(ConnCtx { peer, local, awaiting_head, served_one });
+    let svc_shared = shared.clone();
+    let svc = service_fn(move |req| {
+        let shared = svc_shared.clone();
+        let ctx = ctx.clone();
+        async move { Ok::<_, Infallible>(handle(shared, ctx, req).await) }
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        // The head deadline (with its 408) is HeadDeadlineIo's job.
+        .header_read_timeout(None)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS)
+        .preserve_header_case(true)
+        .keep_alive(true);
+    let conn = builder.serve_connection(TokioIo::new(io), svc).with_upgrades();
+    tokio::select! {
+        r = conn => {
+            if let Err(e) = r {
+                tracing::debug!("connection from {peer}: {e}");
+            }
+        }
+        _ = shared.shutdown.cancelled() => {}
+    }
+}
+
+async fn handle(shared: Arc<Shared>, ctx: Arc<ConnCtx>, req: Request<hyper::body::Incoming>) -> Response<Body> {
+    ctx.awaiting_head.store(false, Ordering::Release);
+    ctx.served_one.store(true, Ordering::Release);
+    let mut resp = if req.method() == Method::OPTIONS {
+        // Preflight: answered here, never forwarded (HAProxy: `http-request return status 200 … if METH_OPTIONS`).
+        text(StatusCode::OK, "OK")
+    } else if is_websocket_upgrade(&req) {
+        super::tunnel::forward(shared.clone(), ctx.peer, req).await
+    } else {
+        page(&shared, &ctx, &req)
+    };
+    set_cors(resp.headers_mut());
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        ctx.awaiting_head.store(true, Ordering::Release);
+    }
+    resp
+}
+
+fn host_for_url(local: SocketAddr) -> String {
+    match local {
+        SocketAddr::V4(a) => a.ip().to_string(),
+        SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => format!("[{}]", a.ip()),
+        },
+    }
+}
+
+fn page(shared: &Shared, ctx: &ConnCtx, req: &Request<hyper::body::Incoming>) -> Response<Body> {
+    let path = req.uri().path();
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "Only GET, HEAD and OPTIONS are answered here; WebSockets use an Upgrade request.\n");
+        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, OPTIONS"));
+        return r;
+    }
+    match path {
+        "/" | "/index.html" => {
+            let url = format!("wss://{}:{}", host_for_url(ctx.local), ctx.local.port());
+            let mut r = with_type(pages::trust_page(&url, crate::VERSION), "text/html; charset=utf-8");
+            // A reused connection after this page made the WebXR client see a spurious 501.
+            r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        "/test" => text(StatusCode::OK, pages::TEST_BODY),
+        "/health" => {
+            let body = pages::health_json(&shared.hub.snapshot(), shared.sessions.count());
+            let mut r = with_type(body, "application/json");
+            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        "/cert.pem" => match shared.certs.cert_pem() {
+            Some(pem) => with_type(pem, "application/x-pem-file"),
+            None => text(StatusCode::SERVICE_UNAVAILABLE, "No certificate is loaded.\n"),
+        },
+        "/cert.crt" => match shared.certs.cert_der() {
+            Some(der) => {
+                let mut r = with_type(der, "application/x-x509-ca-cert");
+                r.headers_mut().insert(
+                    header::CONTENT_DISPOSITION,
+                    HeaderValue::from_static("attachment; filename=\"cxr-gate.crt\""),
+                );
+                r
+            }
+            None => text(StatusCode::SERVICE_UNAVAILABLE, "No certificate is loaded.\n"),
+        },
+        other => {
+            let mut r = with_type(pages::not_found_page(other), "text/html; charset=utf-8");
+            *r.status_mut() = StatusCode::NOT_FOUND;
+            r
+        }
+    }
+}

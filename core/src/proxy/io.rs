@@ -1,0 +1,198 @@
+//! Connection-level I/O helpers: telling TLS from plain HTTP on the first byte, canned answers for
+//! connections hyper never sees, and the request-head deadline (408) wrapped around the TLS stream.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
+
+use super::http::CORS_HEADERS;
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum FirstBytes {
+    Tls,
+    PlainHttp,
+    Other,
+    Closed,
+}
+
+/// Peeks (without consuming) at what the client speaks: a TLS record starts with 0x16 (handshake).
+pub async fn sniff(tcp: &TcpStream) -> io::Result<FirstBytes> {
+    let mut b = [0u8; 1];
+    let n = tcp.peek(&mut b).await?;
+    Ok(match (n, b[0]) {
+        (0, _) => FirstBytes::Closed,
+        (_, 0x16) => FirstBytes::Tls,
+        (_, c) if c.is_ascii_uppercase() => FirstBytes::PlainHttp,
+        _ => FirstBytes::Other,
+    })
+}
+
+/// A complete canned HTTP/1.1 response with CORS headers and `Connection: close`.
+pub fn canned_response(status: &str, body: &str) -> Vec<u8> {
+    let mut r = format!(
+        "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n",
+        body.len()
+    );
+    for (k, v) in CORS_HEADERS {
+        r.push_str(&format!("{k}: {v}\r\n"));
+    }
+    r.push_str("\r\n");
+    r.push_str(body);
+    r.into_bytes()
+}
+
+/// Reads what the client sent (so closing does not reset the connection before it reads our answer),
+/// then writes `response` and closes. Bounded in bytes and time.
+pub async fn drain_and_answer<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, response: &[u8]) {
+    let mut buf = vec![0u8; 4096];
+    let mut seen: Vec<u8> = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while seen.len() < 16 * 1024 {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    seen.extend_from_slice(&buf[..n]);
+                    if seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let _ = s.write_all(response).await;
+        let _ = s.flush().await;
+        let _ = s.shutdown().await;
+    })
+    .await;
+}
+
+enum Deadline {
+    Idle,
+    Armed,
+    /// Writing the 408 answer; offset into it.
+    Answering(usize),
+    /// Flushing and closing (TLS close_notify) after the answer.
+    Closing,
+    Done,
+}
+
+/// Wraps the TLS stream under hyper: while a request head is awaited (`awaiting` set by the service),
+/// a deadline runs; when it passes, a first or partly received head gets `408 Request Timeout` and the
+/// connection is closed (an idle keep-alive connection is just closed). After an upgrade `awaiting`
+/// stays false and this is a plain pass-through.
+pub struct HeadDeadlineIo<I> {
+    inner: I,
+    awaiting: Arc<AtomicBool>,
+    timeout: Duration,
+    sleep: Pin<Box<Sleep>>,
+    deadline: Deadline,
+    /// Bytes read since the deadline was armed, and whether any request was served yet.
+    bytes_in_head: usize,
+    served_one: Arc<AtomicBool>,
+    answer: Arc<[u8]>,
+}
+
+impl<I> HeadDeadlineIo<I> {
+    pub fn new(inner: I, awaiting: Arc<AtomicBool>, served_one: Arc<AtomicBool>, timeout: Duration) -> Self {
+        Self {
+            inner,
+            awaiting,
+            timeout,
+            sleep: Box::pin(tokio::time::sleep(timeout)),
+            deadline: Deadline::Idle,
+            bytes_in_head: 0,
+            served_one,
+            answer: canned_response("408 Request Timeout", "The request head did not arrive within the time limit.\n").into(),
+        }
+    }
+}
+
+impl<I: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadDeadlineIo<I> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        loop {
+            match this.deadline {
+                Deadline::Done => return Poll::Ready(Ok(())),
+                Deadline::Closing => {
+                    if Pin::new(&mut this.inner).poll_shutdown(cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                    this.deadline = Deadline::Done;
+                    continue;
+                }
+                Deadline::Answering(off) => {
+                    let answer = this.answer.clone();
+                    if off >= answer.len() {
+                        this.deadline = Deadline::Closing;
+                        continue;
+                    }
+                    match Pin::new(&mut this.inner).poll_write(cx, &answer[off..]) {
+                        Poll::Ready(Ok(n)) if n > 0 => this.deadline = Deadline::Answering(off + n),
+                        Poll::Pending => return Poll::Pending,
+                        _ => this.deadline = Deadline::Done,
+                    }
+                    continue;
+                }
+                Deadline::Idle => {
+                    if this.awaiting.load(Ordering::Acquire) {
+                        let at = Instant::now() + this.timeout;
+                        this.sleep.as_mut().reset(at);
+                        this.bytes_in_head = 0;
+                        this.deadline = Deadline::Armed;
+                        continue;
+                    }
+                }
+                Deadline::Armed => {
+                    if !this.awaiting.load(Ordering::Acquire) {
+                        this.deadline = Deadline::Idle;
+                        continue;
+                    }
+                    if this.sleep.as_mut().poll(cx).is_ready() {
+                        let first = !this.served_one.load(Ordering::Acquire);
+                        this.deadline =
+                            if first || this.bytes_in_head > 0 { Deadline::Answering(0) } else { Deadline::Done };
+                        continue;
+                    }
+                }
+            }
+            let before = buf.filled().len();
+            let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+            if matches!(this.deadline, Deadline::Armed) {
+                this.bytes_in_head += buf.filled().len() - before;
+            }
+            return r;
+        }
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for HeadDeadlineIo<I> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}

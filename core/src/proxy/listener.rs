@@ -1,0 +1,111 @@
+//! The TCP listener: accepts, enforces the connection limit, answers plain HTTP with a 400 that says
+//! "use https://", and completes the TLS handshake within its time limit before handing over to hyper.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use super::io::{canned_response, drain_and_answer, sniff, FirstBytes};
+use super::pages::{OVERLOADED_BODY, PLAIN_HTTP_BODY};
+use super::Shared;
+
+pub struct Listener {
+    pub local_addr: SocketAddr,
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Listener {
+    /// Binds `addr` and starts accepting. The error is the raw bind error (the caller words it).
+    pub async fn bind(shared: Arc<Shared>, addr: SocketAddr) -> std::io::Result<Listener> {
+        let listener = TcpListener::bind(addr).await?;
+        let local_addr = listener.local_addr()?;
+        let cancel = shared.shutdown.child_token();
+        let task = tokio::spawn(accept_loop(shared, listener, cancel.clone()));
+        Ok(Listener { local_addr, cancel, task })
+    }
+
+    /// Stops accepting; connections already accepted go on.
+    pub async fn close(self) {
+        self.cancel.cancel();
+        let _ = self.task.await;
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, cancel: CancellationToken) {
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = cancel.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let limit = shared.conn_limit.load_full();
+        match limit.try_acquire_owned() {
+            Ok(permit) => {
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    handle(shared, tcp, peer, false).await;
+                    drop(permit);
+                });
+            }
+            Err(_) => match shared.overflow.clone().try_acquire_owned() {
+                Ok(permit) => {
+                    let shared = shared.clone();
+                    tokio::spawn(async move {
+                        handle(shared, tcp, peer, true).await;
+                        drop(permit);
+                    });
+                }
+                Err(_) => drop(tcp),
+            },
+        }
+    }
+}
+
+async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, overloaded: bool) {
+    let cfg = shared.config.load_full();
+    let hs_timeout = cfg.timeouts.tls_handshake;
+    let local = match tcp.local_addr() {
+        Ok(a) => a,
+        Err(_) => return,
+    };
+    match tokio::time::timeout(hs_timeout, sniff(&tcp)).await {
+        Ok(Ok(FirstBytes::Tls)) => {}
+        Ok(Ok(FirstBytes::PlainHttp)) => {
+            tracing::debug!("plain HTTP from {peer} on the TLS port");
+            drain_and_answer(tcp, &canned_response("400 Bad Request", PLAIN_HTTP_BODY)).await;
+            return;
+        }
+        _ => return,
+    }
+    let acceptor = TlsAcceptor::from(shared.tls.clone());
+    let tls = match tokio::time::timeout(hs_timeout, acceptor.accept(tcp)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            // "certificate unknown" here usually means a LAN client reached an IP missing from the SANs.
+            tracing::debug!("TLS handshake with {peer} failed: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!("TLS handshake with {peer} timed out");
+            return;
+        }
+    };
+    if overloaded {
+        drain_and_answer(tls, &canned_response("503 Service Unavailable", OVERLOADED_BODY)).await;
+        return;
+    }
+    super::http::serve(shared, tls, peer, local).await;
+}

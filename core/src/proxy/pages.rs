@@ -1,0 +1,139 @@
+//! The pages the proxy answers itself: the "Certificate accepted" trust page, `/test`, `/health`,
+//! the 404 page, and the plain-text bodies of its error answers.
+
+use serde::Serialize;
+
+use crate::status::Status;
+
+pub const TEST_BODY: &str = "WebSocket proxy ready\n";
+
+pub fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+const STYLE: &str = r#"
+:root{color-scheme:light dark;--fg:#10151c;--bg:#f5f7fa;--card:#fff;--ok:#14853b;--muted:#5b6673;--accent:#2a62d9}
+@media (prefers-color-scheme:dark){:root{--fg:#eef2f6;--bg:#0f1318;--card:#1a2027;--ok:#3ccf6e;--muted:#9aa6b2;--accent:#7aa7ff}}
+*{box-sizing:border-box}body{margin:0;font:clamp(20px,2.6vw,30px)/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;background:var(--bg);color:var(--fg)}
+main{max-width:1100px;margin:0 auto;padding:6vh 5vw}
+.card{background:var(--card);border-radius:28px;padding:1.4em 1.6em;box-shadow:0 8px 40px #0002}
+h1{font-size:2.1em;margin:.1em 0 .3em;display:flex;gap:.45em;align-items:center}
+.tick{display:inline-grid;place-items:center;width:1.3em;height:1.3em;border-radius:50%;background:var(--ok);color:#fff;font-size:.9em}
+p{margin:.5em 0}.muted{color:var(--muted)}
+.url{display:flex;gap:.6em;align-items:center;flex-wrap:wrap;margin:.8em 0}
+code{font:1.25em/1.3 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#8881;padding:.35em .55em;border-radius:12px;word-break:break-all;user-select:all}
+button,a.button{font:inherit;font-size:.95em;padding:.55em 1.1em;border-radius:14px;border:0;background:var(--accent);color:#fff;cursor:pointer;text-decoration:none;min-height:2.4em}
+button:focus-visible,a.button:focus-visible{outline:4px solid var(--fg);outline-offset:3px}
+#copied{min-height:1.5em;color:var(--ok)}
+"#;
+
+/// The trust page: what a headset sees after "Advanced → Proceed".
+pub fn trust_page(wss_url: &str, version: &str) -> String {
+    let url = html_escape(wss_url);
+    format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<title>Certificate accepted · CXR Gate</title><style>{STYLE}</style></head>
+<body><main><div class="card">
+<h1><span class="tick" aria-hidden="true">✓</span>Certificate accepted</h1>
+<p>This headset now trusts the CXR Gate proxy. Go back to your CloudXR web app and connect to:</p>
+<div class="url"><code id="wss-url">{url}</code>
+<button id="copy" type="button">Copy</button></div>
+<p id="copied" role="status" aria-live="polite"></p>
+<p class="muted">Keep this address: if the computer's IP address changes, open this page again.</p>
+<p class="muted">CXR Gate {version} · <a href="/cert.crt">download certificate</a></p>
+</div></main>
+<script>
+document.getElementById('copy').addEventListener('click', async () => {{
+  const text = document.getElementById('wss-url').textContent;
+  const done = (m) => document.getElementById('copied').textContent = m;
+  try {{ await navigator.clipboard.writeText(text); done('Copied'); }}
+  catch (e) {{
+    const r = document.createRange(); r.selectNodeContents(document.getElementById('wss-url'));
+    const s = getSelection(); s.removeAllRanges(); s.addRange(r);
+    done(document.execCommand && document.execCommand('copy') ? 'Copied' : 'Selected: copy it from the menu');
+  }}
+}});
+</script></body></html>"#
+    )
+}
+
+pub fn not_found_page(path: &str) -> String {
+    format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>Not found · CXR Gate</title><style>{STYLE}</style></head><body><main><div class="card">
+<h1>Not found</h1><p>CXR Gate has no page at <code>{}</code>.</p>
+<p><a class="button" href="/">Go to the start page</a></p></div></main></body></html>"#,
+        html_escape(path)
+    )
+}
+
+/// `GET /health`.
+#[derive(Debug, Serialize)]
+pub struct Health<'a> {
+    /// `up`, `down` or `unknown`: the configured backend.
+    pub state: &'a str,
+    pub backend: &'a str,
+    /// When the state last changed, ms since the epoch.
+    pub since_ms: u64,
+    pub active_sessions: usize,
+    pub version: &'a str,
+    pub last_error: Option<&'a str>,
+}
+
+pub fn health_json(st: &Status, active_sessions: usize) -> String {
+    let h = Health {
+        state: st.backend.state.as_str(),
+        backend: &st.backend.addr,
+        since_ms: st.backend.since_ms,
+        active_sessions,
+        version: crate::VERSION,
+        last_error: st.backend.last_error.as_deref(),
+    };
+    serde_json::to_string_pretty(&h).unwrap_or_else(|_| "{}".into())
+}
+
+pub fn backend_unreachable(backend: &str, why: Option<&str>) -> String {
+    let mut s = format!("CloudXR Runtime is not reachable at {backend} — is it running?\n");
+    if let Some(w) = why {
+        s.push_str(&format!("({w})\n"));
+    }
+    s
+}
+
+pub fn route_refused(host: &str) -> String {
+    format!(
+        "Routing to {host} is not allowed. Only the configured backend, loopback and the hosts in the \
+allowed_backends setting can be reached (ALLOWED_BACKENDS / --allowed-backends / Settings → Allowed backends).\n"
+    )
+}
+
+pub const PLAIN_HTTP_BODY: &str =
+    "This is the CXR Gate TLS port: use https:// (for pages) or wss:// (for WebSockets) instead of http://.\n";
+
+pub const OVERLOADED_BODY: &str = "CXR Gate is at its connection limit; try again in a moment.\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trust_page_shows_the_escaped_url() {
+        let p = trust_page("wss://192.168.1.20:48322", "1.0");
+        assert!(p.contains("Certificate accepted"));
+        assert!(p.contains(r#"<code id="wss-url">wss://192.168.1.20:48322</code>"#));
+        assert!(trust_page("wss://<x>", "1").contains("wss://&lt;x&gt;"));
+    }
+
+    #[test]
+    fn health_json_has_the_fields() {
+        let mut st = Status::default();
+        st.backend.addr = "localhost:49100".into();
+        st.backend.state = crate::status::BackendState::Up;
+        let v: serde_json::Value = serde_json::from_str(&health_json(&st, 3)).unwrap();
+        assert_eq!(v["state"], "up");
+        assert_eq!(v["backend"], "localhost:49100");
+        assert_eq!(v["active_sessions"], 3);
+        assert_eq!(v["version"], crate::VERSION);
+    }
+}

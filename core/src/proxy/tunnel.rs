@@ -1,0 +1,202 @@
+//! WebSocket forwarding: sends the upgrade request to the backend (path, query and `Sec-WebSocket-*`
+//! untouched, `X-Forwarded-For`/`-Proto` added), relays a non-101 answer as is, and after a 101 joins
+//! the two connections as a raw byte tunnel until a side closes, the backend is marked DOWN, the
+//! tunnel sits idle too long, or the gateway shuts down.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http_body_util::BodyExt;
+use hyper::header::{self, HeaderValue};
+use hyper::upgrade::Upgraded;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::http::{empty, text, Body};
+use super::pages;
+use super::route::{route, Route};
+use super::sessions::Session;
+use super::Shared;
+use crate::connector::describe_io_error;
+use crate::health::checker::DownSignal;
+use crate::status::BackendState;
+
+/// How long the backend may take to answer the upgrade request.
+const UPGRADE_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
+/// After one side closes, how long the other direction may still drain.
+const HALF_CLOSE_GRACE: Duration = Duration::from_secs(5);
+const BUF: usize = 64 * 1024;
+
+fn client_ip(peer: SocketAddr) -> IpAddr {
+    match peer.ip() {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
+        ip => ip,
+    }
+}
+
+pub async fn forward(shared: Arc<Shared>, peer: SocketAddr, mut req: Request<hyper::body::Incoming>) -> Response<Body> {
+    let cfg = shared.config.load_full();
+    let pq = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+    let (backend, target) = match route(&cfg, &pq) {
+        Route::Refused { host } => {
+            tracing::warn!("refused routing {peer} to {host}: not in allowed_backends");
+            return text(StatusCode::FORBIDDEN, pages::route_refused(&host));
+        }
+        Route::Forward { backend, path_and_query, routed } => {
+            if routed {
+                shared.health.watch(&backend);
+            }
+            (backend, path_and_query)
+        }
+    };
+    let name = backend.to_string();
+    if shared.health.state(&backend) == BackendState::Down {
+        return text(StatusCode::SERVICE_UNAVAILABLE, pages::backend_unreachable(&name, None));
+    }
+    let tcp = match shared.connector.connect(&backend, cfg.timeouts.connect).await {
+        Ok(s) => s,
+        Err(e) => {
+            let why = describe_io_error(&e);
+            tracing::warn!("cannot reach backend {name} for {peer}: {why}");
+            return text(StatusCode::SERVICE_UNAVAILABLE, pages::backend_unreachable(&name, Some(&why)));
+        }
+    };
+    let handshake = hyper::client::conn::http1::Builder::new()
+        .preserve_header_case(true)
+        .handshake::<_, Body>(TokioIo::new(tcp))
+        .await;
+    let (mut sender, conn) = match handshake {
+        Ok(x) => x,
+        Err(e) => return text(StatusCode::BAD_GATEWAY, format!("Backend {name} failed: {e}\n")),
+    };
+    tokio::spawn(async move {
+        let _ = conn.with_upgrades().await;
+    });
+
+    let client_upgrade = hyper::upgrade::on(&mut req);
+    let (mut parts, _body) = req.into_parts();
+    parts.uri = match target.parse() {
+        Ok(u) => u,
+        Err(_) => return text(StatusCode::BAD_REQUEST, "Bad request target.\n"),
+    };
+    parts.version = hyper::Version::HTTP_11;
+    let ip = client_ip(peer).to_string();
+    let xff = match parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+        Some(prev) if !prev.trim().is_empty() => format!("{prev}, {ip}"),
+        _ => ip,
+    };
+    if let Ok(v) = HeaderValue::from_str(&xff) {
+        parts.headers.insert("x-forwarded-for", v);
+    }
+    parts.headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+    let down = shared.health.down_signal(&backend);
+
+    let mut resp = match tokio::time::timeout(UPGRADE_ANSWER_TIMEOUT, sender.send_request(Request::from_parts(parts, empty()))).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => {
+            return text(StatusCode::BAD_GATEWAY, format!("CloudXR Runtime at {name} closed the connection: {e}\n"))
+        }
+        Err(_) => {
+            return text(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("CloudXR Runtime at {name} did not answer the WebSocket upgrade within 30s.\n"),
+            )
+        }
+    };
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        // Relayed as is (the caller adds CORS).
+        return resp.map(|b| b.boxed());
+    }
+    let backend_upgrade = hyper::upgrade::on(&mut resp);
+    let mut out = Response::new(empty());
+    *out.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    *out.headers_mut() = resp.headers().clone();
+    out.headers_mut().remove(header::CONTENT_LENGTH);
+
+    let path = target;
+    tokio::spawn(async move {
+        let (c, b) = match tokio::join!(client_upgrade, backend_upgrade) {
+            (Ok(c), Ok(b)) => (c, b),
+            (c, b) => {
+                tracing::debug!("upgrade for {peer} did not complete: client {:?} backend {:?}", c.err(), b.err());
+                return;
+            }
+        };
+        let session = shared.sessions.open(peer.to_string(), path, name);
+        let idle = shared.config.load().timeouts.tunnel_idle;
+        let reason = join(c, b, &session, down, idle).await;
+        shared.sessions.close(&session, &reason);
+    });
+    out
+}
+
+/// Copies one direction, counting bytes and stamping activity; ends with a half-close of the writer.
+async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
+    mut r: R,
+    mut w: W,
+    count: &AtomicU64,
+    activity: &AtomicU64,
+    origin: Instant,
+) -> Result<(), String> {
+    let mut buf = vec![0u8; BUF];
+    loop {
+        let n = match r.read(&mut buf).await {
+            Ok(n) => n,
+            // Headsets often drop TCP without a TLS close_notify: that is still a close.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
+            Err(e) => return Err(e.to_string()),
+        };
+        if n == 0 {
+            let _ = w.shutdown().await;
+            return Ok(());
+        }
+        w.write_all(&buf[..n]).await.map_err(|e| e.to_string())?;
+        w.flush().await.map_err(|e| e.to_string())?;
+        count.fetch_add(n as u64, Ordering::Relaxed);
+        activity.store(origin.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+async fn join(client: Upgraded, backend: Upgraded, s: &Session, mut down: DownSignal, idle: Duration) -> String {
+    let origin = Instant::now();
+    let activity = AtomicU64::new(0);
+    let (cr, cw) = tokio::io::split(TokioIo::new(client));
+    let (br, bw) = tokio::io::split(TokioIo::new(backend));
+    let up = pump(cr, bw, &s.up, &activity, origin);
+    let dn = pump(br, cw, &s.down, &activity, origin);
+    tokio::pin!(up, dn);
+    let (mut up_done, mut dn_done) = (false, false);
+    let mut reason: Option<String> = None;
+    let mut grace_at: Option<tokio::time::Instant> = None;
+    loop {
+        let last = Duration::from_millis(activity.load(Ordering::Relaxed));
+        let idle_at = tokio::time::Instant::from_std(origin + last + idle);
+        tokio::select! {
+            r = &mut up, if !up_done => {
+                up_done = true;
+                reason.get_or_insert_with(|| match r { Ok(()) => "client closed".into(), Err(e) => format!("client error: {e}") });
+                if dn_done { break; }
+                grace_at = Some(tokio::time::Instant::now() + HALF_CLOSE_GRACE);
+            }
+            r = &mut dn, if !dn_done => {
+                dn_done = true;
+                reason.get_or_insert_with(|| match r { Ok(()) => "backend closed".into(), Err(e) => format!("backend error: {e}") });
+                if up_done { break; }
+                grace_at = Some(tokio::time::Instant::now() + HALF_CLOSE_GRACE);
+            }
+            _ = tokio::time::sleep_until(grace_at.unwrap_or(idle_at)), if grace_at.is_some() => break,
+            _ = down.marked_down() => return "backend marked down".into(),
+            _ = s.shutdown.cancelled() => return "shutdown".into(),
+            _ = tokio::time::sleep_until(idle_at) => {
+                let now = origin.elapsed();
+                if now >= Duration::from_millis(activity.load(Ordering::Relaxed)) + idle {
+                    return "idle timeout".into();
+                }
+            }
+        }
+    }
+    reason.unwrap_or_else(|| "closed".into())
+}

@@ -1,0 +1,1123 @@
+//! gate-bench: CXR Gate vs HAProxy (configured like NVIDIA's wss proxy container) vs a direct
+//! ws:// connection, in one run, on loopback only.
+//!
+//! ```text
+//! cargo build --release -p cxr-gate-core                       # the cxr-gate-proxy binary
+//! cargo run --release -p cxr-gate-tests --bin gate-bench        # full run (a few minutes)
+//! cargo run --release -p cxr-gate-tests --bin gate-bench -- --quick   # short smoke run
+//! ```
+//!
+//! Processes: the echo backend (`echo-server`, a separate process), `cxr-gate-proxy` (release
+//! build, spawned), `/usr/sbin/haproxy -db` with a generated config that copies the container's
+//! (same certificate and key as CXR Gate's data dir). Every address is 127.0.0.1.
+//!
+//! Workloads (each against CXR Gate, HAProxy and direct):
+//! - session set-up: TCP connect + TLS handshake (full, no resumption) + WebSocket upgrade until
+//!   the 101, sequential sessions, p50/p99;
+//! - message round trip in one open session, 64 B and 16 KiB binary messages, p50/p99;
+//! - echo throughput in one session: a stream of 1 MiB binary messages up while the echoes come
+//!   down, MiB/s each way; the proxy's CPU time (utime+stime from /proc) per GB it tunnelled
+//!   (up + down);
+//! - N concurrent idle sessions: the proxy's VmRSS before and with them open, per-session memory.
+//!
+//! It is a benchmark, not a test: nothing here asserts timings. Loops are bounded; it stops by itself.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use futures_util::{SinkExt, StreamExt};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Bytes, Message};
+use tokio_tungstenite::WebSocketStream;
+
+const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+const MIB: u64 = 1 << 20;
+const STREAM_MESSAGE: usize = 1 << 20;
+/// Sessions opened at once while building up the idle set (keeps accept backlogs from overflowing).
+const OPEN_CONCURRENCY: usize = 50;
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+const OP_TIMEOUT: Duration = Duration::from_secs(60);
+
+// ---------------------------------------------------------------------------------------------
+// Options
+
+struct Opts {
+    quick: bool,
+    sessions: usize,
+    rtt_messages: usize,
+    stream_bytes: u64,
+    idle_sessions: usize,
+    proxy_bin: PathBuf,
+    echo_bin: PathBuf,
+    haproxy_bin: PathBuf,
+    keep_dir: bool,
+}
+
+const USAGE: &str = "\
+gate-bench: CXR Gate vs HAProxy vs direct, on 127.0.0.1 only
+
+usage: gate-bench [--quick] [--sessions N] [--rtt-messages N] [--stream-mib N] [--idle N] [--keep]
+
+  --quick            short smoke run (50 set-ups, 500 round trips, 16 MiB stream, 100 idle)
+  --sessions N       session set-ups to time (default 500)
+  --rtt-messages N   round trips per message size (default 10000)
+  --stream-mib N     MiB streamed each way in the throughput run (default 256)
+  --idle N           concurrent idle sessions for the memory row (default 1000)
+  --keep             keep the work directory (configs, certificate, logs)
+
+binaries: CXR_GATE_PROXY_BIN (default: next to this executable, i.e. target/release/cxr-gate-proxy;
+build it with `cargo build --release -p cxr-gate-core`), ECHO_SERVER_BIN (default: next to this
+executable), HAPROXY_BIN (default /usr/sbin/haproxy).";
+
+fn parse_opts() -> Result<Opts> {
+    let here = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("target/release"));
+    let bin = |env: &str, name: &str| {
+        std::env::var_os(env)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| here.join(name))
+    };
+    let mut o = Opts {
+        quick: false,
+        sessions: 500,
+        rtt_messages: 10_000,
+        stream_bytes: 256 * MIB,
+        idle_sessions: 1000,
+        proxy_bin: bin("CXR_GATE_PROXY_BIN", "cxr-gate-proxy"),
+        echo_bin: bin("ECHO_SERVER_BIN", "echo-server"),
+        haproxy_bin: std::env::var_os("HAPROXY_BIN")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/usr/sbin/haproxy")),
+        keep_dir: false,
+    };
+    let mut args = std::env::args().skip(1);
+    let num = |v: Option<String>, flag: &str| -> Result<usize> {
+        let v = v.ok_or_else(|| anyhow!("{flag} needs a number"))?;
+        match v.parse::<usize>() {
+            Ok(n) if n > 0 => Ok(n),
+            _ => bail!("{flag} {v:?}: expected a whole number of at least 1"),
+        }
+    };
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--quick" => {
+                o.quick = true;
+                o.sessions = 50;
+                o.rtt_messages = 500;
+                o.stream_bytes = 16 * MIB;
+                o.idle_sessions = 100;
+            }
+            "--sessions" => o.sessions = num(args.next(), "--sessions")?,
+            "--rtt-messages" => o.rtt_messages = num(args.next(), "--rtt-messages")?,
+            "--stream-mib" => o.stream_bytes = num(args.next(), "--stream-mib")? as u64 * MIB,
+            "--idle" => o.idle_sessions = num(args.next(), "--idle")?,
+            "--keep" => o.keep_dir = true,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?}\n\n{USAGE}"),
+        }
+    }
+    Ok(o)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes
+
+/// A spawned process that is killed (and reaped) when dropped, whatever happens.
+struct Proc {
+    name: &'static str,
+    child: Child,
+    log: Option<PathBuf>,
+}
+
+impl Proc {
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Fails (with the end of its log) if the process has exited.
+    fn check_alive(&mut self) -> Result<()> {
+        if let Some(st) = self.child.try_wait()? {
+            bail!("{} exited early ({st}){}", self.name, self.log_tail());
+        }
+        Ok(())
+    }
+
+    fn log_tail(&self) -> String {
+        let Some(p) = &self.log else {
+            return String::new();
+        };
+        let text = std::fs::read_to_string(p).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(20)..].join("\n");
+        format!("\n--- last lines of {} ---\n{tail}", p.display())
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn log_file(path: &Path) -> Result<(Stdio, Stdio)> {
+    let f = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    Ok((Stdio::from(f.try_clone()?), Stdio::from(f)))
+}
+
+fn start_echo(opts: &Opts, work: &Path) -> Result<(Proc, SocketAddr)> {
+    if !opts.echo_bin.exists() {
+        bail!(
+            "{} not found: build it with `cargo build --release -p cxr-gate-tests --bin echo-server` \
+             (or set ECHO_SERVER_BIN)",
+            opts.echo_bin.display()
+        );
+    }
+    let log = work.join("echo-server.log");
+    let (_, err) = log_file(&log)?;
+    let mut child = Command::new(&opts.echo_bin)
+        .args(["--listen", "127.0.0.1:0", "--stdin-lifetime"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(err)
+        .spawn()
+        .with_context(|| format!("starting {}", opts.echo_bin.display()))?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut proc = Proc {
+        name: "echo-server",
+        child,
+        log: Some(log),
+    };
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .context("reading echo-server's address")?;
+    let addr: SocketAddr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .and_then(|a| a.parse().ok())
+        .ok_or_else(|| anyhow!("echo-server said {line:?}{}", proc.log_tail()))?;
+    proc.check_alive()?;
+    Ok((proc, addr))
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind((LOOPBACK, 0))?
+        .local_addr()?
+        .port())
+}
+
+fn start_gate(
+    opts: &Opts,
+    work: &Path,
+    echo: SocketAddr,
+    max_conn: usize,
+) -> Result<(Proc, SocketAddr)> {
+    if !opts.proxy_bin.exists() {
+        bail!(
+            "{} not found: build it first with `cargo build --release -p cxr-gate-core` \
+             (or set CXR_GATE_PROXY_BIN)",
+            opts.proxy_bin.display()
+        );
+    }
+    let data = work.join("gate-data");
+    std::fs::create_dir_all(&data)?;
+    let port = free_port()?;
+    let log = work.join("cxr-gate-proxy.log");
+    let (out, err) = log_file(&log)?;
+    let child = Command::new(&opts.proxy_bin)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--backend")
+        .arg(echo.to_string())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["--health-interval", "2s", "--rise", "2", "--fall", "3"])
+        .arg("--max-connections")
+        .arg(max_conn.to_string())
+        // The container's variables must not leak in from the caller's environment.
+        .env_remove("BACKEND_HOST")
+        .env_remove("BACKEND_PORT")
+        .env_remove("PROXY_PORT")
+        .env_remove("CERT_HOSTNAMES")
+        .env_remove("ALLOWED_BACKENDS")
+        .env_remove("DATA_DIR")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .with_context(|| format!("starting {}", opts.proxy_bin.display()))?;
+    Ok((
+        Proc {
+            name: "cxr-gate-proxy",
+            child,
+            log: Some(log),
+        },
+        SocketAddr::new(LOOPBACK, port),
+    ))
+}
+
+/// The HAProxy config of NVIDIA's `Dockerfile.wss.proxy`, with loopback addresses, the same
+/// certificate as CXR Gate, `nbthread 2` and a `maxconn` that fits the idle-session row.
+fn haproxy_config(port: u16, pem: &Path, echo: SocketAddr, maxconn: usize) -> String {
+    format!(
+        r#"global
+    log stdout local0 info
+    stats timeout 30s
+    maxconn {maxconn}
+    nbthread 2
+    ca-base /etc/ssl/certs
+    crt-base /etc/ssl/private
+    ssl-default-bind-ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:DHE-RSA-AES128-GCM-SHA256:DHE-RSA-AES256-GCM-SHA384
+    ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256
+    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets
+
+defaults
+    log global
+    option httplog
+    option dontlognull
+    option logasap
+    maxconn {maxconn}
+    timeout connect 5s
+    timeout client 3600s
+    timeout server 3600s
+    timeout tunnel 3600s
+
+frontend websocket_frontend
+    log global
+    bind 127.0.0.1:{port} ssl crt {pem}
+    mode http
+    capture request header Host len 32
+    capture request header Upgrade len 32
+    capture request header Connection len 32
+    http-response set-header Access-Control-Allow-Origin "*"
+    http-response set-header Access-Control-Allow-Headers "*"
+    http-response set-header Access-Control-Allow-Methods "GET, POST, PUT, DELETE, OPTIONS"
+    http-response set-header Access-Control-Expose-Headers "*"
+    http-request return status 200 content-type "text/plain" string "OK" if METH_OPTIONS
+    default_backend websocket_backend
+
+backend websocket_backend
+    log global
+    mode http
+    server local_websocket {echo} check inter 2s rise 2 fall 3 on-marked-down shutdown-sessions
+"#,
+        pem = pem.display()
+    )
+}
+
+fn start_haproxy(
+    opts: &Opts,
+    work: &Path,
+    gate_data: &Path,
+    echo: SocketAddr,
+    maxconn: usize,
+) -> Result<(Proc, SocketAddr)> {
+    if !opts.haproxy_bin.exists() {
+        bail!(
+            "{} not found: install it with `apt-get install haproxy` (or set HAPROXY_BIN)",
+            opts.haproxy_bin.display()
+        );
+    }
+    // HAProxy's `crt` takes one combined PEM: the same certificate and key CXR Gate serves.
+    let cert = std::fs::read(gate_data.join("cert.pem")).context("reading CXR Gate's cert.pem")?;
+    let key = std::fs::read(gate_data.join("key.pem")).context("reading CXR Gate's key.pem")?;
+    let pem = work.join("haproxy-server.pem");
+    let mut combined = cert;
+    if !combined.ends_with(b"\n") {
+        combined.push(b'\n');
+    }
+    combined.extend_from_slice(&key);
+    std::fs::write(&pem, combined)?;
+    let port = free_port()?;
+    let cfg = work.join("haproxy.cfg");
+    std::fs::write(&cfg, haproxy_config(port, &pem, echo, maxconn))?;
+    let check = Command::new(&opts.haproxy_bin)
+        .arg("-c")
+        .arg("-f")
+        .arg(&cfg)
+        .output()
+        .context("running haproxy -c")?;
+    if !check.status.success() {
+        bail!(
+            "haproxy rejected {}:\n{}{}",
+            cfg.display(),
+            String::from_utf8_lossy(&check.stdout),
+            String::from_utf8_lossy(&check.stderr)
+        );
+    }
+    let log = work.join("haproxy.log");
+    let (out, err) = log_file(&log)?;
+    let child = Command::new(&opts.haproxy_bin)
+        .arg("-f")
+        .arg(&cfg)
+        .arg("-db")
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .spawn()
+        .with_context(|| format!("starting {}", opts.haproxy_bin.display()))?;
+    Ok((
+        Proc {
+            name: "haproxy",
+            child,
+            log: Some(log),
+        },
+        SocketAddr::new(LOOPBACK, port),
+    ))
+}
+
+fn command_line(cmd: &str, args: &[&str]) -> String {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .ok()
+        .map(|o| {
+            let mut s = String::from_utf8_lossy(&o.stdout).into_owned();
+            s.push_str(&String::from_utf8_lossy(&o.stderr));
+            s.lines().next().unwrap_or("").trim().to_string()
+        })
+        .unwrap_or_else(|| format!("({cmd} not available)"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// /proc readings (Linux)
+
+fn rss_kib(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// utime + stime of the process, in seconds.
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // Field 3 (state) is f[0]; utime is field 14, stime field 15.
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / clock_ticks() as f64)
+}
+
+fn clock_ticks() -> i64 {
+    #[cfg(unix)]
+    {
+        // SAFETY: sysconf has no preconditions.
+        let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+        if t > 0 {
+            return t;
+        }
+    }
+    100
+}
+
+/// 1000 idle sessions need ~2000 descriptors in the proxy and 1000 here: lift the soft limit
+/// to the hard one (the spawned proxies inherit it).
+fn raise_fd_limit() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: plain syscalls on a properly initialised struct.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+                return None;
+            }
+            if lim.rlim_cur < lim.rlim_max {
+                lim.rlim_cur = lim.rlim_max;
+                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+                libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+            }
+        }
+        Some(lim.rlim_cur)
+    }
+    #[cfg(not(unix))]
+    None
+}
+
+fn machine_info(opts: &Opts) -> Vec<(String, String)> {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let nproc = std::thread::available_parallelism()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".into());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .map(|v| v.trim().to_string())
+        })
+        .unwrap_or_default();
+    vec![
+        (
+            "CPU".into(),
+            format!("{model} ({nproc} logical CPUs available)"),
+        ),
+        ("memory".into(), mem),
+        ("kernel".into(), command_line("uname", &["-srm"])),
+        (
+            "haproxy".into(),
+            command_line(&opts.haproxy_bin.to_string_lossy(), &["-v"]),
+        ),
+        (
+            "cxr-gate-proxy".into(),
+            command_line(&opts.proxy_bin.to_string_lossy(), &["--version"]),
+        ),
+    ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS: trust exactly the certificate CXR Gate generated (HAProxy serves the same one).
+
+#[derive(Debug)]
+struct PinnedCert {
+    der: Vec<u8>,
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for PinnedCert {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if end_entity.as_ref() == self.der.as_slice() {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer,
+            ))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+fn tls_connector(cert_pem: &Path) -> Result<TlsConnector> {
+    let der = CertificateDer::from_pem_file(cert_pem)
+        .with_context(|| format!("reading {}", cert_pem.display()))?
+        .as_ref()
+        .to_vec();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PinnedCert { der, provider }))
+        .with_no_client_auth();
+    // Every session is a full handshake, as for a headset connecting for the first time.
+    cfg.resumption = rustls::client::Resumption::disabled();
+    Ok(TlsConnector::from(Arc::new(cfg)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Clients
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+type Ws = WebSocketStream<Box<dyn Io>>;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Gate,
+    Haproxy,
+    Direct,
+}
+
+struct Target {
+    kind: Kind,
+    addr: SocketAddr,
+    tls: Option<TlsConnector>,
+    /// The proxy process (None for direct).
+    pid: Option<u32>,
+}
+
+impl Target {
+    fn label(&self) -> &'static str {
+        match self.kind {
+            Kind::Gate => "CXR Gate",
+            Kind::Haproxy => "HAProxy",
+            Kind::Direct => "direct",
+        }
+    }
+}
+
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(64 << 20))
+        .max_frame_size(Some(64 << 20))
+}
+
+/// TCP connect, TLS handshake (for the proxies), WebSocket upgrade; returns once the 101 is in.
+async fn open(t: &Target, path: &str) -> Result<Ws> {
+    let tcp = TcpStream::connect(t.addr).await?;
+    tcp.set_nodelay(true)?;
+    let (io, scheme): (Box<dyn Io>, &str) = match &t.tls {
+        Some(c) => (
+            Box::new(c.connect(ServerName::from(LOOPBACK), tcp).await?),
+            "wss",
+        ),
+        None => (Box::new(tcp), "ws"),
+    };
+    let url = format!("{scheme}://{}{path}", t.addr);
+    let (ws, resp) =
+        tokio_tungstenite::client_async_with_config(url, io, Some(ws_config())).await?;
+    if resp.status().as_u16() != 101 {
+        bail!("expected 101, got {}", resp.status());
+    }
+    Ok(ws)
+}
+
+async fn close(mut ws: Ws) {
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        let _ = ws.close(None).await;
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+}
+
+/// Waits until a full session works: the listener is up and the backend is marked UP.
+async fn wait_ready(t: &Target, proc: &mut Option<&mut Proc>) -> Result<()> {
+    let deadline = Instant::now() + READY_TIMEOUT;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Some(p) = proc.as_deref_mut() {
+            p.check_alive()?;
+        }
+        match tokio::time::timeout(Duration::from_secs(5), open(t, "/ready")).await {
+            Ok(Ok(mut ws)) => {
+                ws.send(Message::binary(b"ping".to_vec())).await?;
+                if let Some(Ok(Message::Binary(b))) = ws.next().await {
+                    if b.as_ref() == b"ping" {
+                        close(ws).await;
+                        return Ok(());
+                    }
+                }
+                last = "no echo".into();
+            }
+            Ok(Err(e)) => last = e.to_string(),
+            Err(_) => last = "timed out".into(),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let tail = proc.as_deref().map(|p| p.log_tail()).unwrap_or_default();
+    bail!(
+        "{} not ready after {READY_TIMEOUT:?}: {last}{tail}",
+        t.label()
+    )
+}
+
+#[derive(Clone, Copy)]
+struct Summary {
+    p50: Duration,
+    p99: Duration,
+    n: usize,
+}
+
+fn summarize(mut v: Vec<Duration>) -> Summary {
+    v.sort_unstable();
+    let n = v.len();
+    let at = |q: usize| v[((n * q) / 100).min(n - 1)];
+    Summary {
+        p50: at(50),
+        p99: at(99),
+        n,
+    }
+}
+
+async fn bench_setup(t: &Target, n: usize) -> Result<Summary> {
+    let mut times = Vec::with_capacity(n);
+    for i in 0..n {
+        let t0 = Instant::now();
+        let ws = tokio::time::timeout(OP_TIMEOUT, open(t, "/bench/setup"))
+            .await
+            .map_err(|_| anyhow!("session {i} timed out"))?
+            .with_context(|| format!("session {i}"))?;
+        times.push(t0.elapsed());
+        close(ws).await;
+    }
+    Ok(summarize(times))
+}
+
+async fn round_trip(ws: &mut Ws, payload: &Bytes) -> Result<()> {
+    ws.send(Message::Binary(payload.clone())).await?;
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Binary(b))) => {
+                if b.len() != payload.len() {
+                    bail!("echo of {} bytes came back as {}", payload.len(), b.len());
+                }
+                return Ok(());
+            }
+            Some(Ok(Message::Close(c))) => bail!("session closed: {c:?}"),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(e.into()),
+            None => bail!("session ended"),
+        }
+    }
+}
+
+async fn bench_rtt(t: &Target, size: usize, n: usize) -> Result<Summary> {
+    let mut ws = open(t, "/bench/rtt").await?;
+    let payload = Bytes::from((0..size).map(|i| i as u8).collect::<Vec<u8>>());
+    let warmup = (n / 10).clamp(10, 500);
+    for _ in 0..warmup {
+        tokio::time::timeout(OP_TIMEOUT, round_trip(&mut ws, &payload))
+            .await
+            .map_err(|_| anyhow!("round trip timed out"))??;
+    }
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t0 = Instant::now();
+        tokio::time::timeout(OP_TIMEOUT, round_trip(&mut ws, &payload))
+            .await
+            .map_err(|_| anyhow!("round trip timed out"))??;
+        times.push(t0.elapsed());
+    }
+    close(ws).await;
+    Ok(summarize(times))
+}
+
+struct Throughput {
+    mib_per_s: f64,
+    /// Proxy CPU seconds per GB tunnelled (up + down).
+    cpu_per_gb: Option<f64>,
+}
+
+async fn bench_throughput(t: &Target, total: u64) -> Result<Throughput> {
+    let ws = open(t, "/bench/stream").await?;
+    let (mut sink, mut stream) = ws.split();
+    let messages = total.div_ceil(STREAM_MESSAGE as u64) as usize;
+    let total = messages as u64 * STREAM_MESSAGE as u64;
+    let chunk = Bytes::from(vec![0x5a_u8; STREAM_MESSAGE]);
+    let cpu0 = t.pid.and_then(cpu_secs);
+    let t0 = Instant::now();
+    let writer = tokio::spawn(async move {
+        for _ in 0..messages {
+            sink.send(Message::Binary(chunk.clone())).await?;
+        }
+        anyhow::Ok(sink)
+    });
+    let mut received = 0u64;
+    let deadline = t0 + Duration::from_secs(600);
+    while received < total {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, stream.next()).await {
+            Ok(Some(Ok(Message::Binary(b)))) => received += b.len() as u64,
+            Ok(Some(Ok(Message::Close(c)))) => bail!("stream closed after {received} bytes: {c:?}"),
+            Ok(Some(Ok(_))) => {}
+            Ok(Some(Err(e))) => bail!("stream failed after {received} bytes: {e}"),
+            Ok(None) => bail!("stream ended after {received} bytes"),
+            Err(_) => bail!("stream timed out after {received} bytes"),
+        }
+    }
+    let elapsed = t0.elapsed();
+    let cpu1 = t.pid.and_then(cpu_secs);
+    let sink = writer.await??;
+    if let Ok(ws) = sink.reunite(stream) {
+        close(ws).await;
+    }
+    let gb_tunnelled = (2 * total) as f64 / 1e9;
+    Ok(Throughput {
+        mib_per_s: total as f64 / MIB as f64 / elapsed.as_secs_f64(),
+        cpu_per_gb: match (cpu0, cpu1) {
+            (Some(a), Some(b)) => Some((b - a) / gb_tunnelled),
+            _ => None,
+        },
+    })
+}
+
+struct Idle {
+    rss_before_kib: u64,
+    rss_after_kib: u64,
+    per_session_kib: f64,
+}
+
+async fn bench_idle(t: &Target, n: usize, pid: u32) -> Result<Idle> {
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_before_kib = rss_kib(pid).ok_or_else(|| anyhow!("no VmRSS for pid {pid}"))?;
+    let opened: Vec<Result<Ws>> = futures_util::stream::iter(0..n)
+        .map(|i| async move {
+            tokio::time::timeout(OP_TIMEOUT, open(t, &format!("/bench/idle/{i}")))
+                .await
+                .map_err(|_| anyhow!("idle session {i} timed out"))?
+        })
+        .buffer_unordered(OPEN_CONCURRENCY)
+        .collect()
+        .await;
+    let mut sessions = Vec::with_capacity(n);
+    for r in opened {
+        sessions.push(r?);
+    }
+    // Let the sessions settle into idle (buffers released, allocator quiet).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let rss_after_kib = rss_kib(pid).ok_or_else(|| anyhow!("no VmRSS for pid {pid}"))?;
+    // Prove they are still alive: one round trip on the last one.
+    if let Some(ws) = sessions.last_mut() {
+        round_trip(ws, &Bytes::from_static(b"alive")).await?;
+    }
+    futures_util::stream::iter(sessions)
+        .for_each_concurrent(OPEN_CONCURRENCY, close)
+        .await;
+    Ok(Idle {
+        rss_before_kib,
+        rss_after_kib,
+        per_session_kib: (rss_after_kib as f64 - rss_before_kib as f64) / n as f64,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+#[derive(Default)]
+struct Col {
+    setup: Option<Summary>,
+    rtt_small: Option<Summary>,
+    rtt_large: Option<Summary>,
+    throughput: Option<Throughput>,
+    idle: Option<Idle>,
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn us(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+struct Row {
+    name: String,
+    values: [Option<f64>; 3],
+    decimals: usize,
+}
+
+fn rows(cols: &[Col; 3], opts: &Opts) -> Vec<Row> {
+    let pick = |f: &dyn Fn(&Col) -> Option<f64>| [f(&cols[0]), f(&cols[1]), f(&cols[2])];
+    let mut out = Vec::new();
+    let mut row = |name: String, decimals: usize, f: &dyn Fn(&Col) -> Option<f64>| {
+        out.push(Row {
+            name,
+            values: pick(f),
+            decimals,
+        })
+    };
+    let n_setup = cols[0].setup.map(|s| s.n).unwrap_or(opts.sessions);
+    let n_rtt = cols[0].rtt_small.map(|s| s.n).unwrap_or(opts.rtt_messages);
+    row(format!("session set-up p50, ms (n={n_setup})"), 3, &|c| {
+        c.setup.map(|s| ms(s.p50))
+    });
+    row(format!("session set-up p99, ms (n={n_setup})"), 3, &|c| {
+        c.setup.map(|s| ms(s.p99))
+    });
+    row(format!("round trip 64 B p50, µs (n={n_rtt})"), 1, &|c| {
+        c.rtt_small.map(|s| us(s.p50))
+    });
+    row(format!("round trip 64 B p99, µs (n={n_rtt})"), 1, &|c| {
+        c.rtt_small.map(|s| us(s.p99))
+    });
+    row(format!("round trip 16 KiB p50, µs (n={n_rtt})"), 1, &|c| {
+        c.rtt_large.map(|s| us(s.p50))
+    });
+    row(format!("round trip 16 KiB p99, µs (n={n_rtt})"), 1, &|c| {
+        c.rtt_large.map(|s| us(s.p99))
+    });
+    row(
+        format!(
+            "echo throughput, MiB/s each way ({} MiB of 1 MiB messages)",
+            opts.stream_bytes / MIB
+        ),
+        1,
+        &|c| c.throughput.as_ref().map(|t| t.mib_per_s),
+    );
+    row(
+        "proxy CPU seconds per GB tunnelled (up + down)".into(),
+        2,
+        &|c| c.throughput.as_ref().and_then(|t| t.cpu_per_gb),
+    );
+    row("proxy RSS before, MiB".into(), 1, &|c| {
+        c.idle.as_ref().map(|i| i.rss_before_kib as f64 / 1024.0)
+    });
+    row(
+        format!("proxy RSS with {} idle sessions, MiB", opts.idle_sessions),
+        1,
+        &|c| c.idle.as_ref().map(|i| i.rss_after_kib as f64 / 1024.0),
+    );
+    row("memory per idle session, KiB".into(), 1, &|c| {
+        c.idle.as_ref().map(|i| i.per_session_kib)
+    });
+    out
+}
+
+fn table(rows: &[Row]) -> String {
+    let fmt = |v: Option<f64>, d: usize| match v {
+        Some(x) => format!("{x:.d$}"),
+        None => "—".into(),
+    };
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "| workload | CXR Gate | HAProxy | direct | CXR Gate / HAProxy |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|");
+    for r in rows {
+        let ratio = match (r.values[0], r.values[1]) {
+            (Some(a), Some(b)) if b.abs() > f64::EPSILON => format!("{:.2}", a / b),
+            _ => "—".into(),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} |",
+            r.name,
+            fmt(r.values[0], r.decimals),
+            fmt(r.values[1], r.decimals),
+            fmt(r.values[2], r.decimals),
+            ratio
+        );
+    }
+    s
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn step(msg: &str) {
+    eprintln!("[gate-bench] {msg}");
+}
+
+async fn run(opts: &Opts, work: &Path) -> Result<()> {
+    let fd_limit = raise_fd_limit();
+    let need = (opts.idle_sessions as u64) * 2 + 256;
+    if let Some(lim) = fd_limit {
+        if lim < need {
+            bail!(
+                "the open-file limit is {lim}; {} idle sessions need about {need}: raise it \
+                 (`ulimit -n {need}`) or pass a smaller --idle",
+                opts.idle_sessions
+            );
+        }
+    }
+    let maxconn = (opts.idle_sessions * 2 + 1000).max(4096);
+
+    step("starting the echo backend");
+    let (mut echo, echo_addr) = start_echo(opts, work)?;
+    step(&format!("echo backend on {echo_addr} (pid {})", echo.pid()));
+
+    step("starting cxr-gate-proxy");
+    let (mut gate, gate_addr) = start_gate(opts, work, echo_addr, maxconn)?;
+    let gate_data = work.join("gate-data");
+    let cert = gate_data.join("cert.pem");
+    let deadline = Instant::now() + READY_TIMEOUT;
+    while !(cert.exists() && gate_data.join("key.pem").exists()) {
+        gate.check_alive()?;
+        if Instant::now() > deadline {
+            bail!(
+                "no cert.pem in {} after {READY_TIMEOUT:?}{}",
+                gate_data.display(),
+                gate.log_tail()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Give the writer a moment to finish the files before reading them.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let tls = tls_connector(&cert)?;
+    let gate_t = Target {
+        kind: Kind::Gate,
+        addr: gate_addr,
+        tls: Some(tls.clone()),
+        pid: Some(gate.pid()),
+    };
+    wait_ready(&gate_t, &mut Some(&mut gate)).await?;
+    step(&format!(
+        "CXR Gate ready on wss://{gate_addr} (pid {})",
+        gate.pid()
+    ));
+
+    step("starting haproxy with the container's configuration");
+    let (mut haproxy, haproxy_addr) = start_haproxy(opts, work, &gate_data, echo_addr, maxconn)?;
+    let haproxy_pid = haproxy.pid();
+    let haproxy_t = Target {
+        kind: Kind::Haproxy,
+        addr: haproxy_addr,
+        tls: Some(tls),
+        pid: Some(haproxy_pid),
+    };
+    wait_ready(&haproxy_t, &mut Some(&mut haproxy)).await?;
+    step(&format!(
+        "HAProxy ready on wss://{haproxy_addr} (pid {haproxy_pid})"
+    ));
+
+    let direct_t = Target {
+        kind: Kind::Direct,
+        addr: echo_addr,
+        tls: None,
+        pid: None,
+    };
+    wait_ready(&direct_t, &mut Some(&mut echo)).await?;
+
+    let targets = [&gate_t, &haproxy_t, &direct_t];
+    let mut cols: [Col; 3] = Default::default();
+
+    // Each workload runs against all three before the next workload starts, so slow drifts of the
+    // machine affect them alike.
+    for (i, t) in targets.iter().enumerate() {
+        step(&format!("{}: {} session set-ups", t.label(), opts.sessions));
+        cols[i].setup = Some(bench_setup(t, opts.sessions).await?);
+    }
+    for (i, t) in targets.iter().enumerate() {
+        step(&format!(
+            "{}: {} round trips of 64 B",
+            t.label(),
+            opts.rtt_messages
+        ));
+        cols[i].rtt_small = Some(bench_rtt(t, 64, opts.rtt_messages).await?);
+        step(&format!(
+            "{}: {} round trips of 16 KiB",
+            t.label(),
+            opts.rtt_messages
+        ));
+        cols[i].rtt_large = Some(bench_rtt(t, 16 << 10, opts.rtt_messages).await?);
+    }
+    for (i, t) in targets.iter().enumerate() {
+        step(&format!(
+            "{}: streaming {} MiB each way",
+            t.label(),
+            opts.stream_bytes / MIB
+        ));
+        cols[i].throughput = Some(bench_throughput(t, opts.stream_bytes).await?);
+    }
+    for (i, t) in targets.iter().enumerate() {
+        let Some(pid) = t.pid else { continue };
+        step(&format!(
+            "{}: {} concurrent idle sessions",
+            t.label(),
+            opts.idle_sessions
+        ));
+        cols[i].idle = Some(bench_idle(t, opts.idle_sessions, pid).await?);
+    }
+    gate.check_alive()?;
+    haproxy.check_alive()?;
+    echo.check_alive()?;
+
+    println!();
+    println!(
+        "## gate-bench{} — loopback, one client process, echo backend in its own process",
+        if opts.quick { " --quick" } else { "" }
+    );
+    println!();
+    for (k, v) in machine_info(opts) {
+        println!("- {k}: {v}");
+    }
+    if let Some(l) = fd_limit {
+        println!("- open-file limit: {l}");
+    }
+    println!();
+    print!("{}", table(&rows(&cols, opts)));
+    println!();
+    println!(
+        "Lower is better except throughput. Set-up is TCP + TLS (full handshake, no resumption) + \
+         WebSocket upgrade until the 101; direct has no TLS. Both proxies serve the same certificate."
+    );
+    drop(haproxy);
+    drop(gate);
+    drop(echo);
+    Ok(())
+}
+
+fn main() {
+    let opts = match parse_opts() {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("gate-bench: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let work = std::env::temp_dir().join(format!("cxr-gate-bench-{}", std::process::id()));
+    if let Err(e) = std::fs::create_dir_all(&work) {
+        eprintln!("gate-bench: creating {}: {e}", work.display());
+        std::process::exit(1);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let result = rt.block_on(run(&opts, &work));
+    drop(rt);
+    match result {
+        Ok(()) => {
+            if opts.keep_dir {
+                eprintln!("[gate-bench] work directory kept: {}", work.display());
+            } else {
+                let _ = std::fs::remove_dir_all(&work);
+            }
+        }
+        Err(e) => {
+            eprintln!("gate-bench: {e:#}");
+            eprintln!("[gate-bench] logs and configs kept in {}", work.display());
+            std::process::exit(1);
+        }
+    }
+}
