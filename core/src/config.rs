@@ -135,7 +135,8 @@ pub fn parse_port(s: &str, setting: &str) -> Result<u16, ConfigError> {
 /// Parses durations the way HAProxy does: `2s`, `500ms`, `1m`, `1h`, `250us`; a bare number is milliseconds.
 pub fn parse_duration(s: &str, setting: &str) -> Result<Duration, ConfigError> {
     let t = s.trim();
-    let bad = || ConfigError::new(setting, s, "expected a duration like 2s, 500ms or 1m (a bare number is milliseconds)");
+    let bad =
+        || ConfigError::new(setting, s, "expected a duration like 2s, 500ms or 1m (a bare number is milliseconds)");
     let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
     let n: f64 = num.parse().map_err(|_| bad())?;
@@ -156,7 +157,7 @@ pub fn parse_duration(s: &str, setting: &str) -> Result<Duration, ConfigError> {
 
 pub fn format_duration(d: Duration) -> String {
     let ms = d.as_millis();
-    if ms % 1000 == 0 && ms > 0 {
+    if ms > 0 && ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")
@@ -317,20 +318,31 @@ impl Config {
         if ip.map(|i| i.is_loopback()).unwrap_or(false) || host.eq_ignore_ascii_case("localhost") {
             return true;
         }
-        let same = |a: &str| {
-            a.eq_ignore_ascii_case(host) || (ip.is_some() && a.parse::<IpAddr>().ok() == ip)
-        };
+        let same = |a: &str| a.eq_ignore_ascii_case(host) || (ip.is_some() && a.parse::<IpAddr>().ok() == ip);
         same(&self.backend.host) || self.allowed_backends.iter().any(|a| same(a))
     }
 
     /// Applies the HAProxy container's variables, read through `get` (so tests need no process env).
+    /// All or nothing: on an error the config is left as it was.
     pub fn apply_env(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let mut next = self.clone();
+        next.apply_env_inner(get)?;
+        *self = next;
+        Ok(())
+    }
+
+    fn apply_env_inner(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
         if let Some(h) = get("BACKEND_HOST") {
-            let b = BackendAddr::parse(&h, self.backend.port, "BACKEND_HOST")?;
-            if b.port != self.backend.port && !h.trim().starts_with('[') && h.contains(':') && h.matches(':').count() == 1 {
-                return Err(ConfigError::new("BACKEND_HOST", h, "expected a host name or IP only; set the port with BACKEND_PORT"));
+            // One colon means HOST:PORT: the container takes the port from BACKEND_PORT only.
+            if h.matches(':').count() == 1 {
+                return Err(ConfigError::new(
+                    "BACKEND_HOST",
+                    h,
+                    "expected a host name or IP only; set the port with BACKEND_PORT",
+                ));
             }
+            let b = BackendAddr::parse(&h, self.backend.port, "BACKEND_HOST")?;
             self.backend.host = b.host;
         }
         if let Some(p) = get("BACKEND_PORT") {
@@ -352,9 +364,8 @@ impl Config {
             self.health.fall = parse_count(&v, "HEALTH_CHECK_FALL")?;
         }
         if let Some(v) = get("ALLOWED_BACKENDS") {
-            self.allowed_backends = parse_list(&v, "ALLOWED_BACKENDS", |h, s| {
-                validate_host(h).map_err(|why| ConfigError::new(s, h, why))
-            })?;
+            self.allowed_backends =
+                parse_list(&v, "ALLOWED_BACKENDS", |h, s| validate_host(h).map_err(|why| ConfigError::new(s, h, why)))?;
         }
         if let Some(v) = get("DATA_DIR") {
             self.data_dir = PathBuf::from(v);
@@ -432,7 +443,15 @@ pub struct CliOverrides {
 }
 
 impl CliOverrides {
+    /// All or nothing: on an error `cfg` is left as it was.
     pub fn apply(&self, cfg: &mut Config) -> Result<(), ConfigError> {
+        let mut next = cfg.clone();
+        self.apply_inner(&mut next)?;
+        *cfg = next;
+        Ok(())
+    }
+
+    fn apply_inner(&self, cfg: &mut Config) -> Result<(), ConfigError> {
         if let Some(l) = &self.listen {
             cfg.listen = parse_listen(l, "--listen")?;
         }
@@ -482,11 +501,167 @@ pub fn parse_listen(s: &str, setting: &str) -> Result<SocketAddr, ConfigError> {
     }
     match SocketAddr::from_str(t) {
         Ok(a) if a.port() > 0 => Ok(a),
-        _ => Err(ConfigError::new(setting, s, "expected ADDR:PORT such as 0.0.0.0:48322, [::]:48322 or 127.0.0.1:48322")),
+        _ => {
+            Err(ConfigError::new(setting, s, "expected ADDR:PORT such as 0.0.0.0:48322, [::]:48322 or 127.0.0.1:48322"))
+        }
     }
 }
 
 /// Reads the process environment into a map once (keeps `apply_env` pure for tests).
 pub fn process_env() -> BTreeMap<String, String> {
     std::env::vars().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_match_the_haproxy_container() {
+        let c = Config::default();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:48322");
+        assert_eq!(c.backend.to_string(), "localhost:49100");
+        assert_eq!(c.health, HealthConfig { interval: Duration::from_secs(2), rise: 2, fall: 3 });
+        assert_eq!(c.timeouts.connect, Duration::from_secs(5));
+        assert_eq!(c.timeouts.tunnel_idle, Duration::from_secs(3600));
+        assert_eq!(c.max_connections, 1024);
+        c.validate().unwrap();
+    }
+
+    #[test]
+    fn durations_parse_like_haproxy() {
+        assert_eq!(parse_duration("2s", "x").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("500ms", "x").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("250", "x").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1m", "x").unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("1.5s", "x").unwrap(), Duration::from_millis(1500));
+        let e = parse_duration("two seconds", "HEALTH_CHECK_INTERVAL").unwrap_err();
+        assert_eq!(e.setting, "HEALTH_CHECK_INTERVAL");
+        assert_eq!(
+            e.to_string(),
+            "invalid HEALTH_CHECK_INTERVAL \"two seconds\": expected a duration like 2s, 500ms or 1m (a bare number is milliseconds)"
+        );
+        assert!(parse_duration("5x", "x").is_err());
+        assert!(parse_duration("-1s", "x").is_err());
+        assert_eq!(format_duration(Duration::from_secs(2)), "2s");
+        assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
+    }
+
+    #[test]
+    fn env_vars_of_the_haproxy_container_apply() {
+        let mut c = Config::default();
+        c.apply_env(env(&[
+            ("BACKEND_HOST", "10.0.0.5"),
+            ("BACKEND_PORT", "49200"),
+            ("PROXY_PORT", "8443"),
+            ("CERT_HOSTNAMES", "vr.lab, 10.0.0.9 ,vr.lab"),
+            ("HEALTH_CHECK_INTERVAL", "500ms"),
+            ("HEALTH_CHECK_RISE", "4"),
+            ("HEALTH_CHECK_FALL", "5"),
+            ("ALLOWED_BACKENDS", "10.0.0.6,10.0.0.7"),
+        ]))
+        .unwrap();
+        assert_eq!(c.backend.to_string(), "10.0.0.5:49200");
+        assert_eq!(c.listen.port(), 8443);
+        assert_eq!(c.cert_hostnames, vec!["vr.lab", "10.0.0.9"]);
+        assert_eq!(c.health, HealthConfig { interval: Duration::from_millis(500), rise: 4, fall: 5 });
+        assert_eq!(c.allowed_backends, vec!["10.0.0.6", "10.0.0.7"]);
+        // Empty values count as unset, like the container's `${VAR:+x}` checks.
+        let mut d = Config::default();
+        d.apply_env(env(&[("BACKEND_PORT", " ")])).unwrap();
+        assert_eq!(d.backend.port, 49100);
+    }
+
+    #[test]
+    fn bad_env_values_name_the_variable_the_value_and_what_is_accepted() {
+        let cases = [
+            ("BACKEND_PORT", "abc", "invalid BACKEND_PORT \"abc\": expected a TCP port from 1 to 65535"),
+            ("PROXY_PORT", "70000", "invalid PROXY_PORT \"70000\": expected a TCP port from 1 to 65535"),
+            ("HEALTH_CHECK_RISE", "0", "invalid HEALTH_CHECK_RISE \"0\": expected a whole number from 1 to 100"),
+            ("HEALTH_CHECK_FALL", "x", "invalid HEALTH_CHECK_FALL \"x\": expected a whole number from 1 to 100"),
+            ("BACKEND_HOST", "bad host!", "invalid BACKEND_HOST \"bad host!\": expected an IP address or a DNS host name (letters, digits, '-', '.')"),
+            ("BACKEND_HOST", "runtime:49100", "invalid BACKEND_HOST \"runtime:49100\": expected a host name or IP only; set the port with BACKEND_PORT"),
+        ];
+        for (k, v, msg) in cases {
+            let mut c = Config::default();
+            let before = c.clone();
+            let e = c.apply_env(env(&[(k, v)])).unwrap_err();
+            assert_eq!(e.to_string(), msg);
+            assert_eq!(c, before, "{k} must change nothing when rejected");
+        }
+    }
+
+    #[test]
+    fn flags_override_and_report_their_own_names() {
+        let mut c = Config::default();
+        let o = CliOverrides {
+            listen: Some("127.0.0.1:9443".into()),
+            backend: Some("[::1]:5000".into()),
+            cert_hostnames: Some("a.lan,b.lan".into()),
+            health_interval: Some("100ms".into()),
+            rise: Some("1".into()),
+            fall: Some("1".into()),
+            ..Default::default()
+        };
+        o.apply(&mut c).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9443");
+        assert_eq!(c.backend.to_string(), "[::1]:5000");
+        assert!(c.backend.is_loopback());
+        assert_eq!(c.cert_hostnames, vec!["a.lan", "b.lan"]);
+        assert_eq!(c.health.interval, Duration::from_millis(100));
+
+        let bad = |o: CliOverrides| o.apply(&mut Config::default()).unwrap_err().to_string();
+        assert_eq!(
+            bad(CliOverrides { listen: Some("nowhere".into()), ..Default::default() }),
+            "invalid --listen \"nowhere\": expected ADDR:PORT such as 0.0.0.0:48322, [::]:48322 or 127.0.0.1:48322"
+        );
+        assert!(bad(CliOverrides { backend: Some("host:0".into()), ..Default::default() })
+            .starts_with("invalid --backend \"0\""));
+        assert!(bad(CliOverrides { rise: Some("many".into()), ..Default::default() })
+            .starts_with("invalid --rise \"many\""));
+        assert!(bad(CliOverrides { cert_hostnames: Some("ok.lan,bad!name".into()), ..Default::default() })
+            .starts_with("invalid --cert-hostnames \"bad!name\""));
+        assert_eq!(parse_listen("48322", "--listen").unwrap().to_string(), "0.0.0.0:48322");
+    }
+
+    #[test]
+    fn validation_catches_out_of_range_values() {
+        let mut c = Config::default();
+        c.health.interval = Duration::from_millis(1);
+        assert_eq!(c.validate().unwrap_err().setting, "health interval");
+        let c = Config { max_connections: 0, ..Config::default() };
+        assert_eq!(c.validate().unwrap_err().setting, "max connections");
+    }
+
+    #[test]
+    fn only_configured_loopback_and_listed_hosts_are_routable() {
+        let c = Config { allowed_backends: vec!["10.0.0.7".into(), "render-1".into()], ..Config::default() };
+        assert!(c.routing_allowed("127.0.0.1"));
+        assert!(c.routing_allowed("127.9.9.9"));
+        assert!(c.routing_allowed("::1"));
+        assert!(c.routing_allowed("localhost"));
+        assert!(c.routing_allowed("10.0.0.7"));
+        assert!(c.routing_allowed("RENDER-1"));
+        assert!(!c.routing_allowed("10.0.0.8"));
+        assert!(!c.routing_allowed("0.0.0.0"));
+    }
+
+    #[test]
+    fn config_round_trips_through_json_with_readable_durations() {
+        let c = Config::default();
+        let j = serde_json::to_value(&c).unwrap();
+        assert_eq!(j["health"]["interval"], "2s");
+        assert_eq!(j["backend"], "localhost:49100");
+        let back: Config = serde_json::from_value(j).unwrap();
+        assert_eq!(back, c);
+        // Missing fields take defaults.
+        let partial: Config = serde_json::from_str(r#"{"backend":"10.1.1.1:49100"}"#).unwrap();
+        assert_eq!(partial.listen, c.listen);
+        assert!(serde_json::from_str::<Config>(r#"{"backend":"bad host!"}"#).is_err());
+    }
 }

@@ -60,7 +60,11 @@ pub fn describe_io_error(e: &io::Error) -> String {
         _ => {
             let s = e.to_string();
             // Resolver errors read like "failed to lookup address information: Name or service not known".
-            if s.contains("lookup address") { "no such host".into() } else { s }
+            if s.contains("lookup address") {
+                "no such host".into()
+            } else {
+                s
+            }
         }
     }
 }

@@ -10,9 +10,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
-use tokio_tungstenite::tungstenite::handshake::server::{
-    Callback, ErrorResponse, Request, Response,
-};
+use tokio_tungstenite::tungstenite::handshake::server::{Callback, ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{header, HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
@@ -38,10 +36,7 @@ pub struct EchoRequest {
 impl EchoRequest {
     /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -83,12 +78,7 @@ impl EchoServer {
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(accept_loop(listener, shared.clone(), shutdown.clone()));
         tracing::debug!("echo server listening on {addr}");
-        Ok(EchoServer {
-            addr,
-            shared,
-            shutdown,
-            task: Some(task),
-        })
+        Ok(EchoServer { addr, shared, shutdown, task: Some(task) })
     }
 
     pub fn addr(&self) -> SocketAddr {
@@ -149,23 +139,12 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: Cance
     while conns.join_next().await.is_some() {}
 }
 
-async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
-    shared: Arc<Shared>,
-    shutdown: CancellationToken,
-) {
+async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, shutdown: CancellationToken) {
     if let Err(e) = stream.set_nodelay(true) {
         tracing::debug!("echo server: TCP_NODELAY on {peer}: {e}");
     }
-    let config = WebSocketConfig::default()
-        .max_message_size(Some(MAX_MESSAGE))
-        .max_frame_size(Some(MAX_MESSAGE));
-    let handshake = tokio_tungstenite::accept_hdr_async_with_config(
-        stream,
-        Recorder(shared.clone()),
-        Some(config),
-    );
+    let config = WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE)).max_frame_size(Some(MAX_MESSAGE));
+    let handshake = tokio_tungstenite::accept_hdr_async_with_config(stream, Recorder(shared.clone()), Some(config));
     let mut ws = tokio::select! {
         _ = shutdown.cancelled() => return,
         r = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake) => match r {
@@ -210,40 +189,25 @@ struct Recorder(Arc<Shared>);
 impl Callback for Recorder {
     fn on_request(self, req: &Request, mut resp: Response) -> Result<Response, ErrorResponse> {
         let shared = &self.0;
-        let path = req
-            .uri()
-            .path_and_query()
-            .map(|p| p.as_str().to_string())
-            .unwrap_or_else(|| "/".to_string());
+        let path = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".to_string());
         let headers = req
             .headers()
             .iter()
-            .map(|(n, v)| {
-                (
-                    n.as_str().to_ascii_lowercase(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
+            .map(|(n, v)| (n.as_str().to_ascii_lowercase(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
             .collect();
         {
             let mut list = shared.requests();
             if list.len() >= MAX_RECORDED {
                 list.remove(0);
             }
-            list.push(EchoRequest {
-                path: path.clone(),
-                headers,
-            });
+            list.push(EchoRequest { path: path.clone(), headers });
         }
 
         if path.starts_with("/reject") {
             let mut err = ErrorResponse::new(Some(REJECT_BODY.to_string()));
             *err.status_mut() = StatusCode::FORBIDDEN;
             let h = err.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/plain; charset=utf-8"),
-            );
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
             h.insert(header::CONTENT_LENGTH, HeaderValue::from(REJECT_BODY.len()));
             h.insert(header::CONNECTION, HeaderValue::from_static("close"));
             return Err(err);
@@ -258,8 +222,7 @@ impl Callback for Recorder {
             .map(str::trim)
             .find(|p| !p.is_empty());
         if let Some(Ok(value)) = first_protocol.map(HeaderValue::from_str) {
-            resp.headers_mut()
-                .insert(header::SEC_WEBSOCKET_PROTOCOL, value);
+            resp.headers_mut().insert(header::SEC_WEBSOCKET_PROTOCOL, value);
         }
         Ok(resp)
     }
@@ -273,9 +236,7 @@ mod tests {
     use tokio_tungstenite::tungstenite::Error as WsError;
 
     async fn server() -> EchoServer {
-        EchoServer::start("127.0.0.1:0".parse().unwrap())
-            .await
-            .unwrap()
+        EchoServer::start("127.0.0.1:0".parse().unwrap()).await.unwrap()
     }
 
     async fn wait_for(mut cond: impl FnMut() -> bool) {
@@ -291,19 +252,14 @@ mod tests {
     #[tokio::test]
     async fn echoes_text_binary_and_ping() {
         let srv = server().await;
-        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/s", srv.addr()))
-            .await
-            .unwrap();
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/s", srv.addr())).await.unwrap();
         ws.send(Message::text("hello")).await.unwrap();
         assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("hello"));
         let big: Vec<u8> = (0..1_000_000u32).map(|i| i as u8).collect();
         ws.send(Message::binary(big.clone())).await.unwrap();
         assert_eq!(ws.next().await.unwrap().unwrap(), Message::binary(big));
         ws.send(Message::Ping(b"p".to_vec().into())).await.unwrap();
-        assert_eq!(
-            ws.next().await.unwrap().unwrap(),
-            Message::Pong(b"p".to_vec().into())
-        );
+        assert_eq!(ws.next().await.unwrap().unwrap(), Message::Pong(b"p".to_vec().into()));
         wait_for(|| srv.open_connections() == 1).await;
         ws.close(None).await.unwrap();
         // The server answers the close; the stream then ends.
@@ -315,37 +271,24 @@ mod tests {
     #[tokio::test]
     async fn records_requests_and_echoes_subprotocol() {
         let srv = server().await;
-        let mut req = format!("ws://{}/cloudxr?v=1", srv.addr())
-            .into_client_request()
-            .unwrap();
+        let mut req = format!("ws://{}/cloudxr?v=1", srv.addr()).into_client_request().unwrap();
         let h = req.headers_mut();
         h.insert("X-Forwarded-For", HeaderValue::from_static("192.168.1.50"));
-        h.insert(
-            "Sec-WebSocket-Protocol",
-            HeaderValue::from_static("cloudxr-v1, other"),
-        );
+        h.insert("Sec-WebSocket-Protocol", HeaderValue::from_static("cloudxr-v1, other"));
         let (_ws, resp) = tokio_tungstenite::connect_async(req).await.unwrap();
-        assert_eq!(
-            resp.headers().get("sec-websocket-protocol").unwrap(),
-            "cloudxr-v1"
-        );
+        assert_eq!(resp.headers().get("sec-websocket-protocol").unwrap(), "cloudxr-v1");
         let reqs = srv.requests();
         assert_eq!(reqs.len(), 1);
         assert_eq!(reqs[0].path, "/cloudxr?v=1");
         assert_eq!(reqs[0].header("x-forwarded-for"), Some("192.168.1.50"));
-        assert!(reqs[0]
-            .headers
-            .iter()
-            .all(|(n, _)| *n == n.to_ascii_lowercase()));
+        assert!(reqs[0].headers.iter().all(|(n, _)| *n == n.to_ascii_lowercase()));
         srv.stop().await;
     }
 
     #[tokio::test]
     async fn no_subprotocol_offered_none_returned() {
         let srv = server().await;
-        let (_ws, resp) = tokio_tungstenite::connect_async(format!("ws://{}/", srv.addr()))
-            .await
-            .unwrap();
+        let (_ws, resp) = tokio_tungstenite::connect_async(format!("ws://{}/", srv.addr())).await.unwrap();
         assert!(resp.headers().get("sec-websocket-protocol").is_none());
         srv.stop().await;
     }
@@ -380,14 +323,9 @@ mod tests {
         tcp.write_all(b"\x00\x01garbage\r\n\r\n").await.unwrap();
         let mut buf = Vec::new();
         let _ = tcp.read_to_end(&mut buf).await;
-        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", srv.addr()))
-            .await
-            .unwrap();
+        let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", srv.addr())).await.unwrap();
         ws.send(Message::text("still here")).await.unwrap();
-        assert_eq!(
-            ws.next().await.unwrap().unwrap(),
-            Message::text("still here")
-        );
+        assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("still here"));
         srv.stop().await;
     }
 
@@ -395,26 +333,14 @@ mod tests {
     async fn stop_closes_open_clients() {
         let srv = server().await;
         let addr = srv.addr();
-        let (mut a, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/a"))
-            .await
-            .unwrap();
-        let (mut b, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/b"))
-            .await
-            .unwrap();
+        let (mut a, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/a")).await.unwrap();
+        let (mut b, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/b")).await.unwrap();
         wait_for(|| srv.open_connections() == 2).await;
         srv.stop().await;
         for ws in [&mut a, &mut b] {
-            let end = tokio::time::timeout(Duration::from_secs(5), ws.next())
-                .await
-                .unwrap();
-            assert!(
-                !matches!(end, Some(Ok(Message::Text(_) | Message::Binary(_)))),
-                "{end:?}"
-            );
+            let end = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap();
+            assert!(!matches!(end, Some(Ok(Message::Text(_) | Message::Binary(_)))), "{end:?}");
         }
-        assert!(
-            TcpStream::connect(addr).await.is_err(),
-            "still accepting after stop"
-        );
+        assert!(TcpStream::connect(addr).await.is_err(), "still accepting after stop");
     }
 }

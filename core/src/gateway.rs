@@ -94,11 +94,18 @@ impl Gateway {
         let ifaces = lan::scan();
         hub.update(|s| s.lan = ifaces.clone());
 
-        let certs = Arc::new(CertManager::new(&config.data_dir, config.custom_cert.clone(), config.cert_hostnames.clone()));
+        let certs =
+            Arc::new(CertManager::new(&config.data_dir, config.custom_cert.clone(), config.cert_hostnames.clone()));
         refresh_cert(&certs, &hub, &ifaces);
         let tls = crate::tls::server_config(certs.resolver()).map_err(|e| GatewayError::Cert(e.to_string()))?;
 
-        let health = Health::new(hub.clone(), connector.clone(), config.backend.clone(), config.health.clone(), shutdown.child_token());
+        let health = Health::new(
+            hub.clone(),
+            connector.clone(),
+            config.backend.clone(),
+            config.health.clone(),
+            shutdown.child_token(),
+        );
         let sessions = Sessions::new(hub.clone(), shutdown.child_token());
         let shared = Arc::new(Shared {
             conn_limit: ArcSwap::from_pointee(Semaphore::new(config.max_connections)),
@@ -217,7 +224,8 @@ impl Gateway {
         if old.allowed_backends != config.allowed_backends {
             changed.push("allowed backends");
         }
-        let relisten = old.listen != config.listen || (changed.contains(&"certificate") && self.listen_error().is_some());
+        let relisten =
+            old.listen != config.listen || (changed.contains(&"certificate") && self.listen_error().is_some());
         if relisten {
             self.bind_listener().await;
             changed.push("listener");
@@ -232,8 +240,14 @@ impl Gateway {
     pub async fn regenerate_cert(&self) -> Result<CertInfo, GatewayError> {
         let shared = &self.inner.shared;
         let ips = lan::cert_ips(&shared.hub.snapshot().lan);
-        let info = shared.certs.regenerate(&ips, "requested by the user").map_err(|e| GatewayError::Cert(e.to_string()))?;
-        status_log!(shared.hub, warn, "new certificate {}: headsets must open the trust page again", info.fingerprint_sha256);
+        let info =
+            shared.certs.regenerate(&ips, "requested by the user").map_err(|e| GatewayError::Cert(e.to_string()))?;
+        status_log!(
+            shared.hub,
+            warn,
+            "new certificate {}: headsets must open the trust page again",
+            info.fingerprint_sha256
+        );
         shared.hub.update(|s| {
             s.cert = Some(info.clone());
             s.cert_error = None;
@@ -282,12 +296,13 @@ fn refresh_cert(certs: &CertManager, hub: &StatusHub, ifaces: &[LanInterface]) {
     let before = certs.info().map(|i| i.fingerprint_sha256);
     match certs.ensure(&ips) {
         Ok(info) => {
+            // The tls module already traces these; the status log is what the window shows.
             if before.as_ref() != Some(&info.fingerprint_sha256) {
                 if let Some(reason) = &info.regenerated_reason {
-                    status_log!(hub, warn, "new certificate ({reason}); fingerprint {}", info.fingerprint_sha256);
+                    hub.log("warn", format!("new certificate ({reason}); fingerprint {}", info.fingerprint_sha256));
                 }
                 if !info.missing.is_empty() {
-                    status_log!(hub, warn, "the certificate does not cover {}", info.missing.join(", "));
+                    hub.log("warn", format!("the certificate does not cover {}", info.missing.join(", ")));
                 }
             }
             hub.update(|s| {
@@ -296,7 +311,7 @@ fn refresh_cert(certs: &CertManager, hub: &StatusHub, ifaces: &[LanInterface]) {
             });
         }
         Err(e) => {
-            status_log!(hub, error, "certificate problem: {e}");
+            hub.log("error", format!("certificate problem: {e}"));
             hub.update(|s| {
                 s.cert = certs.info();
                 s.cert_error = Some(e.to_string());
@@ -328,7 +343,12 @@ async fn lan_watch(shared: Arc<Shared>, mut last: Vec<LanInterface>) {
         let lan_changed = now != last;
         if lan_changed {
             let ips: Vec<String> = now.iter().map(|i| format!("{} ({})", i.ip, i.name)).collect();
-            status_log!(shared.hub, info, "LAN addresses changed: {}", if ips.is_empty() { "none".into() } else { ips.join(", ") });
+            status_log!(
+                shared.hub,
+                info,
+                "LAN addresses changed: {}",
+                if ips.is_empty() { "none".into() } else { ips.join(", ") }
+            );
             shared.hub.update(|s| s.lan = now.clone());
             last = now;
         }

@@ -41,12 +41,7 @@ pub fn svg(text: &str) -> Result<String, QrError> {
 /// so the code appears dark-on-light and scans.
 pub fn terminal(text: &str) -> Result<String, QrError> {
     let code = encode(text)?;
-    Ok(code
-        .render::<Dense1x2>()
-        .quiet_zone(true)
-        .dark_color(Dense1x2::Light)
-        .light_color(Dense1x2::Dark)
-        .build())
+    Ok(code.render::<Dense1x2>().quiet_zone(true).dark_color(Dense1x2::Light).light_color(Dense1x2::Dark).build())
 }
 
 /// `host:port` with an IPv6 host in brackets (a zone id's `%` escaped as `%25`, RFC 6874).
@@ -90,22 +85,13 @@ mod tests {
 
     /// Reads the dark modules back out of the SVG path (`M{x} {y}h..v..H..V..` per module).
     fn dark_modules(svg: &str) -> Vec<(u32, u32)> {
-        let d = svg
-            .split(" d=\"")
-            .nth(1)
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap();
+        let d = svg.split(" d=\"").nth(1).unwrap().split('"').next().unwrap();
         d.split('M')
             .filter(|s| !s.is_empty())
             .map(|cmd| {
                 let (xy, _) = cmd.split_once('h').unwrap();
                 let (x, y) = xy.split_once(' ').unwrap();
-                (
-                    x.parse::<u32>().unwrap() / SVG_MODULE_PX,
-                    y.parse::<u32>().unwrap() / SVG_MODULE_PX,
-                )
+                (x.parse::<u32>().unwrap() / SVG_MODULE_PX, y.parse::<u32>().unwrap() / SVG_MODULE_PX)
             })
             .collect()
     }
@@ -128,17 +114,10 @@ mod tests {
         let w = code.width() as u32;
         let mut grid = vec![false; (w * w) as usize];
         for (x, y) in dark {
-            assert!(
-                (4..4 + w).contains(&x) && (4..4 + w).contains(&y),
-                "module in quiet zone"
-            );
+            assert!((4..4 + w).contains(&x) && (4..4 + w).contains(&y), "module in quiet zone");
             grid[((y - 4) * w + (x - 4)) as usize] = true;
         }
-        let want: Vec<bool> = code
-            .to_colors()
-            .iter()
-            .map(|c| *c == qrcode::Color::Dark)
-            .collect();
+        let want: Vec<bool> = code.to_colors().iter().map(|c| *c == qrcode::Color::Dark).collect();
         assert_eq!(grid, want);
     }
 
@@ -172,13 +151,7 @@ mod tests {
 
     #[test]
     fn meta_link_encoding() {
-        assert_eq!(
-            meta_web_launch(URL),
-            "https://www.oculus.com/open_url/?url=https%3A%2F%2F192.168.1.20%3A48322%2F"
-        );
-        assert_eq!(
-            meta_web_launch("a b~é"),
-            "https://www.oculus.com/open_url/?url=a%20b~%C3%A9"
-        );
+        assert_eq!(meta_web_launch(URL), "https://www.oculus.com/open_url/?url=https%3A%2F%2F192.168.1.20%3A48322%2F");
+        assert_eq!(meta_web_launch("a b~é"), "https://www.oculus.com/open_url/?url=a%20b~%C3%A9");
     }
 }

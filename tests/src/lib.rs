@@ -45,7 +45,12 @@ pub fn test_config(data_dir: &Path, backend: SocketAddr) -> Config {
 }
 
 /// Waits until `pred` holds for the status (or fails after `within`).
-pub async fn wait_for(rx: &mut watch::Receiver<Status>, within: Duration, what: &str, pred: impl Fn(&Status) -> bool) -> Result<Status> {
+pub async fn wait_for(
+    rx: &mut watch::Receiver<Status>,
+    within: Duration,
+    what: &str,
+    pred: impl Fn(&Status) -> bool,
+) -> Result<Status> {
     let r = tokio::time::timeout(within, async {
         loop {
             {
@@ -201,7 +206,11 @@ impl Harness {
         Self::start_with(backend, tweak, Arc::new(TcpConnector)).await
     }
 
-    pub async fn start_with(backend: SocketAddr, tweak: impl FnOnce(&mut Config), connector: Arc<dyn Connector>) -> Result<Harness> {
+    pub async fn start_with(
+        backend: SocketAddr,
+        tweak: impl FnOnce(&mut Config),
+        connector: Arc<dyn Connector>,
+    ) -> Result<Harness> {
         let dir = tempfile_dir::TempDir::new("test")?;
         let mut cfg = test_config(dir.path(), backend);
         tweak(&mut cfg);

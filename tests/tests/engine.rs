@@ -190,10 +190,8 @@ async fn upgrade_gets_a_readable_503_when_the_runtime_is_down() -> Result<()> {
     let err = wss_connect(&h.tls, h.port, "/sign_in", &[]).await.unwrap_err().to_string();
     assert!(err.contains("503"), "{err}");
     h.wait_backend(BackendState::Down).await?;
-    let req = format!(
-        "GET /sign_in HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
-Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
-    );
+    let req = "GET /sign_in HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
     let out = https_raw(&h.tls, h.port, req.as_bytes(), Duration::from_secs(2)).await?;
     assert!(out.starts_with("HTTP/1.1 503"), "{out}");
     assert!(out.contains(&format!("CloudXR Runtime is not reachable at {backend} — is it running?")), "{out}");
@@ -242,7 +240,8 @@ async fn path_routing_reaches_allowed_hosts_and_refuses_others_without_dialing()
 #[tokio::test]
 async fn allowed_backends_extend_routing() -> Result<()> {
     let rec = Arc::new(RecordingConnector::default());
-    let h = Harness::start_with(dead_backend(), |c| c.allowed_backends = vec!["192.168.77.5".into()], rec.clone()).await?;
+    let h =
+        Harness::start_with(dead_backend(), |c| c.allowed_backends = vec!["192.168.77.5".into()], rec.clone()).await?;
     // Allowed: it is dialed (the recording connector refuses non-loopback, so nothing leaves).
     let err = wss_connect(&h.tls, h.port, "/192.168.77.5:5000/x", &[]).await.unwrap_err().to_string();
     assert!(err.contains("503"), "{err}");
@@ -259,10 +258,14 @@ async fn allowed_backends_extend_routing() -> Result<()> {
 async fn rise_and_fall_count_consecutive_checks() -> Result<()> {
     let echo = echo().await?;
     let rec = Arc::new(RecordingConnector::default());
-    let h = Harness::start_with(echo.addr(), |c| {
-        c.health.rise = 3;
-        c.health.fall = 4;
-    }, rec.clone())
+    let h = Harness::start_with(
+        echo.addr(),
+        |c| {
+            c.health.rise = 3;
+            c.health.fall = 4;
+        },
+        rec.clone(),
+    )
     .await?;
     let mut rx = h.gw.status();
     assert_eq!(rx.borrow().backend.state, BackendState::Unknown);
@@ -275,7 +278,13 @@ async fn rise_and_fall_count_consecutive_checks() -> Result<()> {
     let st = wait_for(&mut rx, T, "down", |s| s.backend.state == BackendState::Down).await?;
     let failed = rec.attempts_to("127.0.0.1") - before;
     assert!(failed >= 4, "DOWN after {failed} failed checks, fall is 4");
-    assert!(st.log.iter().any(|l| l.msg == format!("backend {} is DOWN (4 failed checks: connection refused)", echo.addr())), "{:?}", st.log);
+    assert!(
+        st.log
+            .iter()
+            .any(|l| l.msg == format!("backend {} is DOWN (4 failed checks: connection refused)", echo.addr())),
+        "{:?}",
+        st.log
+    );
     assert_eq!(st.backend.last_error.as_deref(), Some("connection refused"));
 
     rec.refuse_all.store(false, Ordering::SeqCst);
@@ -457,7 +466,11 @@ async fn a_missing_name_regenerates_the_certificate_without_dropping_sessions() 
     h.gw.apply_config(cfg).await?;
     let new = h.gw.status().borrow().cert.clone().expect("cert");
     assert_ne!(new.fingerprint_sha256, old.fingerprint_sha256);
-    assert!(new.sans.iter().any(|s| s == "10.99.0.1") && new.sans.iter().any(|s| s == "vr-lab.local"), "{:?}", new.sans);
+    assert!(
+        new.sans.iter().any(|s| s == "10.99.0.1") && new.sans.iter().any(|s| s == "vr-lab.local"),
+        "{:?}",
+        new.sans
+    );
     assert!(new.regenerated_reason.as_deref().unwrap_or("").contains("10.99.0.1"), "{:?}", new.regenerated_reason);
     assert!(new.changed_since_last_run);
 

@@ -11,7 +11,11 @@ use cxr_gate_core::status::{CertOrigin, ListenerState, Status};
 use cxr_gate_core::{qr, CliOverrides, Gateway};
 
 #[derive(Debug, Parser)]
-#[command(name = "cxr-gate-proxy", version, about = "wss:// → ws:// gateway for the NVIDIA CloudXR Runtime (headless CXR Gate)")]
+#[command(
+    name = "cxr-gate-proxy",
+    version,
+    about = "wss:// → ws:// gateway for the NVIDIA CloudXR Runtime (headless CXR Gate)"
+)]
 struct Cli {
     #[command(flatten)]
     overrides: CliOverrides,
@@ -51,11 +55,8 @@ fn banner(st: &Status) -> String {
     }
     let listen_ip = st.listener.addr.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']'])).unwrap_or("");
     let all = listen_ip == "0.0.0.0" || listen_ip == "::";
-    let ips: Vec<String> = if all {
-        st.lan.iter().map(|i| i.ip.clone()).collect()
-    } else {
-        vec![listen_ip.to_string()]
-    };
+    let ips: Vec<String> =
+        if all { st.lan.iter().map(|i| i.ip.clone()).collect() } else { vec![listen_ip.to_string()] };
     out.push_str("  open on the headset, accept the certificate, then use the wss:// URL:\n");
     for ip in &ips {
         let note = st.lan.iter().find(|i| &i.ip == ip).map(|i| {
@@ -68,7 +69,12 @@ fn banner(st: &Status) -> String {
             }
             format!("  ({n})")
         });
-        out.push_str(&format!("    {}  →  {}{}\n", qr::trust_url(ip, port), qr::wss_url(ip, port), note.unwrap_or_default()));
+        out.push_str(&format!(
+            "    {}  →  {}{}\n",
+            qr::trust_url(ip, port),
+            qr::wss_url(ip, port),
+            note.unwrap_or_default()
+        ));
     }
     let qr_ip = if all { st.primary_ip().map(str::to_string) } else { Some(listen_ip.to_string()) };
     if let Some(ip) = qr_ip {
@@ -106,7 +112,13 @@ async fn run(cfg: Config) -> Result<ExitCode> {
         gw.shutdown().await;
         return Ok(ExitCode::from(code));
     }
-    println!("{}", banner(&st));
+    // Not println!: a closed stdout (piped into `head`, a dead log reader) must not kill the proxy.
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", banner(&st));
+        let _ = out.flush();
+    }
     wait_for_signal().await;
     tracing::info!("shutting down");
     gw.shutdown().await;
@@ -115,8 +127,9 @@ async fn run(cfg: Config) -> Result<ExitCode> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).init();
     let cfg = match config_from(&cli) {
         Ok(c) => c,
         Err(e) => {

@@ -61,7 +61,12 @@ impl Health {
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         hub.update(|s| {
-            s.backend = BackendStatus { addr: main.to_string(), state: BackendState::Unknown, since_ms: now_ms(), last_error: None };
+            s.backend = BackendStatus {
+                addr: main.to_string(),
+                state: BackendState::Unknown,
+                since_ms: now_ms(),
+                last_error: None,
+            };
             s.routed_backends.clear();
         });
         let h = Arc::new(Self {
@@ -119,7 +124,12 @@ impl Health {
             st.cfg = cfg;
         }
         self.hub.update(|s| {
-            s.backend = BackendStatus { addr: main.to_string(), state: BackendState::Unknown, since_ms: now_ms(), last_error: None };
+            s.backend = BackendStatus {
+                addr: main.to_string(),
+                state: BackendState::Unknown,
+                since_ms: now_ms(),
+                last_error: None,
+            };
             s.routed_backends.clear();
         });
         self.watch(&main);
@@ -185,12 +195,8 @@ async fn probe_loop(
         let shown_error = if counter.state() == BackendState::Up { None } else { err.clone() };
         if transition.is_some() || shown_error != last_error {
             last_error = shown_error.clone();
-            let snapshot = BackendStatus {
-                addr: addr.to_string(),
-                state: counter.state(),
-                since_ms: 0,
-                last_error: shown_error,
-            };
+            let snapshot =
+                BackendStatus { addr: addr.to_string(), state: counter.state(), since_ms: 0, last_error: shown_error };
             hub.update(|s| {
                 let slot = if is_main {
                     Some(&mut s.backend)

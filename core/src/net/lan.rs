@@ -38,10 +38,7 @@ pub fn scan() -> Vec<LanInterface> {
 
 /// Flags and orders raw `(interface name, IPv4)` pairs: primary first, then physical, then
 /// virtual, then link-local; ties by name then IP. Duplicate pairs are dropped.
-pub(crate) fn classify_and_sort(
-    raw: Vec<(String, Ipv4Addr)>,
-    primary: Option<IpAddr>,
-) -> Vec<LanInterface> {
+pub(crate) fn classify_and_sort(raw: Vec<(String, Ipv4Addr)>, primary: Option<IpAddr>) -> Vec<LanInterface> {
     let mut list: Vec<(Ipv4Addr, LanInterface)> = raw
         .into_iter()
         .filter(|(_, ip)| !ip.is_loopback())
@@ -56,12 +53,7 @@ pub(crate) fn classify_and_sort(
             (ip, iface)
         })
         .collect();
-    list.sort_by(|(ip_a, a), (ip_b, b)| {
-        rank(a)
-            .cmp(&rank(b))
-            .then_with(|| a.name.cmp(&b.name))
-            .then(ip_a.cmp(ip_b))
-    });
+    list.sort_by(|(ip_a, a), (ip_b, b)| rank(a).cmp(&rank(b)).then_with(|| a.name.cmp(&b.name)).then(ip_a.cmp(ip_b)));
     list.dedup_by(|(ip_a, a), (ip_b, b)| ip_a == ip_b && a.name == b.name);
     list.into_iter().map(|(_, iface)| iface).collect()
 }
@@ -108,8 +100,8 @@ const VIRTUAL_WORDS: &[&str] = &[
 
 /// Short Unix-style name prefixes; matched only at the start so e.g. "tap" in a longer word is not hit.
 const VIRTUAL_PREFIXES: &[&str] = &[
-    "br-", "veth", "tun", "tap", "zt", "wg", "utun", "vnet", "cni", "cali", "flannel", "kube",
-    "bridge", "ipsec", "ppp", "awdl", "llw", "anpi", "gif", "stf",
+    "br-", "veth", "tun", "tap", "zt", "wg", "utun", "vnet", "cni", "cali", "flannel", "kube", "bridge", "ipsec",
+    "ppp", "awdl", "llw", "anpi", "gif", "stf",
 ];
 
 /// Whether an interface name looks like a virtual adapter (VMs, containers, VPNs, tunnels), case-insensitive.
@@ -136,9 +128,7 @@ mod tests {
     use super::*;
 
     fn raw(list: &[(&str, [u8; 4])]) -> Vec<(String, Ipv4Addr)> {
-        list.iter()
-            .map(|(n, ip)| (n.to_string(), Ipv4Addr::from(*ip)))
-            .collect()
+        list.iter().map(|(n, ip)| (n.to_string(), Ipv4Addr::from(*ip))).collect()
     }
 
     #[test]
@@ -198,10 +188,7 @@ mod tests {
             ]),
             Some("192.168.1.20".parse().unwrap()),
         );
-        let got: Vec<(&str, &str)> = list
-            .iter()
-            .map(|i| (i.name.as_str(), i.ip.as_str()))
-            .collect();
+        let got: Vec<(&str, &str)> = list.iter().map(|i| (i.name.as_str(), i.ip.as_str())).collect();
         assert_eq!(
             got,
             [
@@ -221,10 +208,7 @@ mod tests {
 
     #[test]
     fn no_primary_keeps_physical_first() {
-        let list = classify_and_sort(
-            raw(&[("tun0", [10, 8, 0, 2]), ("eth0", [192, 168, 0, 9])]),
-            None,
-        );
+        let list = classify_and_sort(raw(&[("tun0", [10, 8, 0, 2]), ("eth0", [192, 168, 0, 9])]), None);
         assert_eq!(list[0].name, "eth0");
         assert!(list.iter().all(|i| !i.primary));
     }
@@ -242,21 +226,9 @@ mod tests {
             None,
         );
         let mut with_lo = list.clone();
-        with_lo.push(LanInterface {
-            name: "lo".into(),
-            ip: "127.0.0.1".into(),
-            ..Default::default()
-        });
-        with_lo.push(LanInterface {
-            name: "bad".into(),
-            ip: "not-an-ip".into(),
-            ..Default::default()
-        });
-        let want: Vec<Ipv4Addr> = vec![
-            [10, 0, 0, 1].into(),
-            [172, 17, 0, 1].into(),
-            [192, 168, 1, 20].into(),
-        ];
+        with_lo.push(LanInterface { name: "lo".into(), ip: "127.0.0.1".into(), ..Default::default() });
+        with_lo.push(LanInterface { name: "bad".into(), ip: "not-an-ip".into(), ..Default::default() });
+        let want: Vec<Ipv4Addr> = vec![[10, 0, 0, 1].into(), [172, 17, 0, 1].into(), [192, 168, 1, 20].into()];
         assert_eq!(cert_ips(&with_lo), want);
     }
 

@@ -74,10 +74,8 @@ mod tests {
         for _ in 0..20 {
             let range = free_udp_range(5);
             let start = *range.start();
-            let held: Vec<UdpSocket> = [start, start + 2, start + 4]
-                .iter()
-                .filter_map(|p| UdpSocket::bind(("127.0.0.1", *p)).ok())
-                .collect();
+            let held: Vec<UdpSocket> =
+                [start, start + 2, start + 4].iter().filter_map(|p| UdpSocket::bind(("127.0.0.1", *p)).ok()).collect();
             if held.len() != 3 {
                 continue;
             }

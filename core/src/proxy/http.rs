@@ -147,7 +147,10 @@ fn host_for_url(local: SocketAddr) -> String {
 fn page(shared: &Shared, ctx: &ConnCtx, req: &Request<hyper::body::Incoming>) -> Response<Body> {
     let path = req.uri().path();
     if req.method() != Method::GET && req.method() != Method::HEAD {
-        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "Only GET, HEAD and OPTIONS are answered here; WebSockets use an Upgrade request.\n");
+        let mut r = text(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Only GET, HEAD and OPTIONS are answered here; WebSockets use an Upgrade request.\n",
+        );
         r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, OPTIONS"));
         return r;
     }

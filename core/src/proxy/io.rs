@@ -112,7 +112,8 @@ impl<I> HeadDeadlineIo<I> {
             deadline: Deadline::Idle,
             bytes_in_head: 0,
             served_one,
-            answer: canned_response("408 Request Timeout", "The request head did not arrive within the time limit.\n").into(),
+            answer: canned_response("408 Request Timeout", "The request head did not arrive within the time limit.\n")
+                .into(),
         }
     }
 }

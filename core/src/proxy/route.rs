@@ -37,7 +37,9 @@ pub fn parse_routing_segment(path_and_query: &str) -> Option<(Ipv4Addr, u16, Str
 
 pub fn route(cfg: &Config, path_and_query: &str) -> Route {
     match parse_routing_segment(path_and_query) {
-        None => Route::Forward { backend: cfg.backend.clone(), path_and_query: path_and_query.to_string(), routed: false },
+        None => {
+            Route::Forward { backend: cfg.backend.clone(), path_and_query: path_and_query.to_string(), routed: false }
+        }
         Some((ip, port, rest)) => {
             let host = ip.to_string();
             if cfg.routing_allowed(&host) {

@@ -60,14 +60,7 @@ impl Sessions {
             shutdown: self.shutdown.child_token(),
         });
         self.active().insert(id, s.clone());
-        status_log!(
-            self.hub,
-            info,
-            "session #{id} opened: {} → {} {}",
-            s.info.client,
-            s.info.backend,
-            s.info.path
-        );
+        status_log!(self.hub, info, "session #{id} opened: {} → {} {}", s.info.client, s.info.backend, s.info.path);
         self.publish();
         s
     }

@@ -28,7 +28,8 @@ use crate::status::BackendState;
 const UPGRADE_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 /// After one side closes, how long the other direction may still drain.
 const HALF_CLOSE_GRACE: Duration = Duration::from_secs(5);
-const BUF: usize = 64 * 1024;
+// HAProxy's default bufsize: a full TLS record per read without holding much per idle session.
+const BUF: usize = 16 * 1024;
 
 fn client_ip(peer: SocketAddr) -> IpAddr {
     match peer.ip() {
@@ -94,18 +95,21 @@ pub async fn forward(shared: Arc<Shared>, peer: SocketAddr, mut req: Request<hyp
     parts.headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
     let down = shared.health.down_signal(&backend);
 
-    let mut resp = match tokio::time::timeout(UPGRADE_ANSWER_TIMEOUT, sender.send_request(Request::from_parts(parts, empty()))).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => {
-            return text(StatusCode::BAD_GATEWAY, format!("CloudXR Runtime at {name} closed the connection: {e}\n"))
-        }
-        Err(_) => {
-            return text(
-                StatusCode::GATEWAY_TIMEOUT,
-                format!("CloudXR Runtime at {name} did not answer the WebSocket upgrade within 30s.\n"),
-            )
-        }
-    };
+    let mut resp =
+        match tokio::time::timeout(UPGRADE_ANSWER_TIMEOUT, sender.send_request(Request::from_parts(parts, empty())))
+            .await
+        {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => {
+                return text(StatusCode::BAD_GATEWAY, format!("CloudXR Runtime at {name} closed the connection: {e}\n"))
+            }
+            Err(_) => {
+                return text(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    format!("CloudXR Runtime at {name} did not answer the WebSocket upgrade within 30s.\n"),
+                )
+            }
+        };
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
         // Relayed as is (the caller adds CORS).
         return resp.map(|b| b.boxed());

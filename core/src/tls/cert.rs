@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rcgen::{
-    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, KeyPair,
-    KeyUsagePurpose, SanType, PKCS_ECDSA_P256_SHA256,
+    CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, KeyPair, KeyUsagePurpose, SanType,
+    PKCS_ECDSA_P256_SHA256,
 };
 use rustls::sign::{CertifiedKey, SigningKey};
 use rustls_pki_types::pem::{self, PemObject};
@@ -79,9 +79,7 @@ fn dns_matches(pattern: &str, name: &str) -> bool {
         return true;
     }
     match (p.strip_prefix("*."), n.split_once('.')) {
-        (Some(suffix), Some((first, rest))) => {
-            !first.is_empty() && first != "*" && rest.eq_ignore_ascii_case(suffix)
-        }
+        (Some(suffix), Some((first, rest))) => !first.is_empty() && first != "*" && rest.eq_ignore_ascii_case(suffix),
         _ => false,
     }
 }
@@ -97,11 +95,7 @@ pub(crate) fn covers(sans: &[Name], want: &Name) -> bool {
 
 /// The wanted names the SANs do not cover, as text.
 pub(crate) fn missing(sans: &[Name], wanted: &[Name]) -> Vec<String> {
-    wanted
-        .iter()
-        .filter(|w| !covers(sans, w))
-        .map(|w| w.to_string())
-        .collect()
+    wanted.iter().filter(|w| !covers(sans, w)).map(|w| w.to_string()).collect()
 }
 
 /// SHA-256 of `der` as upper-case hex pairs joined by ':' (what browsers and `openssl x509 -fingerprint` show).
@@ -127,9 +121,7 @@ impl CertFacts {
     pub(crate) fn parse(der: &[u8]) -> Result<CertFacts, String> {
         let (_, x509) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
         let mut sans = Vec::new();
-        let ext = x509
-            .subject_alternative_name()
-            .map_err(|e| format!("bad subjectAltName extension: {e}"))?;
+        let ext = x509.subject_alternative_name().map_err(|e| format!("bad subjectAltName extension: {e}"))?;
         for general in ext.iter().flat_map(|e| e.value.general_names.iter()) {
             match general {
                 GeneralName::DNSName(d) => sans.push(Name::Dns((*d).to_string())),
@@ -169,10 +161,7 @@ impl Material {
 
     /// The chain as PEM: certificates only, never the key (a combined custom PEM holds both).
     pub(crate) fn chain_pem(&self) -> String {
-        self.chain
-            .iter()
-            .map(|c| pem_encode("CERTIFICATE", c.as_ref()))
-            .collect()
+        self.chain.iter().map(|c| pem_encode("CERTIFICATE", c.as_ref())).collect()
     }
 
     pub(crate) fn leaf_der(&self) -> Vec<u8> {
@@ -208,10 +197,9 @@ pub(crate) fn pem_encode(label: &str, der: &[u8]) -> String {
 /// A PEM syntax error in words (the library's own text prints the offending line as a byte list).
 fn describe_pem_error(e: &pem::Error) -> String {
     match e {
-        pem::Error::MissingSectionEnd { end_marker } => format!(
-            "a PEM section has no end line (expected {})",
-            String::from_utf8_lossy(end_marker)
-        ),
+        pem::Error::MissingSectionEnd { end_marker } => {
+            format!("a PEM section has no end line (expected {})", String::from_utf8_lossy(end_marker))
+        }
         pem::Error::IllegalSectionStart { line } => {
             format!("bad PEM begin line {:?}", String::from_utf8_lossy(line))
         }
@@ -221,47 +209,29 @@ fn describe_pem_error(e: &pem::Error) -> String {
 }
 
 /// Every `CERTIFICATE` block in `bytes`, leaf first as written.
-pub(crate) fn certs_from_pem(
-    path: &Path,
-    bytes: &[u8],
-) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+pub(crate) fn certs_from_pem(path: &Path, bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let mut chain = Vec::new();
     for item in CertificateDer::pem_slice_iter(bytes) {
         match item {
             Ok(c) => chain.push(c),
-            Err(e) => {
-                return Err(TlsError::BadPem {
-                    path: path.to_path_buf(),
-                    reason: describe_pem_error(&e),
-                })
-            }
+            Err(e) => return Err(TlsError::BadPem { path: path.to_path_buf(), reason: describe_pem_error(&e) }),
         }
     }
     if chain.is_empty() {
-        return Err(TlsError::NoCertificate {
-            path: path.to_path_buf(),
-        });
+        return Err(TlsError::NoCertificate { path: path.to_path_buf() });
     }
     Ok(chain)
 }
 
 /// The first private key in `bytes`: PKCS#8 (`PRIVATE KEY`), SEC1 (`EC PRIVATE KEY`) or PKCS#1 (`RSA PRIVATE KEY`).
 pub(crate) fn key_from_pem(path: &Path, bytes: &[u8]) -> Result<PrivateKeyDer<'static>, TlsError> {
-    let encrypted =
-        contains(bytes, b"ENCRYPTED PRIVATE KEY") || contains(bytes, b"Proc-Type: 4,ENCRYPTED");
+    let encrypted = contains(bytes, b"ENCRYPTED PRIVATE KEY") || contains(bytes, b"Proc-Type: 4,ENCRYPTED");
     match PrivateKeyDer::from_pem_slice(bytes) {
         Ok(key) => Ok(key),
         // Encrypted keys are skipped or fail base64; either way the fix is the same.
-        Err(_) if encrypted => Err(TlsError::EncryptedKey {
-            path: path.to_path_buf(),
-        }),
-        Err(pem::Error::NoItemsFound) => Err(TlsError::NoPrivateKey {
-            path: path.to_path_buf(),
-        }),
-        Err(e) => Err(TlsError::BadPem {
-            path: path.to_path_buf(),
-            reason: describe_pem_error(&e),
-        }),
+        Err(_) if encrypted => Err(TlsError::EncryptedKey { path: path.to_path_buf() }),
+        Err(pem::Error::NoItemsFound) => Err(TlsError::NoPrivateKey { path: path.to_path_buf() }),
+        Err(e) => Err(TlsError::BadPem { path: path.to_path_buf(), reason: describe_pem_error(&e) }),
     }
 }
 
@@ -278,24 +248,17 @@ pub(crate) fn load_material(
     key_pem: &[u8],
 ) -> Result<Material, TlsError> {
     let chain = certs_from_pem(cert_path, cert_pem)?;
-    let facts = CertFacts::parse(chain[0].as_ref()).map_err(|reason| TlsError::BadCertificate {
-        path: cert_path.to_path_buf(),
-        reason,
-    })?;
+    let facts = CertFacts::parse(chain[0].as_ref())
+        .map_err(|reason| TlsError::BadCertificate { path: cert_path.to_path_buf(), reason })?;
     let key_der = key_from_pem(key_path, key_pem)?;
-    let key =
-        rustls::crypto::ring::sign::any_supported_type(&key_der).map_err(|_| TlsError::BadKey {
-            path: key_path.to_path_buf(),
-            reason: "unsupported key type (expected an RSA, ECDSA P-256/P-384 or Ed25519 key)"
-                .into(),
-        })?;
+    let key = rustls::crypto::ring::sign::any_supported_type(&key_der).map_err(|_| TlsError::BadKey {
+        path: key_path.to_path_buf(),
+        reason: "unsupported key type (expected an RSA, ECDSA P-256/P-384 or Ed25519 key)".into(),
+    })?;
     // Same check as rustls' CertifiedKey::keys_match: the key's public half must be the certificate's.
     if let Some(spki) = key.public_key() {
         if spki.as_ref() != facts.spki.as_slice() {
-            return Err(TlsError::KeyMismatch {
-                cert: cert_path.to_path_buf(),
-                key: key_path.to_path_buf(),
-            });
+            return Err(TlsError::KeyMismatch { cert: cert_path.to_path_buf(), key: key_path.to_path_buf() });
         }
     }
     Ok(Material { chain, key, facts })
@@ -349,11 +312,7 @@ pub(crate) fn generate(
     // Read back through the same path as saved files, so what is served is exactly what is saved.
     let label = Path::new("(generated certificate)");
     let material = load_material(label, cert_pem.as_bytes(), label, key_pem.as_bytes())?;
-    Ok(Generated {
-        cert_pem,
-        key_pem,
-        material,
-    })
+    Ok(Generated { cert_pem, key_pem, material })
 }
 
 /// `secs` since the epoch as a UTC date, e.g. `2026-03-01`.
@@ -413,34 +372,21 @@ mod tests {
 
     #[test]
     fn ip_coverage_compares_parsed_addresses() {
-        let sans = vec![
-            Name::Ip("192.168.1.20".parse().unwrap()),
-            Name::Ip("::1".parse().unwrap()),
-            dns("10.0.0.1"),
-        ];
+        let sans = vec![Name::Ip("192.168.1.20".parse().unwrap()), Name::Ip("::1".parse().unwrap()), dns("10.0.0.1")];
         assert!(covers(&sans, &Name::parse("192.168.1.20").unwrap()));
         assert!(covers(&sans, &Name::parse("0:0:0:0:0:0:0:1").unwrap()));
-        assert!(covers(
-            &sans,
-            &Name::Ip("::ffff:192.168.1.20".parse().unwrap())
-        ));
+        assert!(covers(&sans, &Name::Ip("::ffff:192.168.1.20".parse().unwrap())));
         // A DNS SAN that looks like an IP does not cover the IP.
         assert!(!covers(&sans, &Name::parse("10.0.0.1").unwrap()));
         assert_eq!(
-            missing(
-                &sans,
-                &[Name::Ip(Ipv4Addr::new(10, 0, 0, 2).into()), dns("x.lan")]
-            ),
+            missing(&sans, &[Name::Ip(Ipv4Addr::new(10, 0, 0, 2).into()), dns("x.lan")]),
             vec!["10.0.0.2".to_string(), "x.lan".to_string()]
         );
     }
 
     #[test]
     fn name_parse() {
-        assert_eq!(
-            Name::parse(" 10.1.2.3 "),
-            Some(Name::Ip("10.1.2.3".parse().unwrap()))
-        );
+        assert_eq!(Name::parse(" 10.1.2.3 "), Some(Name::Ip("10.1.2.3".parse().unwrap())));
         assert_eq!(Name::parse("Gate.LAN."), Some(dns("gate.lan")));
         assert_eq!(Name::parse("*.lan"), Some(dns("*.lan")));
         assert_eq!(Name::parse("bad name"), None);
@@ -465,9 +411,7 @@ mod tests {
                 let back = CertificateDer::from_pem_slice(text.as_bytes()).unwrap();
                 assert_eq!(back.as_ref(), der.as_slice(), "len {len}");
             }
-            assert!(text
-                .lines()
-                .all(|l| l.len() <= 64 || l.starts_with("-----")));
+            assert!(text.lines().all(|l| l.len() <= 64 || l.starts_with("-----")));
         }
     }
 
@@ -475,13 +419,7 @@ mod tests {
     fn generated_material_round_trips() {
         let now = 1_700_000_000;
         let names = vec![dns("localhost"), Name::Ip("127.0.0.1".parse().unwrap())];
-        let g = generate(
-            "CXR Gate test",
-            &names,
-            now - DAY_SECS,
-            now + 365 * DAY_SECS,
-        )
-        .unwrap();
+        let g = generate("CXR Gate test", &names, now - DAY_SECS, now + 365 * DAY_SECS).unwrap();
         assert_eq!(g.material.facts.not_before, now - DAY_SECS);
         assert_eq!(g.material.facts.not_after, now + 365 * DAY_SECS);
         assert_eq!(g.material.facts.sans, names);

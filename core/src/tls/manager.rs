@@ -92,6 +92,16 @@ pub struct CertManager {
     inner: Mutex<Inner>,
 }
 
+impl std::fmt::Debug for CertManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let info = self.served.load();
+        f.debug_struct("CertManager")
+            .field("data_dir", &self.data_dir)
+            .field("serving", &info.as_ref().map(|s| &s.info.fingerprint_sha256))
+            .finish_non_exhaustive()
+    }
+}
+
 struct Served {
     info: CertInfo,
     chain_pem: String,
@@ -133,20 +143,9 @@ struct Current {
 }
 
 impl Current {
-    fn new(
-        origin: CertOrigin,
-        material: Material,
-        cert_path: PathBuf,
-        source: Option<CustomSource>,
-    ) -> Self {
+    fn new(origin: CertOrigin, material: Material, cert_path: PathBuf, source: Option<CustomSource>) -> Self {
         let chain_pem = material.chain_pem();
-        Current {
-            origin,
-            material,
-            cert_path,
-            chain_pem,
-            source,
-        }
+        Current { origin, material, cert_path, chain_pem, source }
     }
 }
 
@@ -160,12 +159,7 @@ struct CustomSource {
 
 impl CustomSource {
     fn read(custom: &CustomCert) -> Result<Self, TlsError> {
-        let read = |path: &Path| {
-            fs::read(path).map_err(|source| TlsError::Read {
-                path: path.to_path_buf(),
-                source,
-            })
-        };
+        let read = |path: &Path| fs::read(path).map_err(|source| TlsError::Read { path: path.to_path_buf(), source });
         Ok(CustomSource {
             custom: custom.clone(),
             cert_bytes: read(&custom.cert)?,
@@ -210,11 +204,7 @@ impl CertManager {
                 custom,
                 extra: valid_names(extra_names),
                 current: None,
-                book: Book {
-                    recorded: previous_run.clone(),
-                    baseline: previous_run,
-                    ..Book::default()
-                },
+                book: Book { recorded: previous_run.clone(), baseline: previous_run, ..Book::default() },
             }),
         }
     }
@@ -237,14 +227,11 @@ impl CertManager {
         let mut guard = self.lock();
         let inner = &mut *guard;
         if let Some(custom) = &inner.custom {
-            return Err(TlsError::CustomConfigured {
-                path: custom.cert.clone(),
-            });
+            return Err(TlsError::CustomConfigured { path: custom.cert.clone() });
         }
         let wanted = wanted_names(lan_ips, &inner.extra);
-        let existed = inner.current.is_some()
-            || self.data_dir.join(CERT_FILE).exists()
-            || self.data_dir.join(KEY_FILE).exists();
+        let existed =
+            inner.current.is_some() || self.data_dir.join(CERT_FILE).exists() || self.data_dir.join(KEY_FILE).exists();
         let result = self.generate(inner, &wanted, reason, existed);
         note_result(&mut inner.book, &result);
         result
@@ -281,12 +268,7 @@ impl CertManager {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn ensure_custom(
-        &self,
-        inner: &mut Inner,
-        custom: &CustomCert,
-        wanted: &[Name],
-    ) -> Result<CertInfo, TlsError> {
+    fn ensure_custom(&self, inner: &mut Inner, custom: &CustomCert, wanted: &[Name]) -> Result<CertInfo, TlsError> {
         let now = now_secs();
         // Re-read every time, so a certificate renewed on disk is picked up; parse only if it changed.
         let source = CustomSource::read(custom)?;
@@ -301,12 +283,7 @@ impl CertManager {
                 let material = source.load()?;
                 check_not_expired(&custom.cert, &material.facts, now)?;
                 warn_about_custom(&custom.cert, &material.facts, now);
-                slot.insert(Current::new(
-                    CertOrigin::Custom,
-                    material,
-                    custom.cert.clone(),
-                    Some(source),
-                ))
+                slot.insert(Current::new(CertOrigin::Custom, material, custom.cert.clone(), Some(source)))
             }
         };
         Ok(self.serve(book, cur, wanted))
@@ -317,12 +294,10 @@ impl CertManager {
         let Inner { current, book, .. } = &mut *inner;
         let (reason, existed) = match current {
             // 1. The generated certificate already in use, if it is still good.
-            Some(cur) if cur.origin == CertOrigin::Generated => {
-                match problem(&cur.material.facts, wanted, now) {
-                    None => return Ok(self.serve(book, cur, wanted)),
-                    Some(reason) => (reason, true),
-                }
-            }
+            Some(cur) if cur.origin == CertOrigin::Generated => match problem(&cur.material.facts, wanted, now) {
+                None => return Ok(self.serve(book, cur, wanted)),
+                Some(reason) => (reason, true),
+            },
             // 2. The one saved by an earlier run.
             slot => match self.load_saved() {
                 Saved::Usable(material) => match problem(&material.facts, wanted, now) {
@@ -345,13 +320,7 @@ impl CertManager {
     }
 
     /// Generates, saves and serves a new self-signed certificate.
-    fn generate(
-        &self,
-        inner: &mut Inner,
-        wanted: &[Name],
-        reason: &str,
-        existed: bool,
-    ) -> Result<CertInfo, TlsError> {
+    fn generate(&self, inner: &mut Inner, wanted: &[Name], reason: &str, existed: bool) -> Result<CertInfo, TlsError> {
         let now = now_secs();
         let mut names = vec![
             Name::Dns("localhost".into()),
@@ -387,12 +356,7 @@ impl CertManager {
             inner.book.baseline.get_or_insert_with(String::new);
         }
         inner.book.generated = Some((fingerprint, reason.to_string()));
-        let cur = Current::new(
-            CertOrigin::Generated,
-            generated.material,
-            self.data_dir.join(CERT_FILE),
-            None,
-        );
+        let cur = Current::new(CertOrigin::Generated, generated.material, self.data_dir.join(CERT_FILE), None);
         let info = self.serve(&mut inner.book, &cur, wanted);
         inner.current = Some(cur);
         Ok(info)
@@ -430,9 +394,7 @@ impl CertManager {
 
         let changed_since_last_run = book.baseline.as_ref() != Some(fingerprint);
         let regenerated_reason = match (&book.generated, cur.origin) {
-            (Some((fp, reason)), CertOrigin::Generated) if fp == fingerprint => {
-                Some(reason.clone())
-            }
+            (Some((fp, reason)), CertOrigin::Generated) if fp == fingerprint => Some(reason.clone()),
             _ => None,
         };
         let info = CertInfo {
@@ -453,15 +415,9 @@ impl CertManager {
     fn load_saved(&self) -> Saved {
         let cert_path = self.data_dir.join(CERT_FILE);
         let key_path = self.data_dir.join(KEY_FILE);
-        let unusable = |reason: String| Saved::Unusable {
-            reason,
-            existed: true,
-        };
+        let unusable = |reason: String| Saved::Unusable { reason, existed: true };
         match (read_if_exists(&cert_path), read_if_exists(&key_path)) {
-            (Ok(None), Ok(None)) => Saved::Unusable {
-                reason: "no certificate yet".into(),
-                existed: false,
-            },
+            (Ok(None), Ok(None)) => Saved::Unusable { reason: "no certificate yet".into(), existed: false },
             (Err(e), _) => unusable(format!("cannot read {}: {e}", cert_path.display())),
             (_, Err(e)) => unusable(format!("cannot read {}: {e}", key_path.display())),
             (Ok(None), Ok(Some(_))) => unusable(format!("{} is missing", cert_path.display())),
@@ -480,20 +436,9 @@ impl CertManager {
 
     /// Saves a generated certificate: the key first (private), then the certificate, each atomically.
     fn save(&self, generated: &cert::Generated) -> Result<(), TlsError> {
-        fs::create_dir_all(&self.data_dir).map_err(|source| TlsError::Write {
-            path: self.data_dir.clone(),
-            source,
-        })?;
-        write_atomic(
-            &self.data_dir.join(KEY_FILE),
-            generated.key_pem.as_bytes(),
-            true,
-        )?;
-        write_atomic(
-            &self.data_dir.join(CERT_FILE),
-            generated.cert_pem.as_bytes(),
-            false,
-        )
+        fs::create_dir_all(&self.data_dir).map_err(|source| TlsError::Write { path: self.data_dir.clone(), source })?;
+        write_atomic(&self.data_dir.join(KEY_FILE), generated.key_pem.as_bytes(), true)?;
+        write_atomic(&self.data_dir.join(CERT_FILE), generated.cert_pem.as_bytes(), false)
     }
 
     /// Remembers the served fingerprint in cert-state.json for the next run.
@@ -501,22 +446,13 @@ impl CertManager {
         if book.recorded.as_deref() == Some(fingerprint) {
             return;
         }
-        let state = StateFile {
-            fingerprint_sha256: fingerprint.to_string(),
-            origin,
-            updated_ms: now_ms(),
-        };
+        let state = StateFile { fingerprint_sha256: fingerprint.to_string(), origin, updated_ms: now_ms() };
         let path = self.data_dir.join(STATE_FILE);
         let written = serde_json::to_vec_pretty(&state)
-            .map_err(|e| TlsError::Write {
-                path: path.clone(),
-                source: io::Error::other(e),
-            })
+            .map_err(|e| TlsError::Write { path: path.clone(), source: io::Error::other(e) })
             .and_then(|json| {
-                fs::create_dir_all(&self.data_dir).map_err(|source| TlsError::Write {
-                    path: self.data_dir.clone(),
-                    source,
-                })?;
+                fs::create_dir_all(&self.data_dir)
+                    .map_err(|source| TlsError::Write { path: self.data_dir.clone(), source })?;
                 write_atomic(&path, &json, false)
             });
         match written {
@@ -560,10 +496,7 @@ fn origin_name(origin: CertOrigin) -> &'static str {
 /// Why a generated certificate must be replaced, if it must.
 fn problem(facts: &CertFacts, wanted: &[Name], now: i64) -> Option<String> {
     if facts.not_after <= now {
-        return Some(format!(
-            "certificate expired on {}",
-            cert::date(facts.not_after)
-        ));
+        return Some(format!("certificate expired on {}", cert::date(facts.not_after)));
     }
     let left = facts.not_after - now;
     if left < RENEW_DAYS * DAY_SECS {
@@ -588,10 +521,7 @@ fn problem(facts: &CertFacts, wanted: &[Name], now: i64) -> Option<String> {
 
 fn check_not_expired(path: &Path, facts: &CertFacts, now: i64) -> Result<(), TlsError> {
     if facts.not_after <= now {
-        return Err(TlsError::Expired {
-            path: path.to_path_buf(),
-            date: cert::date(facts.not_after),
-        });
+        return Err(TlsError::Expired { path: path.to_path_buf(), date: cert::date(facts.not_after) });
     }
     Ok(())
 }
@@ -600,10 +530,7 @@ fn check_not_expired(path: &Path, facts: &CertFacts, now: i64) -> Result<(), Tls
 fn warn_about_custom(path: &Path, facts: &CertFacts, now: i64) {
     let path = path.display();
     if facts.not_after - now < RENEW_DAYS * DAY_SECS {
-        tracing::warn!(
-            "the custom certificate {path} expires on {}; renew it soon",
-            cert::date(facts.not_after)
-        );
+        tracing::warn!("the custom certificate {path} expires on {}; renew it soon", cert::date(facts.not_after));
     }
     if facts.not_before > now {
         tracing::warn!(
@@ -612,9 +539,7 @@ fn warn_about_custom(path: &Path, facts: &CertFacts, now: i64) {
         );
     }
     if facts.sans.is_empty() {
-        tracing::warn!(
-            "the custom certificate {path} has no subject alternative names; browsers will reject it"
-        );
+        tracing::warn!("the custom certificate {path} has no subject alternative names; browsers will reject it");
     }
 }
 
@@ -639,9 +564,7 @@ fn valid_names(names: Vec<String>) -> Vec<Name> {
     for raw in names {
         match Name::parse(&raw) {
             Some(name) => push_unique(&mut out, name),
-            None => tracing::warn!(
-                "ignoring certificate name {raw:?}: expected an IP address or a DNS name"
-            ),
+            None => tracing::warn!("ignoring certificate name {raw:?}: expected an IP address or a DNS name"),
         }
     }
     out
@@ -660,10 +583,7 @@ fn wanted_names(lan_ips: &[Ipv4Addr], extra: &[Name]) -> Vec<Name> {
 }
 
 fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX)).unwrap_or(0)
 }
 
 fn read_if_exists(path: &Path) -> io::Result<Option<Vec<u8>>> {
@@ -699,23 +619,13 @@ static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
 /// even briefly).
 fn write_atomic(path: &Path, data: &[u8], private: bool) -> Result<(), TlsError> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(
-        ".{name}.{}.{}.tmp",
-        std::process::id(),
-        TMP_SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), TMP_SEQ.fetch_add(1, Ordering::Relaxed)));
     let result = write_new(&tmp, data, private).and_then(|()| fs::rename(&tmp, path));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    result.map_err(|source| TlsError::Write {
-        path: path.to_path_buf(),
-        source,
-    })
+    result.map_err(|source| TlsError::Write { path: path.to_path_buf(), source })
 }
 
 fn write_new(path: &Path, data: &[u8], private: bool) -> io::Result<()> {
@@ -743,14 +653,8 @@ fn make_private(path: &Path) {
     };
     if meta.permissions().mode() & 0o077 != 0 {
         match fs::set_permissions(path, fs::Permissions::from_mode(0o600)) {
-            Ok(()) => tracing::warn!(
-                "{} was readable by other users; made it private (0600)",
-                path.display()
-            ),
-            Err(e) => tracing::warn!(
-                "{} is readable by other users and cannot be made private: {e}",
-                path.display()
-            ),
+            Ok(()) => tracing::warn!("{} was readable by other users; made it private (0600)", path.display()),
+            Err(e) => tracing::warn!("{} is readable by other users and cannot be made private: {e}", path.display()),
         }
     }
 }
@@ -765,9 +669,7 @@ mod tests {
 
     use rcgen::{CertificateParams, KeyPair};
     use x509_parser::extensions::GeneralName;
-    use x509_parser::oid_registry::{
-        OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_SIG_ECDSA_WITH_SHA256,
-    };
+    use x509_parser::oid_registry::{OID_EC_P256, OID_KEY_TYPE_EC_PUBLIC_KEY, OID_SIG_ECDSA_WITH_SHA256};
     use x509_parser::prelude::{FromDer, X509Certificate};
 
     // Test keys made with openssl: the same RSA key as PKCS#1 and PKCS#8, the same EC key as SEC1
@@ -865,15 +767,9 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
             Some(pem) => KeyPair::from_pem(pem).unwrap(),
             None => KeyPair::generate().unwrap(),
         };
-        let mut params =
-            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
-                .unwrap();
-        params.not_before = x509_parser::time::ASN1Time::from_timestamp(now() + from)
-            .unwrap()
-            .to_datetime();
-        params.not_after = x509_parser::time::ASN1Time::from_timestamp(now() + until)
-            .unwrap()
-            .to_datetime();
+        let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        params.not_before = x509_parser::time::ASN1Time::from_timestamp(now() + from).unwrap().to_datetime();
+        params.not_after = x509_parser::time::ASN1Time::from_timestamp(now() + until).unwrap().to_datetime();
         let cert = params.self_signed(&key).unwrap();
         (cert.pem(), key.serialize_pem())
     }
@@ -883,17 +779,11 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
     }
 
     fn snapshot(path: &Path) -> (Vec<u8>, SystemTime) {
-        (
-            fs::read(path).unwrap(),
-            fs::metadata(path).unwrap().modified().unwrap(),
-        )
+        (fs::read(path).unwrap(), fs::metadata(path).unwrap().modified().unwrap())
     }
 
     fn custom(cert: &Path, key: Option<&Path>) -> Option<CustomCert> {
-        Some(CustomCert {
-            cert: cert.to_path_buf(),
-            key: key.map(Path::to_path_buf),
-        })
+        Some(CustomCert { cert: cert.to_path_buf(), key: key.map(Path::to_path_buf) })
     }
 
     #[test]
@@ -902,6 +792,7 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
         assert_send_sync::<CertManager>();
         let dir = tempfile::tempdir().unwrap();
         let mgr = CertManager::new(dir.path(), None, vec![]);
+        assert!(format!("{mgr:?}").contains("serving: None"));
         assert!(mgr.info().is_none() && mgr.cert_pem().is_none() && mgr.cert_der().is_none());
         let before = mgr.resolver();
         mgr.ensure(&[]).unwrap();
@@ -913,41 +804,22 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
     fn generated_certificate_properties() {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("nested/data");
-        let mgr = CertManager::new(
-            &data,
-            None,
-            vec!["gate.lan".into(), "10.9.8.7".into(), "bad name!".into()],
-        );
+        let mgr = CertManager::new(&data, None, vec!["gate.lan".into(), "10.9.8.7".into(), "bad name!".into()]);
         let t0 = now();
         let info = mgr.ensure(&[ip("192.168.1.20"), ip("0.0.0.0")]).unwrap();
 
         let der = mgr.cert_der().unwrap();
-        assert_eq!(
-            fs::read(data.join("cert.pem")).unwrap(),
-            mgr.cert_pem().unwrap().as_bytes()
-        );
+        assert_eq!(fs::read(data.join("cert.pem")).unwrap(), mgr.cert_pem().unwrap().as_bytes());
         let (_, x) = X509Certificate::from_der(&der).unwrap();
 
         // ECDSA P-256, signed with SHA-256, self-signed.
         let spki = x.public_key();
         assert_eq!(spki.algorithm.algorithm, OID_KEY_TYPE_EC_PUBLIC_KEY);
-        let curve = spki
-            .algorithm
-            .parameters
-            .as_ref()
-            .unwrap()
-            .as_oid()
-            .unwrap();
+        let curve = spki.algorithm.parameters.as_ref().unwrap().as_oid().unwrap();
         assert_eq!(curve, OID_EC_P256);
         assert_eq!(x.signature_algorithm.algorithm, OID_SIG_ECDSA_WITH_SHA256);
         assert_eq!(x.issuer(), x.subject());
-        let cn = x
-            .subject()
-            .iter_common_name()
-            .next()
-            .unwrap()
-            .as_str()
-            .unwrap();
+        let cn = x.subject().iter_common_name().next().unwrap().as_str().unwrap();
         assert_eq!(cn, cert::common_name());
         assert!(cn.starts_with("CXR Gate"));
 
@@ -970,13 +842,7 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
         // SANs: IPs as IP SANs, names as DNS SANs.
         let mut dns = Vec::new();
         let mut ips = Vec::new();
-        for name in &x
-            .subject_alternative_name()
-            .unwrap()
-            .unwrap()
-            .value
-            .general_names
-        {
+        for name in &x.subject_alternative_name().unwrap().unwrap().value.general_names {
             match name {
                 GeneralName::DNSName(d) => dns.push(d.to_string()),
                 GeneralName::IPAddress(b) => ips.push(b.to_vec()),
@@ -988,23 +854,8 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
         want_dns.push("gate.lan".into());
         assert_eq!(dns, want_dns);
         let v6_loopback = Ipv6Addr::LOCALHOST.octets().to_vec();
-        assert_eq!(
-            ips,
-            vec![
-                vec![127, 0, 0, 1],
-                v6_loopback,
-                vec![192, 168, 1, 20],
-                vec![10, 9, 8, 7]
-            ]
-        );
-        for s in [
-            "localhost",
-            "127.0.0.1",
-            "::1",
-            "192.168.1.20",
-            "gate.lan",
-            "10.9.8.7",
-        ] {
+        assert_eq!(ips, vec![vec![127, 0, 0, 1], v6_loopback, vec![192, 168, 1, 20], vec![10, 9, 8, 7]]);
+        for s in ["localhost", "127.0.0.1", "::1", "192.168.1.20", "gate.lan", "10.9.8.7"] {
             assert!(info.sans.contains(&s.to_string()), "{s} in {:?}", info.sans);
         }
 
@@ -1012,28 +863,21 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
         assert_eq!(info.origin, CertOrigin::Generated);
         assert_eq!(info.fingerprint_sha256, cert::fingerprint(&der));
         assert_eq!(info.fingerprint_sha256.len(), 32 * 3 - 1);
-        assert!(info.fingerprint_sha256.split(':').all(|p| p.len() == 2
-            && p.chars()
-                .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())));
+        assert!(info
+            .fingerprint_sha256
+            .split(':')
+            .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())));
         assert!(info.missing.is_empty());
         assert!(!info.changed_since_last_run);
-        assert_eq!(
-            info.regenerated_reason.as_deref(),
-            Some("no certificate yet")
-        );
+        assert_eq!(info.regenerated_reason.as_deref(), Some("no certificate yet"));
         assert_eq!(info.cert_path, data.join("cert.pem").display().to_string());
         assert_eq!(mgr.info(), Some(info.clone()));
         assert!(!mgr.cert_pem().unwrap().contains("PRIVATE KEY"));
 
         // The saved key is the served one, and state records the fingerprint.
         let key_pem = fs::read(data.join("key.pem")).unwrap();
-        cert::load_material(
-            Path::new("c"),
-            &fs::read(data.join("cert.pem")).unwrap(),
-            Path::new("k"),
-            &key_pem,
-        )
-        .unwrap();
+        cert::load_material(Path::new("c"), &fs::read(data.join("cert.pem")).unwrap(), Path::new("k"), &key_pem)
+            .unwrap();
         let state = fs::read_to_string(data.join("cert-state.json")).unwrap();
         assert!(state.contains(&info.fingerprint_sha256), "{state}");
 
@@ -1055,17 +899,13 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
         mgr.regenerate(&[], "test").unwrap();
         assert_eq!(mode(&key), 0o600);
         // No temp files left behind.
-        let names: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
+        let names: Vec<_> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         assert!(names.iter().all(|n| !n.ends_with(".tmp")), "{names:?}");
 
         // A saved key that others can read is made private when loaded.
         fs::set_permissions(&key, fs::Permissions::from_mode(0o644)).unwrap();
-        CertManager::new(dir.path(), None, vec![])
-            .ensure(&[])
-            .unwrap();
+        CertManager::new(dir.path(), None, vec![]).ensure(&[]).unwrap();
         assert_eq!(mode(&key), 0o600);
     }
 
@@ -1073,9 +913,7 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
     fn reused_across_restarts() {
         let dir = tempfile::tempdir().unwrap();
         let lan = [ip("192.168.1.20")];
-        let first = CertManager::new(dir.path(), None, vec!["gate.lan".into()])
-            .ensure(&lan)
-            .unwrap();
+        let first = CertManager::new(dir.path(), None, vec!["gate.lan".into()]).ensure(&lan).unwrap();
         let cert_before = snapshot(&dir.path().join("cert.pem"));
         std::thread::sleep(Duration::from_millis(20));
 
@@ -1086,29 +924,19 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
         assert_eq!(second.regenerated_reason, None);
         assert_eq!(snapshot(&dir.path().join("cert.pem")), cert_before);
         // Fewer LAN IPs than covered is fine too.
-        assert_eq!(
-            mgr.ensure(&[]).unwrap().fingerprint_sha256,
-            first.fingerprint_sha256
-        );
+        assert_eq!(mgr.ensure(&[]).unwrap().fingerprint_sha256, first.fingerprint_sha256);
     }
 
     #[test]
     fn new_lan_ip_regenerates() {
         let dir = tempfile::tempdir().unwrap();
-        let first = CertManager::new(dir.path(), None, vec![])
-            .ensure(&[ip("192.168.1.10")])
-            .unwrap();
+        let first = CertManager::new(dir.path(), None, vec![]).ensure(&[ip("192.168.1.10")]).unwrap();
 
         // Next run, on a new network.
         let mgr = CertManager::new(dir.path(), None, vec![]);
-        let info = mgr
-            .ensure(&[ip("192.168.1.10"), ip("192.168.1.20")])
-            .unwrap();
+        let info = mgr.ensure(&[ip("192.168.1.10"), ip("192.168.1.20")]).unwrap();
         assert_ne!(info.fingerprint_sha256, first.fingerprint_sha256);
-        assert_eq!(
-            info.regenerated_reason.as_deref(),
-            Some("certificate does not cover 192.168.1.20")
-        );
+        assert_eq!(info.regenerated_reason.as_deref(), Some("certificate does not cover 192.168.1.20"));
         assert!(info.changed_since_last_run);
         assert!(info.sans.contains(&"192.168.1.20".to_string()));
         assert!(info.missing.is_empty());
@@ -1116,16 +944,11 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
         // Within the same run.
         let later = mgr.ensure(&[ip("10.0.0.7")]).unwrap();
         assert_ne!(later.fingerprint_sha256, info.fingerprint_sha256);
-        assert_eq!(
-            later.regenerated_reason.as_deref(),
-            Some("certificate does not cover 10.0.0.7")
-        );
+        assert_eq!(later.regenerated_reason.as_deref(), Some("certificate does not cover 10.0.0.7"));
         assert!(later.changed_since_last_run);
 
         // The run after that sees what was served last: no change.
-        let next = CertManager::new(dir.path(), None, vec![])
-            .ensure(&[ip("10.0.0.7")])
-            .unwrap();
+        let next = CertManager::new(dir.path(), None, vec![]).ensure(&[ip("10.0.0.7")]).unwrap();
         assert_eq!(next.fingerprint_sha256, later.fingerprint_sha256);
         assert!(!next.changed_since_last_run);
     }
@@ -1138,36 +961,24 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
         mgr.reconfigure(None, vec!["vr.example.com".into()]);
         let info = mgr.ensure(&[]).unwrap();
         assert_ne!(info.fingerprint_sha256, first.fingerprint_sha256);
-        assert_eq!(
-            info.regenerated_reason.as_deref(),
-            Some("certificate does not cover vr.example.com")
-        );
+        assert_eq!(info.regenerated_reason.as_deref(), Some("certificate does not cover vr.example.com"));
         assert!(info.sans.contains(&"vr.example.com".to_string()));
 
         // Across a restart, too.
         let other = CertManager::new(dir.path(), None, vec!["10.1.1.1".into()]);
         let info = other.ensure(&[]).unwrap();
-        assert_eq!(
-            info.regenerated_reason.as_deref(),
-            Some("certificate does not cover 10.1.1.1")
-        );
+        assert_eq!(info.regenerated_reason.as_deref(), Some("certificate does not cover 10.1.1.1"));
     }
 
     #[test]
     fn expiring_certificate_regenerates() {
         let dir = tempfile::tempdir().unwrap();
-        let (cert_pem, key_pem) =
-            make_cert(&["localhost", "127.0.0.1"], -DAY_SECS, 10 * DAY_SECS, None);
+        let (cert_pem, key_pem) = make_cert(&["localhost", "127.0.0.1"], -DAY_SECS, 10 * DAY_SECS, None);
         write(&dir.path().join("cert.pem"), &cert_pem);
         write(&dir.path().join("key.pem"), &key_pem);
-        let info = CertManager::new(dir.path(), None, vec![])
-            .ensure(&[])
-            .unwrap();
+        let info = CertManager::new(dir.path(), None, vec![]).ensure(&[]).unwrap();
         let reason = info.regenerated_reason.unwrap();
-        assert!(
-            reason == "certificate expires in 9 days" || reason == "certificate expires in 10 days",
-            "{reason}"
-        );
+        assert!(reason == "certificate expires in 9 days" || reason == "certificate expires in 10 days", "{reason}");
         assert!(info.changed_since_last_run);
         assert!(info.not_after_ms as i64 / 1000 > now() + 360 * DAY_SECS);
 
@@ -1175,9 +986,7 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
         let (cert_pem, key_pem) = make_cert(&["localhost"], -30 * DAY_SECS, -DAY_SECS, None);
         write(&dir.path().join("cert.pem"), &cert_pem);
         write(&dir.path().join("key.pem"), &key_pem);
-        let info = CertManager::new(dir.path(), None, vec![])
-            .ensure(&[])
-            .unwrap();
+        let info = CertManager::new(dir.path(), None, vec![]).ensure(&[]).unwrap();
         let reason = info.regenerated_reason.unwrap();
         assert!(reason.starts_with("certificate expired on "), "{reason}");
 
@@ -1185,36 +994,22 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
         let (cert_pem, key_pem) = make_cert(&["localhost"], 5 * DAY_SECS, 100 * DAY_SECS, None);
         write(&dir.path().join("cert.pem"), &cert_pem);
         write(&dir.path().join("key.pem"), &key_pem);
-        let info = CertManager::new(dir.path(), None, vec![])
-            .ensure(&[])
-            .unwrap();
+        let info = CertManager::new(dir.path(), None, vec![]).ensure(&[]).unwrap();
         assert!(info.regenerated_reason.unwrap().contains("not valid until"));
     }
 
     #[test]
     fn mismatched_key_regenerates() {
         let dir = tempfile::tempdir().unwrap();
-        let first = CertManager::new(dir.path(), None, vec![])
-            .ensure(&[])
-            .unwrap();
-        write(
-            &dir.path().join("key.pem"),
-            &KeyPair::generate().unwrap().serialize_pem(),
-        );
-        let info = CertManager::new(dir.path(), None, vec![])
-            .ensure(&[])
-            .unwrap();
+        let first = CertManager::new(dir.path(), None, vec![]).ensure(&[]).unwrap();
+        write(&dir.path().join("key.pem"), &KeyPair::generate().unwrap().serialize_pem());
+        let info = CertManager::new(dir.path(), None, vec![]).ensure(&[]).unwrap();
         assert_ne!(info.fingerprint_sha256, first.fingerprint_sha256);
         let reason = info.regenerated_reason.unwrap();
-        assert!(
-            reason.contains("does not match the certificate"),
-            "{reason}"
-        );
+        assert!(reason.contains("does not match the certificate"), "{reason}");
         assert!(info.changed_since_last_run);
         // What was saved now belongs together.
-        let again = CertManager::new(dir.path(), None, vec![])
-            .ensure(&[])
-            .unwrap();
+        let again = CertManager::new(dir.path(), None, vec![]).ensure(&[]).unwrap();
         assert_eq!(again.fingerprint_sha256, info.fingerprint_sha256);
     }
 
@@ -1223,46 +1018,25 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
         let dir = tempfile::tempdir().unwrap();
         let cert = dir.path().join("cert.pem");
         let key = dir.path().join("key.pem");
-        let fresh = || {
-            CertManager::new(dir.path(), None, vec![])
-                .ensure(&[])
-                .unwrap()
-        };
+        let fresh = || CertManager::new(dir.path(), None, vec![]).ensure(&[]).unwrap();
         let mut last = fresh().fingerprint_sha256;
 
         type Damage<'a> = Box<dyn Fn() + 'a>;
         let cases: Vec<(Damage, &str)> = vec![
+            (Box::new(|| write(&cert, "garbage\n")), "no PEM certificate in"),
             (
-                Box::new(|| write(&cert, "garbage\n")),
-                "no PEM certificate in",
-            ),
-            (
-                Box::new(|| {
-                    write(
-                        &cert,
-                        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
-                    )
-                }),
+                Box::new(|| write(&cert, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")),
                 "cannot be parsed",
             ),
             (Box::new(|| write(&key, "not a key")), "no private key in"),
-            (
-                Box::new(|| fs::remove_file(&key).unwrap()),
-                "key.pem is missing",
-            ),
-            (
-                Box::new(|| fs::remove_file(&cert).unwrap()),
-                "cert.pem is missing",
-            ),
+            (Box::new(|| fs::remove_file(&key).unwrap()), "key.pem is missing"),
+            (Box::new(|| fs::remove_file(&cert).unwrap()), "cert.pem is missing"),
         ];
         for (damage, expected) in cases {
             damage();
             let info = fresh();
             let reason = info.regenerated_reason.unwrap();
-            assert!(
-                reason.contains(expected),
-                "{reason:?} should contain {expected:?}"
-            );
+            assert!(reason.contains(expected), "{reason:?} should contain {expected:?}");
             assert_ne!(info.fingerprint_sha256, last);
             assert!(info.changed_since_last_run);
             last = info.fingerprint_sha256;
@@ -1278,20 +1052,13 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
     #[test]
     fn first_run_and_lost_state() {
         let dir = tempfile::tempdir().unwrap();
-        let first = CertManager::new(dir.path(), None, vec![])
-            .ensure(&[])
-            .unwrap();
+        let first = CertManager::new(dir.path(), None, vec![]).ensure(&[]).unwrap();
         assert!(!first.changed_since_last_run);
         // Files gone but the record kept: the new certificate is a change headsets must know of.
         fs::remove_file(dir.path().join("cert.pem")).unwrap();
         fs::remove_file(dir.path().join("key.pem")).unwrap();
-        let info = CertManager::new(dir.path(), None, vec![])
-            .ensure(&[])
-            .unwrap();
-        assert_eq!(
-            info.regenerated_reason.as_deref(),
-            Some("no certificate yet")
-        );
+        let info = CertManager::new(dir.path(), None, vec![]).ensure(&[]).unwrap();
+        assert_eq!(info.regenerated_reason.as_deref(), Some("no certificate yet"));
         assert!(info.changed_since_last_run);
     }
 
@@ -1300,20 +1067,13 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
         let dir = tempfile::tempdir().unwrap();
         let mgr = CertManager::new(dir.path(), None, vec![]);
         let first = mgr.ensure(&[ip("192.168.1.20")]).unwrap();
-        let info = mgr
-            .regenerate(&[ip("192.168.1.20")], "requested from the tray")
-            .unwrap();
+        let info = mgr.regenerate(&[ip("192.168.1.20")], "requested from the tray").unwrap();
         assert_ne!(info.fingerprint_sha256, first.fingerprint_sha256);
-        assert_eq!(
-            info.regenerated_reason.as_deref(),
-            Some("requested from the tray")
-        );
+        assert_eq!(info.regenerated_reason.as_deref(), Some("requested from the tray"));
         assert!(info.changed_since_last_run);
         assert!(info.sans.contains(&"192.168.1.20".to_string()));
         assert_eq!(mgr.info().unwrap(), info);
-        let reloaded = CertManager::new(dir.path(), None, vec![])
-            .ensure(&[])
-            .unwrap();
+        let reloaded = CertManager::new(dir.path(), None, vec![]).ensure(&[]).unwrap();
         assert_eq!(reloaded.fingerprint_sha256, info.fingerprint_sha256);
     }
 
@@ -1321,29 +1081,17 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
     fn custom_combined_pem_is_served_untouched() {
         let data = tempfile::tempdir().unwrap();
         let certs = tempfile::tempdir().unwrap();
-        let (cert_pem, key_pem) = make_cert(
-            &["gate.example.com", "10.0.0.5"],
-            -DAY_SECS,
-            90 * DAY_SECS,
-            None,
-        );
+        let (cert_pem, key_pem) = make_cert(&["gate.example.com", "10.0.0.5"], -DAY_SECS, 90 * DAY_SECS, None);
         let server_pem = certs.path().join("server.pem");
         write(&server_pem, &format!("{cert_pem}{key_pem}"));
         let before = snapshot(&server_pem);
         std::thread::sleep(Duration::from_millis(20));
 
-        let mgr = CertManager::new(
-            data.path(),
-            custom(&server_pem, None),
-            vec!["gate.example.com".into()],
-        );
+        let mgr = CertManager::new(data.path(), custom(&server_pem, None), vec!["gate.example.com".into()]);
         let info = mgr.ensure(&[ip("10.0.0.5"), ip("192.168.1.50")]).unwrap();
         assert_eq!(info.origin, CertOrigin::Custom);
         assert_eq!(info.missing, vec!["192.168.1.50".to_string()]);
-        assert_eq!(
-            info.sans,
-            vec!["gate.example.com".to_string(), "10.0.0.5".to_string()]
-        );
+        assert_eq!(info.sans, vec!["gate.example.com".to_string(), "10.0.0.5".to_string()]);
         assert_eq!(info.cert_path, server_pem.display().to_string());
         assert_eq!(info.regenerated_reason, None);
         assert!(!info.changed_since_last_run);
@@ -1354,11 +1102,7 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
         assert!(served.contains("BEGIN CERTIFICATE") && !served.contains("PRIVATE KEY"));
 
         let err = mgr.regenerate(&[ip("192.168.1.50")], "test").unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("a custom certificate is configured; "),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("a custom certificate is configured; "), "{err}");
         assert_eq!(mgr.info().unwrap(), info);
         mgr.ensure(&[ip("192.168.1.51")]).unwrap();
 
@@ -1379,45 +1123,24 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
             ("ec-pkcs8", EC_PKCS8, EC_PKCS8),
         ];
         for (label, signing, stored) in cases {
-            let (cert_pem, _) = make_cert(
-                &["*.example.com", "192.168.1.20"],
-                -DAY_SECS,
-                90 * DAY_SECS,
-                Some(signing),
-            );
+            let (cert_pem, _) = make_cert(&["*.example.com", "192.168.1.20"], -DAY_SECS, 90 * DAY_SECS, Some(signing));
             let cert_path = certs.path().join(format!("{label}.crt"));
             let key_path = certs.path().join(format!("{label}.key"));
             write(&cert_path, &cert_pem);
             write(&key_path, stored);
             let before = (snapshot(&cert_path), snapshot(&key_path));
 
-            let inspected = super::super::inspect_custom(&cert_path, Some(&key_path))
-                .unwrap_or_else(|e| panic!("{label}: {e}"));
+            let inspected =
+                super::super::inspect_custom(&cert_path, Some(&key_path)).unwrap_or_else(|e| panic!("{label}: {e}"));
             assert_eq!(inspected.origin, CertOrigin::Custom);
 
-            let mgr = CertManager::new(
-                data.path(),
-                custom(&cert_path, Some(&key_path)),
-                vec!["vr.example.com".into()],
-            );
-            let info = mgr
-                .ensure(&[ip("192.168.1.20")])
-                .unwrap_or_else(|e| panic!("{label}: {e}"));
-            assert_eq!(
-                info.fingerprint_sha256, inspected.fingerprint_sha256,
-                "{label}"
-            );
+            let mgr = CertManager::new(data.path(), custom(&cert_path, Some(&key_path)), vec!["vr.example.com".into()]);
+            let info = mgr.ensure(&[ip("192.168.1.20")]).unwrap_or_else(|e| panic!("{label}: {e}"));
+            assert_eq!(info.fingerprint_sha256, inspected.fingerprint_sha256, "{label}");
             // The wildcard covers vr.example.com.
             assert!(info.missing.is_empty(), "{label}: {:?}", info.missing);
-            assert_eq!(
-                mgr.info().unwrap().fingerprint_sha256,
-                info.fingerprint_sha256
-            );
-            assert_eq!(
-                (snapshot(&cert_path), snapshot(&key_path)),
-                before,
-                "{label}"
-            );
+            assert_eq!(mgr.info().unwrap().fingerprint_sha256, info.fingerprint_sha256);
+            assert_eq!((snapshot(&cert_path), snapshot(&key_path)), before, "{label}");
         }
     }
 
@@ -1427,8 +1150,7 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
         let p = |name: &str| dir.path().join(name);
         let (cert_pem, key_pem) = make_cert(&["localhost"], -DAY_SECS, 90 * DAY_SECS, None);
         let (other_cert, _) = make_cert(&["localhost"], -DAY_SECS, 90 * DAY_SECS, None);
-        let (expired_cert, expired_key) =
-            make_cert(&["localhost"], -90 * DAY_SECS, -2 * DAY_SECS, None);
+        let (expired_cert, expired_key) = make_cert(&["localhost"], -90 * DAY_SECS, -2 * DAY_SECS, None);
         write(&p("cert.crt"), &cert_pem);
         write(&p("key.pem"), &key_pem);
         write(&p("other.crt"), &other_cert);
@@ -1440,67 +1162,26 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
         let check = |cert: &str, key: Option<&str>, expected: String| {
             let key_path = key.map(p);
             let err = super::super::inspect_custom(&p(cert), key_path.as_deref()).unwrap_err();
-            assert!(
-                err.to_string().starts_with(&expected),
-                "{err} should start with {expected}"
-            );
+            assert!(err.to_string().starts_with(&expected), "{err} should start with {expected}");
             // The same error from the manager.
             let mgr = CertManager::new(dir.path(), custom(&p(cert), key_path.as_deref()), vec![]);
             assert_eq!(mgr.ensure(&[]).unwrap_err().to_string(), err.to_string());
             assert!(mgr.info().is_none());
         };
         let d = |name: &str| p(name).display().to_string();
-        check(
-            "key.pem",
-            Some("key.pem"),
-            format!("no PEM certificate in {}", d("key.pem")),
-        );
-        check(
-            "empty.txt",
-            None,
-            format!("no PEM certificate in {}", d("empty.txt")),
-        );
-        check(
-            "cert.crt",
-            None,
-            format!(
-                "no private key in {} (expected -----BEGIN PRIVATE KEY-----)",
-                d("cert.crt")
-            ),
-        );
+        check("key.pem", Some("key.pem"), format!("no PEM certificate in {}", d("key.pem")));
+        check("empty.txt", None, format!("no PEM certificate in {}", d("empty.txt")));
+        check("cert.crt", None, format!("no private key in {} (expected -----BEGIN PRIVATE KEY-----)", d("cert.crt")));
         check(
             "other.crt",
             Some("key.pem"),
-            format!(
-                "the private key in {} does not match the certificate",
-                d("key.pem")
-            ),
+            format!("the private key in {} does not match the certificate", d("key.pem")),
         );
-        check(
-            "expired.pem",
-            None,
-            format!("certificate {} expired on ", d("expired.pem")),
-        );
-        check(
-            "cert.crt",
-            Some("enc.key"),
-            format!("the private key in {} is encrypted", d("enc.key")),
-        );
-        check(
-            "missing.crt",
-            None,
-            format!("cannot read {}", d("missing.crt")),
-        );
-        check(
-            "cert.crt",
-            Some("missing.key"),
-            format!("cannot read {}", d("missing.key")),
-        );
-        check(
-            "broken.crt",
-            Some("key.pem"),
-            format!("{} is not valid PEM", d("broken.crt")),
-        );
+        check("expired.pem", None, format!("certificate {} expired on ", d("expired.pem")));
+        check("cert.crt", Some("enc.key"), format!("the private key in {} is encrypted", d("enc.key")));
+        check("missing.crt", None, format!("cannot read {}", d("missing.crt")));
+        check("cert.crt", Some("missing.key"), format!("cannot read {}", d("missing.key")));
+        check("broken.crt", Some("key.pem"), format!("{} is not valid PEM", d("broken.crt")));
     }
 
     #[test]
@@ -1515,10 +1196,7 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
         write(&server_pem, "nothing here");
         mgr.reconfigure(custom(&server_pem, None), vec![]);
         let err = mgr.ensure(&[]).unwrap_err();
-        assert!(
-            err.to_string().starts_with("no PEM certificate in"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("no PEM certificate in"), "{err}");
         assert_eq!(mgr.info().unwrap(), generated);
         assert_eq!(mgr.cert_der().unwrap(), generated_der);
 
@@ -1532,15 +1210,8 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
 
         // Broken again: the custom one stays.
         write(&server_pem, &cert_pem);
-        assert!(mgr
-            .ensure(&[])
-            .unwrap_err()
-            .to_string()
-            .starts_with("no private key in"));
-        assert_eq!(
-            mgr.info().unwrap().fingerprint_sha256,
-            custom_info.fingerprint_sha256
-        );
+        assert!(mgr.ensure(&[]).unwrap_err().to_string().starts_with("no private key in"));
+        assert_eq!(mgr.info().unwrap().fingerprint_sha256, custom_info.fingerprint_sha256);
 
         // Renewed on disk: picked up at the next check.
         let (cert2, key2) = make_cert(&["localhost"], -DAY_SECS, 90 * DAY_SECS, None);
@@ -1553,10 +1224,7 @@ XPGSALnbnFrbo74Xxow4zWU/8sAsbQFxuxlYQmZ3/LbUpTuUlwSwcu5b7AtfLuI=
         let back = mgr.ensure(&[]).unwrap();
         assert_eq!(back.origin, CertOrigin::Generated);
         assert_eq!(back.fingerprint_sha256, generated.fingerprint_sha256);
-        assert!(
-            !back.changed_since_last_run,
-            "the previous run's certificate again"
-        );
+        assert!(!back.changed_since_last_run, "the previous run's certificate again");
         assert_eq!(mgr.cert_der().unwrap(), generated_der);
     }
 }

@@ -39,10 +39,7 @@ pub fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> Result<Arc<Server
 /// Check a user-chosen certificate before applying it (used by the desktop's file dialog): parses,
 /// checks key/cert match, returns its info (origin Custom). Error says what is wrong with which file.
 pub fn inspect_custom(cert: &Path, key: Option<&Path>) -> Result<CertInfo, TlsError> {
-    let custom = CustomCert {
-        cert: cert.to_path_buf(),
-        key: key.map(Path::to_path_buf),
-    };
+    let custom = CustomCert { cert: cert.to_path_buf(), key: key.map(Path::to_path_buf) };
     manager::inspect_custom(&custom)
 }
 
@@ -65,12 +62,11 @@ mod tests {
     ) -> TlsConnector {
         let mut roots = RootCertStore::empty();
         roots.add(trusted_der.to_vec().into()).unwrap();
-        let mut cfg =
-            ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-                .with_protocol_versions(versions)
-                .unwrap()
-                .with_root_certificates(roots)
-                .with_no_client_auth();
+        let mut cfg = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_protocol_versions(versions)
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
         cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         TlsConnector::from(Arc::new(cfg))
     }
@@ -99,11 +95,7 @@ mod tests {
         port
     }
 
-    async fn connect(
-        connector: &TlsConnector,
-        port: u16,
-        name: &str,
-    ) -> std::io::Result<TlsStream<TcpStream>> {
+    async fn connect(connector: &TlsConnector, port: u16, name: &str) -> std::io::Result<TlsStream<TcpStream>> {
         let tcp = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await?;
         let name = ServerName::try_from(name.to_string()).unwrap();
         connector.connect(name, tcp).await
@@ -128,9 +120,8 @@ mod tests {
         assert_eq!(cfg.alpn_protocols, vec![b"http/1.1".to_vec()]);
         assert!(!cfg.ticketer.enabled(), "no TLS 1.2 session tickets");
         let ring = rustls::crypto::ring::default_provider();
-        let suites = |p: &rustls::crypto::CryptoProvider| -> Vec<_> {
-            p.cipher_suites.iter().map(|s| s.suite()).collect()
-        };
+        let suites =
+            |p: &rustls::crypto::CryptoProvider| -> Vec<_> { p.cipher_suites.iter().map(|s| s.suite()).collect() };
         assert_eq!(suites(cfg.crypto_provider()), suites(&ring));
         // Protocol versions are private fields; their Debug text is the only view.
         let dbg = format!("{cfg:?}");
@@ -146,25 +137,15 @@ mod tests {
         let port = echo_server(server_config(mgr.resolver()).unwrap()).await;
 
         // TLS 1.3 and TLS 1.2 both work; the SAN 127.0.0.1 (and localhost) verifies; ALPN is http/1.1.
-        let tls13 = client(
-            &first_der,
-            &[&rustls::version::TLS13],
-            &[b"h2", b"http/1.1"],
-        );
+        let tls13 = client(&first_der, &[&rustls::version::TLS13], &[b"h2", b"http/1.1"]);
         let mut old = connect(&tls13, port, "127.0.0.1").await.unwrap();
-        assert_eq!(
-            old.get_ref().1.protocol_version(),
-            Some(rustls::ProtocolVersion::TLSv1_3)
-        );
+        assert_eq!(old.get_ref().1.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_3));
         assert_eq!(old.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
         assert_eq!(echo(&mut old, b"ping").await, b"ping");
 
         let tls12 = client(&first_der, &[&rustls::version::TLS12], &[]);
         let mut s12 = connect(&tls12, port, "localhost").await.unwrap();
-        assert_eq!(
-            s12.get_ref().1.protocol_version(),
-            Some(rustls::ProtocolVersion::TLSv1_2)
-        );
+        assert_eq!(s12.get_ref().1.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_2));
         assert_eq!(echo(&mut s12, b"v12").await, b"v12");
 
         // A client that only speaks h2 is refused (ALPN exactly http/1.1).
@@ -203,18 +184,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mgr = CertManager::new(dir.path(), None, vec![]);
         let generated = mgr.ensure(&[]).unwrap();
-        let info = inspect_custom(
-            &dir.path().join("cert.pem"),
-            Some(&dir.path().join("key.pem")),
-        )
-        .unwrap();
+        let info = inspect_custom(&dir.path().join("cert.pem"), Some(&dir.path().join("key.pem"))).unwrap();
         assert_eq!(info.origin, crate::status::CertOrigin::Custom);
         assert_eq!(info.fingerprint_sha256, generated.fingerprint_sha256);
         assert!(info.sans.contains(&"127.0.0.1".to_string()));
         let err = inspect_custom(&dir.path().join("key.pem"), None).unwrap_err();
-        assert!(
-            err.to_string().starts_with("no PEM certificate in"),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("no PEM certificate in"), "{err}");
     }
 }

@@ -1,0 +1,154 @@
+//! The headless binary as a user runs it: exit codes and one-line reasons for bad settings and a
+//! taken port, and a real wss:// client through it to a loopback echo server, then a clean SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::net::IpAddr;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cxr_gate_core::demo::EchoServer;
+use futures_util::{SinkExt, StreamExt};
+use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
+use tokio_tungstenite::tungstenite::Message;
+
+const BIN: &str = env!("CARGO_BIN_EXE_cxr-gate-proxy");
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The binary's own one-line reason among the log lines on stderr.
+fn reason(stderr: &str) -> Vec<&str> {
+    stderr.lines().filter(|l| l.starts_with("cxr-gate-proxy: ")).collect()
+}
+
+fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env("DATA_DIR", dir.path()).env_remove("BACKEND_HOST").env_remove("PROXY_PORT");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_settings_exit_2_with_the_setting_value_and_what_is_accepted() {
+    let (code, _, err) = run(&[], &[("BACKEND_PORT", "abc")]);
+    assert_eq!(code, 2);
+    assert_eq!(reason(&err), ["cxr-gate-proxy: invalid BACKEND_PORT \"abc\": expected a TCP port from 1 to 65535"]);
+
+    let (code, _, err) = run(&["--health-interval", "soon"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("invalid --health-interval \"soon\": expected a duration like 2s"), "{err}");
+
+    let (code, _, err) = run(&[], &[("HEALTH_CHECK_FALL", "0")]);
+    assert_eq!(code, 2);
+    assert!(err.contains("invalid HEALTH_CHECK_FALL \"0\": expected a whole number from 1 to 100"), "{err}");
+
+    let (code, _, err) = run(&["--listen", "127.0.0.1"], &[]);
+    assert_eq!(code, 2);
+    assert!(err.contains("invalid --listen \"127.0.0.1\""), "{err}");
+}
+
+#[test]
+fn a_bad_custom_certificate_exits_2_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bogus = dir.path().join("server.pem");
+    std::fs::write(&bogus, "not a certificate").unwrap();
+    let port = free_port().to_string();
+    let (code, _, err) = run(&["--listen", &format!("127.0.0.1:{port}"), "--cert", bogus.to_str().unwrap()], &[]);
+    assert_eq!(code, 2, "{err}");
+    let r = reason(&err);
+    assert_eq!(r.len(), 1, "one reason line expected: {err}");
+    assert!(r[0].contains("no PEM certificate in") && r[0].contains("server.pem"), "{err}");
+}
+
+#[test]
+fn a_taken_port_exits_1_with_a_one_line_reason() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let (code, _, err) = run(&["--listen", &format!("127.0.0.1:{port}")], &[]);
+    assert_eq!(code, 1);
+    assert_eq!(reason(&err), [format!("cxr-gate-proxy: port {port} is already in use by another program")]);
+}
+
+#[test]
+fn version_flag() {
+    let (code, out, _) = run(&["--version"], &[]);
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), format!("cxr-gate-proxy {}", cxr_gate_core::VERSION));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_a_real_wss_client_end_to_end_and_stops_cleanly_on_sigterm() {
+    let echo = EchoServer::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut child = Command::new(BIN)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--backend", &echo.addr().to_string()])
+        .args(["--data-dir", dir.path().to_str().unwrap(), "--health-interval", "100ms"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The banner comes once the listener is up.
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = Vec::new();
+        let mut sent = false;
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            lines.push(line);
+            if !sent && lines.last().is_some_and(|l| l.contains("SHA-256")) {
+                let _ = tx.send(lines.join("\n"));
+                sent = true;
+            }
+        }
+    });
+    let banner = rx.recv_timeout(Duration::from_secs(20)).expect("banner");
+    assert!(banner.contains(&format!("listening on 127.0.0.1:{port}")), "{banner}");
+    assert!(banner.contains("SHA-256"), "{banner}");
+
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(dir.path().join("cert.pem")).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let name = ServerName::IpAddress(IpAddr::from([127, 0, 0, 1]).into());
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(tls)).connect(name, tcp).await.unwrap();
+    let (mut ws, resp) =
+        tokio_tungstenite::client_async(format!("wss://127.0.0.1:{port}/sign_in?x=1"), stream).await.unwrap();
+    assert_eq!(resp.status(), 101);
+    ws.send(Message::text("through the binary")).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(got, Message::text("through the binary"));
+    assert_eq!(echo.requests().last().map(|r| r.path.clone()).as_deref(), Some("/sign_in?x=1"));
+
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "did not exit after SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(0), "{status:?} {err}");
+    assert!(err.contains("closed after") && err.contains("(shutdown)"), "session end not logged: {err}");
+}
