@@ -515,3 +515,21 @@ async fn a_custom_certificate_is_served_and_never_touched() -> Result<()> {
     assert_eq!(std::fs::metadata(&combined)?.modified()?, mtime);
     Ok(())
 }
+
+#[tokio::test]
+async fn an_unfinished_tls_handshake_is_dropped() -> Result<()> {
+    let h = Harness::start(dead_backend(), |c| c.timeouts.tls_handshake = Duration::from_millis(300)).await?;
+    for first in [&b"\x16\x03\x01"[..], &b""[..]] {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", h.port)).await?;
+        s.write_all(first).await?;
+        let started = std::time::Instant::now();
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(T, s.read(&mut buf)).await?.unwrap_or(0);
+        assert_eq!(n, 0, "expected the server to hang up");
+        assert!(started.elapsed() >= Duration::from_millis(250), "dropped before the deadline");
+    }
+    // A real client still gets through afterwards.
+    let (head, _) = https_get(&h.tls, h.port, "/test").await?;
+    assert!(head.starts_with("HTTP/1.1 200"));
+    Ok(())
+}
