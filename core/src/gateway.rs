@@ -110,6 +110,7 @@ impl Gateway {
         let shared = Arc::new(Shared {
             conn_limit: ArcSwap::from_pointee(Semaphore::new(config.max_connections)),
             overflow: Arc::new(Semaphore::new(OVERFLOW_ANSWERS)),
+            netcheck_running: Default::default(),
             config: ArcSwap::from_pointee(config),
             hub: hub.clone(),
             health,

@@ -9,6 +9,7 @@ pub mod demo;
 mod gateway;
 pub mod health;
 pub mod net;
+pub mod netcheck;
 pub mod proxy;
 pub mod qr;
 pub mod status;

@@ -162,7 +162,7 @@ pub struct LogLine {
     pub msg: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct Status {
     pub version: String,
     pub started_ms: u64,
@@ -181,6 +181,8 @@ pub struct Status {
     pub recent_sessions: VecDeque<EndedSession>,
     /// Newest last, at most [`LOG_LINES`].
     pub log: VecDeque<LogLine>,
+    /// Headset network checks, newest first (at most 20).
+    pub netchecks: VecDeque<crate::netcheck::NetCheckResult>,
 }
 
 impl Status {

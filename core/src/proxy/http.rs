@@ -122,6 +122,9 @@ async fn handle(shared: Arc<Shared>, ctx: Arc<ConnCtx>, req: Request<hyper::body
     let mut resp = if req.method() == Method::OPTIONS {
         // Preflight: answered here, never forwarded (HAProxy: `http-request return status 200 … if METH_OPTIONS`).
         text(StatusCode::OK, "OK")
+    } else if is_websocket_upgrade(&req) && req.uri().path() == "/netcheck/ws" {
+        // Terminated here, never forwarded to the runtime.
+        crate::netcheck::server::accept(shared.clone(), ctx.peer, req)
     } else if is_websocket_upgrade(&req) {
         super::tunnel::forward(shared.clone(), ctx.peer, req).await
     } else {
@@ -164,6 +167,11 @@ fn page(shared: &Shared, ctx: &ConnCtx, req: &Request<hyper::body::Incoming>) ->
             r
         }
         "/test" => text(StatusCode::OK, pages::TEST_BODY),
+        "/netcheck" => {
+            let mut r = with_type(crate::netcheck::page::netcheck_page(crate::VERSION), "text/html; charset=utf-8");
+            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
         "/health" => {
             let body = pages::health_json(&shared.hub.snapshot(), shared.sessions.count());
             let mut r = with_type(body, "application/json");

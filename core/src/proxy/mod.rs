@@ -34,5 +34,7 @@ pub struct Shared {
     pub conn_limit: ArcSwap<Semaphore>,
     /// Connections over the limit still get a quick 503, up to this many at once.
     pub overflow: Arc<Semaphore>,
+    /// One headset network check at a time.
+    pub netcheck_running: std::sync::atomic::AtomicBool,
     pub shutdown: CancellationToken,
 }

@@ -40,6 +40,7 @@ pub fn trust_page(wss_url: &str, version: &str) -> String {
 <div class="url"><code id="wss-url">{url}</code>
 <button id="copy" type="button">Copy</button></div>
 <p id="copied" role="status" aria-live="polite"></p>
+<p><a class="button" id="netcheck" href="/netcheck">Test my connection</a></p>
 <p class="muted">Keep this address: if the computer's IP address changes, open this page again.</p>
 <p class="muted">CXR Gate {version} · <a href="/cert.crt">download certificate</a></p>
 </div></main>

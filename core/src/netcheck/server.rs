@@ -1,0 +1,247 @@
+//! The measuring side of the network check, over a WebSocket the proxy terminates itself:
+//! ~5 s of pings (server → headset → server) for round trip and jitter, ~3 s of downstream bulk
+//! (the headset reports what it received), ~3 s of upstream bulk (measured here), then the verdicts.
+//! Refuses while a CloudXR stream is running unless the headset confirmed (`?force=1`).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use super::stats::{jitter, judge, mbps, percentile, summary, NetCheckResult};
+use crate::proxy::http::{empty, text, Body};
+use crate::proxy::Shared;
+use crate::status::{now_ms, StatusHub};
+use crate::status_log;
+
+pub const KEEP_RESULTS: usize = 20;
+const CHUNK: usize = 64 * 1024;
+
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub ping: Duration,
+    pub ping_every: Duration,
+    pub down: Duration,
+    pub up: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            ping: Duration::from_secs(5),
+            ping_every: Duration::from_millis(20),
+            down: Duration::from_secs(3),
+            up: Duration::from_secs(3),
+        }
+    }
+}
+
+type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+/// Answers the upgrade itself (never forwarded) and runs the check on the upgraded connection.
+pub fn accept(shared: Arc<Shared>, peer: SocketAddr, mut req: Request<hyper::body::Incoming>) -> Response<Body> {
+    let key = match req.headers().get("sec-websocket-key") {
+        Some(k) if req.headers().get("sec-websocket-version").map(|v| v == "13").unwrap_or(false) => k.clone(),
+        _ => return text(StatusCode::BAD_REQUEST, "A WebSocket version 13 upgrade is expected here.\n"),
+    };
+    let force = req.uri().query().map(|q| q.split('&').any(|p| p == "force=1")).unwrap_or(false);
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(_) => return,
+        };
+        let cfg = WebSocketConfig::default().max_message_size(Some(4 * CHUNK)).max_frame_size(Some(4 * CHUNK));
+        let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(cfg)).await;
+        session(&shared, peer, force, &mut ws).await;
+        let _ = ws.close(None).await;
+    });
+    let mut r = Response::new(empty());
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
+        h.insert("sec-websocket-accept", v);
+    }
+    r
+}
+
+async fn session(shared: &Shared, peer: SocketAddr, force: bool, ws: &mut Ws) {
+    let streams = shared.sessions.count();
+    if streams > 0 && !force {
+        let msg = format!(
+            "A CloudXR stream is running ({streams} headset{} connected). Testing now takes bandwidth from it.",
+            if streams == 1 { "" } else { "s" }
+        );
+        let _ = send_json(ws, json!({"type": "busy", "sessions": streams, "message": msg})).await;
+        return;
+    }
+    if shared.netcheck_running.swap(true, Ordering::AcqRel) {
+        let msg = "Another network check is running; try again in a few seconds.";
+        let _ = send_json(ws, json!({"type": "busy", "sessions": 0, "message": msg})).await;
+        return;
+    }
+    let outcome = measure(ws, peer, Timing::default()).await;
+    shared.netcheck_running.store(false, Ordering::Release);
+    match outcome {
+        Ok(result) => {
+            let _ = send_json(ws, json!({"type": "result", "result": &result})).await;
+            record(&shared.hub, result);
+        }
+        Err(e) => {
+            tracing::info!("network check from {peer} ended early: {e}");
+            let _ = send_json(ws, json!({"type": "error", "message": e})).await;
+        }
+    }
+}
+
+/// Keeps the newest results for the desktop window and logs one line.
+pub fn record(hub: &StatusHub, result: NetCheckResult) {
+    status_log!(hub, info, "{}", summary(&result));
+    hub.update(|s| {
+        s.netchecks.push_front(result);
+        s.netchecks.truncate(KEEP_RESULTS);
+    });
+}
+
+async fn send_json(ws: &mut Ws, v: Value) -> Result<(), String> {
+    ws.send(Message::text(v.to_string())).await.map_err(|e| e.to_string())
+}
+
+/// The next text message as JSON (binary messages are skipped), within `within`.
+async fn next_json(ws: &mut Ws, within: Duration) -> Result<Value, String> {
+    tokio::time::timeout(within, async {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(t))) => {
+                    return serde_json::from_str::<Value>(t.as_str())
+                        .map_err(|_| "bad message from the headset".to_string())
+                }
+                Some(Ok(Message::Close(_))) | None => return Err("the headset closed the test".to_string()),
+                Some(Err(e)) => return Err(e.to_string()),
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .map_err(|_| "the headset stopped answering".to_string())?
+}
+
+pub async fn measure(ws: &mut Ws, peer: SocketAddr, t: Timing) -> Result<NetCheckResult, String> {
+    // Round trip: the server stamps each ping and the headset echoes it at once.
+    send_json(ws, json!({"type": "phase", "phase": "ping", "seconds": t.ping.as_secs_f64()})).await?;
+    let start = Instant::now();
+    let mut sent: HashMap<u32, Instant> = HashMap::new();
+    let mut rtts: Vec<(u32, f64)> = Vec::new();
+    let mut seq: u32 = 0;
+    let mut tick = tokio::time::interval(t.ping_every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let ping_end = start + t.ping;
+    let drain_end = ping_end + Duration::from_millis(500);
+    loop {
+        let now = Instant::now();
+        if now >= drain_end || (now >= ping_end && rtts.len() as u32 == seq) {
+            break;
+        }
+        tokio::select! {
+            _ = tick.tick(), if now < ping_end => {
+                sent.insert(seq, Instant::now());
+                ws.send(Message::text(format!("p:{seq}"))).await.map_err(|e| e.to_string())?;
+                seq += 1;
+            }
+            m = ws.next() => match m {
+                Some(Ok(Message::Text(txt))) => {
+                    if let Some(n) = txt.as_str().strip_prefix("p:").and_then(|n| n.parse::<u32>().ok()) {
+                        if let Some(at) = sent.remove(&n) {
+                            rtts.push((n, at.elapsed().as_secs_f64() * 1000.0));
+                        }
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None => return Err("the headset closed the test".into()),
+                Some(Err(e)) => return Err(e.to_string()),
+                Some(Ok(_)) => {}
+            },
+            _ = tokio::time::sleep_until(tokio::time::Instant::from_std(drain_end)) => break,
+        }
+    }
+    rtts.sort_by_key(|(n, _)| *n);
+    let ordered: Vec<f64> = rtts.iter().map(|(_, r)| *r).collect();
+
+    // Downstream: as fast as TCP takes it; the headset times what arrives.
+    send_json(ws, json!({"type": "phase", "phase": "down", "seconds": t.down.as_secs_f64()})).await?;
+    let chunk = Bytes::from(vec![0x5a; CHUNK]);
+    let t0 = Instant::now();
+    let mut down_sent: u64 = 0;
+    while t0.elapsed() < t.down {
+        ws.send(Message::Binary(chunk.clone())).await.map_err(|e| e.to_string())?;
+        down_sent += CHUNK as u64;
+    }
+    send_json(ws, json!({"type": "down_end", "bytes": down_sent})).await?;
+    let report = next_json(ws, Duration::from_secs(15)).await?;
+    if report["type"] != "down_result" {
+        return Err("unexpected message from the headset".into());
+    }
+    let down_mbps = mbps(report["bytes"].as_u64().unwrap_or(0), report["ms"].as_f64().unwrap_or(0.0));
+
+    // Upstream: timed here, from the first to the last chunk received.
+    send_json(ws, json!({"type": "phase", "phase": "up", "seconds": t.up.as_secs_f64()})).await?;
+    let mut first: Option<Instant> = None;
+    let mut last = Instant::now();
+    let mut up_bytes: u64 = 0;
+    let mut first_len: u64 = 0;
+    let deadline = Instant::now() + t.up + Duration::from_secs(15);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, ws.next()).await {
+            Err(_) => return Err("the headset stopped sending".into()),
+            Ok(Some(Ok(Message::Binary(b)))) => {
+                let now = Instant::now();
+                if first.is_none() {
+                    first = Some(now);
+                    first_len = b.len() as u64;
+                }
+                last = now;
+                up_bytes += b.len() as u64;
+            }
+            Ok(Some(Ok(Message::Text(txt)))) => {
+                if txt.as_str().contains("up_end") {
+                    break;
+                }
+            }
+            Ok(Some(Ok(Message::Close(_)))) | Ok(None) => return Err("the headset closed the test".into()),
+            Ok(Some(Err(e))) => return Err(e.to_string()),
+            Ok(Some(Ok(_))) => {}
+        }
+    }
+    // The first chunk only starts the clock.
+    let up_ms = first.map(|f| last.duration_since(f).as_secs_f64() * 1000.0).unwrap_or(0.0);
+    let up_mbps = mbps(up_bytes.saturating_sub(first_len), up_ms);
+
+    let mut r = NetCheckResult {
+        client: peer.to_string(),
+        at_ms: now_ms(),
+        rtt_p50_ms: percentile(&ordered, 50.0),
+        rtt_p95_ms: percentile(&ordered, 95.0),
+        jitter_ms: jitter(&ordered),
+        pings_sent: seq,
+        pings_answered: ordered.len() as u32,
+        down_mbps,
+        up_mbps,
+        ..Default::default()
+    };
+    judge(&mut r);
+    Ok(r)
+}
