@@ -3,6 +3,8 @@
 //! checks its SAN for 127.0.0.1), raw HTTPS requests, and a connector that records every dial.
 //! Only loopback addresses are ever contacted.
 
+pub mod chromium;
+
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -172,32 +174,7 @@ pub struct Harness {
     pub gw: Gateway,
     pub port: u16,
     pub tls: Arc<rustls::ClientConfig>,
-    pub dir: tempfile_dir::TempDir,
-}
-
-pub mod tempfile_dir {
-    //! Minimal temp dir so the library needs no tempfile dependency.
-    use std::path::{Path, PathBuf};
-    pub struct TempDir(PathBuf);
-    impl TempDir {
-        pub fn new(tag: &str) -> std::io::Result<Self> {
-            let p = std::env::temp_dir().join(format!(
-                "cxr-gate-{tag}-{}-{}",
-                std::process::id(),
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
-            ));
-            std::fs::create_dir_all(&p)?;
-            Ok(Self(p))
-        }
-        pub fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    pub dir: tempfile::TempDir,
 }
 
 impl Harness {
@@ -211,7 +188,7 @@ impl Harness {
         tweak: impl FnOnce(&mut Config),
         connector: Arc<dyn Connector>,
     ) -> Result<Harness> {
-        let dir = tempfile_dir::TempDir::new("test")?;
+        let dir = tempfile::tempdir()?;
         let mut cfg = test_config(dir.path(), backend);
         tweak(&mut cfg);
         // A custom certificate is served from where it is; a generated one from the data dir.

@@ -64,8 +64,12 @@ fn find_tauri_driver() -> Result<PathBuf, String> {
         return Ok(PathBuf::from(p));
     }
     which("tauri-driver")
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/tauri-driver")).filter(|p| p.is_file()))
-        .ok_or_else(|| "tauri-driver not found: `cargo install tauri-driver --locked` (scripts/setup.sh does)".to_string())
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/tauri-driver")).filter(|p| p.is_file())
+        })
+        .ok_or_else(|| {
+            "tauri-driver not found: `cargo install tauri-driver --locked` (scripts/setup.sh does)".to_string()
+        })
 }
 
 /// All the tools, or why not.
@@ -120,7 +124,9 @@ fn start_xvfb() -> Result<(String, Option<Group>), String> {
         }
     }
     let n = (90..200)
-        .find(|n| !Path::new(&format!("/tmp/.X{n}-lock")).exists() && !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists())
+        .find(|n| {
+            !Path::new(&format!("/tmp/.X{n}-lock")).exists() && !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+        })
         .ok_or("no free X display number")?;
     let display = format!(":{n}");
     let g = spawn_group(
@@ -183,6 +189,22 @@ async fn text(c: &Client, css: &str) -> Result<String, String> {
     e.text().await.map_err(|e| format!("{css} text: {e}"))
 }
 
+async fn click(c: &Client, id: &str) -> Result<(), String> {
+    let e = c.find(Locator::Id(id)).await.map_err(|e| format!("#{id}: {e}"))?;
+    e.click().await.map_err(|e| format!("click #{id}: {e}"))
+}
+
+async fn click_css(c: &Client, css: &str) -> Result<(), String> {
+    let e = c.find(Locator::Css(css)).await.map_err(|e| format!("{css}: {e}"))?;
+    e.click().await.map_err(|e| format!("click {css}: {e}"))
+}
+
+async fn type_into(c: &Client, id: &str, value: &str) -> Result<(), String> {
+    let e = c.find(Locator::Id(id)).await.map_err(|e| format!("#{id}: {e}"))?;
+    e.clear().await.map_err(|e| format!("clear #{id}: {e}"))?;
+    e.send_keys(value).await.map_err(|e| format!("type into #{id}: {e}"))
+}
+
 async fn wait_runtime(c: &Client, want: &str, within: Duration) {
     eventually(within, &format!("runtime state {want}"), || async {
         let state = attr(c, "[data-testid=runtime-state]", "data-state").await?;
@@ -197,6 +219,12 @@ async fn wait_runtime(c: &Client, want: &str, within: Duration) {
 }
 
 async fn save_screenshot(c: &Client) -> Option<PathBuf> {
+    // Let WebKit paint the latest DOM first (its snapshot is the last composited frame).
+    let settle = "const done = arguments[arguments.length - 1]; \
+                  requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(done, 300)));";
+    if let Err(e) = c.execute_async(settle, vec![]).await {
+        eprintln!("desktop e2e: could not wait for a paint: {e}");
+    }
     let png = match c.screenshot().await {
         Ok(p) => p,
         Err(e) => {
@@ -252,7 +280,10 @@ async fn desktop_app_shows_runtime_state_qr_and_certificate() {
         .env("RUST_LOG", "info")
         .stdout(Stdio::null());
     let _driver = spawn_group(&mut cmd).unwrap_or_else(|e| panic!("could not start {}: {e}", driver.display()));
-    assert!(wait_port(driver_port, Duration::from_secs(20)).await, "tauri-driver did not listen on 127.0.0.1:{driver_port}");
+    assert!(
+        wait_port(driver_port, Duration::from_secs(20)).await,
+        "tauri-driver did not listen on 127.0.0.1:{driver_port}"
+    );
 
     let args = [
         "--backend".to_string(),
@@ -264,6 +295,8 @@ async fn desktop_app_shows_runtime_state_qr_and_certificate() {
         "--health-interval".into(),
         "200ms".into(),
     ];
+    // fantoccini's rustls client needs a process-wide crypto provider (plain http to loopback anyway).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("wry"));
     caps.insert("tauri:options".into(), json!({ "application": app, "args": args }));
@@ -317,12 +350,48 @@ async fn run_checks(c: &Client, data_dir: &Path, backend: SocketAddr) -> Result<
 
     // 3. The certificate covers 127.0.0.1.
     eventually(Duration::from_secs(10), "127.0.0.1 in the certificate names", || async {
-        let found = c.find_all(Locator::Css("[data-testid=cert-san][data-san='127.0.0.1']")).await.map_err(|e| e.to_string())?;
+        let found = c
+            .find_all(Locator::Css("[data-testid=cert-san][data-san='127.0.0.1']"))
+            .await
+            .map_err(|e| e.to_string())?;
         Ok((!found.is_empty()).then_some(()))
     })
     .await;
     let fp = text(c, "[data-testid=cert-fingerprint]").await?;
     assert_eq!(fp.split(':').count(), 32, "SHA-256 fingerprint: {fp}");
+
+    // The Meta Web Launch switch turns the QR code into an oculus.com link to the trust page.
+    click_css(c, "label.switch.meta").await?;
+    eventually(Duration::from_secs(5), "QR code carrying a Meta Web Launch link", || async {
+        let label = attr(c, "[data-testid=qr]", "aria-label").await?.unwrap_or_default();
+        if label.contains("https://www.oculus.com/open_url/?url=https%3A%2F%2F127.0.0.1%3A") {
+            Ok(Some(()))
+        } else {
+            Err(label)
+        }
+    })
+    .await;
+    click_css(c, "label.switch.meta").await?;
+
+    // Extra host names go into the certificate.
+    type_into(c, "cert-hostnames", "gate.lan").await?;
+    click_css(c, "#hostnames-form button[type=submit]").await?;
+    eventually(Duration::from_secs(10), "gate.lan in the certificate names", || async {
+        let found =
+            c.find_all(Locator::Css("[data-testid=cert-san][data-san='gate.lan']")).await.map_err(|e| e.to_string())?;
+        Ok((!found.is_empty()).then_some(()))
+    })
+    .await;
+
+    // Regenerate makes a new certificate (new fingerprint) and says headsets must trust it again.
+    let before = text(c, "[data-testid=cert-fingerprint]").await?;
+    click(c, "cert-regenerate").await?;
+    eventually(Duration::from_secs(10), "a new fingerprint", || async {
+        let now = text(c, "[data-testid=cert-fingerprint]").await?;
+        let msg = text(c, "[data-testid=cert-msg]").await?;
+        Ok((now != before && now.split(':').count() == 32 && msg.contains("trust page")).then_some(()))
+    })
+    .await;
 
     // 4. The runtime comes up: UP, through the status event (the page is already loaded).
     let echo = EchoServer::start(backend).await.map_err(|e| format!("echo server on {backend}: {e}"))?;
@@ -336,10 +405,8 @@ async fn run_checks(c: &Client, data_dir: &Path, backend: SocketAddr) -> Result<
     }
 
     // 5. A bad value in Settings: a message next to the field, nothing saved.
-    let port = c.find(Locator::Id("proxy_port")).await.map_err(|e| e.to_string())?;
-    port.clear().await.map_err(|e| e.to_string())?;
-    port.send_keys("0").await.map_err(|e| e.to_string())?;
-    c.find(Locator::Id("save-settings")).await.map_err(|e| e.to_string())?.click().await.map_err(|e| e.to_string())?;
+    type_into(c, "proxy_port", "0").await?;
+    click(c, "save-settings").await?;
     let msg = eventually(Duration::from_secs(5), "proxy port message", || async {
         let class = attr(c, "#msg-proxy_port", "class").await?.unwrap_or_default();
         let t = text(c, "#msg-proxy_port").await?;
@@ -347,7 +414,33 @@ async fn run_checks(c: &Client, data_dir: &Path, backend: SocketAddr) -> Result<
     })
     .await;
     assert!(msg.contains("proxy port") && msg.contains("1 to 65535"), "message: {msg}");
-    c.find(Locator::Id("revert-settings")).await.map_err(|e| e.to_string())?.click().await.map_err(|e| e.to_string())?;
+    click(c, "revert-settings").await?;
+    // --listen overrides the proxy port for this run, and the form says so once reverted.
+    let note = eventually(Duration::from_secs(5), "override note on the proxy port", || async {
+        let class = attr(c, "#msg-proxy_port", "class").await?.unwrap_or_default();
+        let t = text(c, "#msg-proxy_port").await?;
+        Ok(class.contains("override").then_some(t))
+    })
+    .await;
+    assert!(note.contains("command line"), "note: {note}");
+
+    // A good value is saved to settings.json and applied; this run's flags are not saved.
+    type_into(c, "health_fall", "4").await?;
+    click(c, "save-settings").await?;
+    eventually(Duration::from_secs(5), "settings saved", || async {
+        let t = text(c, "[data-testid=settings-msg]").await?;
+        if t.starts_with("Saved") {
+            Ok(Some(()))
+        } else {
+            Err(format!("message {t:?}"))
+        }
+    })
+    .await;
+    let saved = std::fs::read_to_string(data_dir.join("settings.json")).map_err(|e| format!("settings.json: {e}"))?;
+    let saved: serde_json::Value = serde_json::from_str(&saved).map_err(|e| format!("settings.json: {e}"))?;
+    assert_eq!(saved["health_fall"], 4, "saved settings: {saved}");
+    assert_eq!(saved["backend_port"], 49100, "--backend must not be saved: {saved}");
+    assert_eq!(saved["proxy_port"], 48322, "--listen must not be saved: {saved}");
 
     // 6. The runtime goes away: DOWN again.
     echo.stop().await;

@@ -11,8 +11,7 @@ use std::process::ExitCode;
 use cxr_gate_core::demo::EchoServer;
 use tokio::io::AsyncReadExt;
 
-const USAGE: &str =
-    "usage: echo-server [--listen ADDR:PORT] [--stdin-lifetime]   (default 127.0.0.1:0; loopback only)";
+const USAGE: &str = "usage: echo-server [--listen ADDR:PORT] [--stdin-lifetime]   (default 127.0.0.1:0; loopback only)";
 
 struct Args {
     listen: SocketAddr,
@@ -27,9 +26,7 @@ fn parse_args() -> Result<Args, String> {
         match a.as_str() {
             "--listen" => {
                 let v = args.next().ok_or("--listen needs ADDR:PORT")?;
-                listen = v
-                    .parse()
-                    .map_err(|_| format!("--listen {v:?}: expected ADDR:PORT"))?;
+                listen = v.parse().map_err(|_| format!("--listen {v:?}: expected ADDR:PORT"))?;
             }
             "--stdin-lifetime" => stdin_lifetime = true,
             "-h" | "--help" => return Err(USAGE.into()),
@@ -37,14 +34,9 @@ fn parse_args() -> Result<Args, String> {
         }
     }
     if !listen.ip().is_loopback() {
-        return Err(format!(
-            "--listen {listen}: only loopback addresses are allowed"
-        ));
+        return Err(format!("--listen {listen}: only loopback addresses are allowed"));
     }
-    Ok(Args {
-        listen,
-        stdin_lifetime,
-    })
+    Ok(Args { listen, stdin_lifetime })
 }
 
 async fn stdin_closed() {
@@ -75,10 +67,7 @@ async fn terminated() {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let Args {
-        listen,
-        stdin_lifetime,
-    } = match parse_args() {
+    let Args { listen, stdin_lifetime } = match parse_args() {
         Ok(a) => a,
         Err(e) => {
             eprintln!("{e}");

@@ -61,6 +61,7 @@ struct Opts {
     rtt_messages: usize,
     stream_bytes: u64,
     idle_sessions: usize,
+    rounds: usize,
     proxy_bin: PathBuf,
     echo_bin: PathBuf,
     haproxy_bin: PathBuf,
@@ -70,12 +71,13 @@ struct Opts {
 const USAGE: &str = "\
 gate-bench: CXR Gate vs HAProxy vs direct, on 127.0.0.1 only
 
-usage: gate-bench [--quick] [--sessions N] [--rtt-messages N] [--stream-mib N] [--idle N] [--keep]
+usage: gate-bench [--quick] [--rounds N] [--sessions N] [--rtt-messages N] [--stream-mib N] [--idle N] [--keep]
 
-  --quick            short smoke run (50 set-ups, 500 round trips, 16 MiB stream, 100 idle)
-  --sessions N       session set-ups to time (default 500)
-  --rtt-messages N   round trips per message size (default 10000)
-  --stream-mib N     MiB streamed each way in the throughput run (default 256)
+  --quick            short smoke run (1 round: 50 set-ups, 500 round trips, 16 MiB stream, 100 idle)
+  --rounds N         rounds of the timed workloads, interleaved across the three targets (default 3)
+  --sessions N       session set-ups to time per round (default 500)
+  --rtt-messages N   round trips per message size per round (default 10000)
+  --stream-mib N     MiB streamed each way per round in the throughput run (default 256)
   --idle N           concurrent idle sessions for the memory row (default 1000)
   --keep             keep the work directory (configs, certificate, logs)
 
@@ -88,17 +90,14 @@ fn parse_opts() -> Result<Opts> {
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| PathBuf::from("target/release"));
-    let bin = |env: &str, name: &str| {
-        std::env::var_os(env)
-            .map(PathBuf::from)
-            .unwrap_or_else(|| here.join(name))
-    };
+    let bin = |env: &str, name: &str| std::env::var_os(env).map(PathBuf::from).unwrap_or_else(|| here.join(name));
     let mut o = Opts {
         quick: false,
         sessions: 500,
         rtt_messages: 10_000,
         stream_bytes: 256 * MIB,
         idle_sessions: 1000,
+        rounds: 3,
         proxy_bin: bin("CXR_GATE_PROXY_BIN", "cxr-gate-proxy"),
         echo_bin: bin("ECHO_SERVER_BIN", "echo-server"),
         haproxy_bin: std::env::var_os("HAPROXY_BIN")
@@ -122,11 +121,13 @@ fn parse_opts() -> Result<Opts> {
                 o.rtt_messages = 500;
                 o.stream_bytes = 16 * MIB;
                 o.idle_sessions = 100;
+                o.rounds = 1;
             }
             "--sessions" => o.sessions = num(args.next(), "--sessions")?,
             "--rtt-messages" => o.rtt_messages = num(args.next(), "--rtt-messages")?,
             "--stream-mib" => o.stream_bytes = num(args.next(), "--stream-mib")? as u64 * MIB,
             "--idle" => o.idle_sessions = num(args.next(), "--idle")?,
+            "--rounds" => o.rounds = num(args.next(), "--rounds")?,
             "--keep" => o.keep_dir = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -202,15 +203,9 @@ fn start_echo(opts: &Opts, work: &Path) -> Result<(Proc, SocketAddr)> {
         .spawn()
         .with_context(|| format!("starting {}", opts.echo_bin.display()))?;
     let stdout = child.stdout.take().expect("piped stdout");
-    let mut proc = Proc {
-        name: "echo-server",
-        child,
-        log: Some(log),
-    };
+    let mut proc = Proc { name: "echo-server", child, log: Some(log) };
     let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .context("reading echo-server's address")?;
+    BufReader::new(stdout).read_line(&mut line).context("reading echo-server's address")?;
     let addr: SocketAddr = line
         .trim()
         .strip_prefix("listening on ")
@@ -221,17 +216,10 @@ fn start_echo(opts: &Opts, work: &Path) -> Result<(Proc, SocketAddr)> {
 }
 
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind((LOOPBACK, 0))?
-        .local_addr()?
-        .port())
+    Ok(std::net::TcpListener::bind((LOOPBACK, 0))?.local_addr()?.port())
 }
 
-fn start_gate(
-    opts: &Opts,
-    work: &Path,
-    echo: SocketAddr,
-    max_conn: usize,
-) -> Result<(Proc, SocketAddr)> {
+fn start_gate(opts: &Opts, work: &Path, echo: SocketAddr, max_conn: usize) -> Result<(Proc, SocketAddr)> {
     if !opts.proxy_bin.exists() {
         bail!(
             "{} not found: build it first with `cargo build --release -p cxr-gate-core` \
@@ -266,14 +254,7 @@ fn start_gate(
         .stderr(err)
         .spawn()
         .with_context(|| format!("starting {}", opts.proxy_bin.display()))?;
-    Ok((
-        Proc {
-            name: "cxr-gate-proxy",
-            child,
-            log: Some(log),
-        },
-        SocketAddr::new(LOOPBACK, port),
-    ))
+    Ok((Proc { name: "cxr-gate-proxy", child, log: Some(log) }, SocketAddr::new(LOOPBACK, port)))
 }
 
 /// The HAProxy config of NVIDIA's `Dockerfile.wss.proxy`, with loopback addresses, the same
@@ -351,12 +332,7 @@ fn start_haproxy(
     let port = free_port()?;
     let cfg = work.join("haproxy.cfg");
     std::fs::write(&cfg, haproxy_config(port, &pem, echo, maxconn))?;
-    let check = Command::new(&opts.haproxy_bin)
-        .arg("-c")
-        .arg("-f")
-        .arg(&cfg)
-        .output()
-        .context("running haproxy -c")?;
+    let check = Command::new(&opts.haproxy_bin).arg("-c").arg("-f").arg(&cfg).output().context("running haproxy -c")?;
     if !check.status.success() {
         bail!(
             "haproxy rejected {}:\n{}{}",
@@ -376,14 +352,7 @@ fn start_haproxy(
         .stderr(err)
         .spawn()
         .with_context(|| format!("starting {}", opts.haproxy_bin.display()))?;
-    Ok((
-        Proc {
-            name: "haproxy",
-            child,
-            log: Some(log),
-        },
-        SocketAddr::new(LOOPBACK, port),
-    ))
+    Ok((Proc { name: "haproxy", child, log: Some(log) }, SocketAddr::new(LOOPBACK, port)))
 }
 
 fn command_line(cmd: &str, args: &[&str]) -> String {
@@ -404,9 +373,7 @@ fn command_line(cmd: &str, args: &[&str]) -> String {
 
 fn rss_kib(pid: u32) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+    s.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
 }
 
 /// utime + stime of the process, in seconds.
@@ -437,10 +404,7 @@ fn clock_ticks() -> i64 {
 fn raise_fd_limit() -> Option<u64> {
     #[cfg(unix)]
     {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
         // SAFETY: plain syscalls on a properly initialised struct.
         unsafe {
             if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
@@ -465,32 +429,23 @@ fn machine_info(opts: &Opts) -> Vec<(String, String)> {
         .find_map(|l| l.strip_prefix("model name"))
         .map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())
         .unwrap_or_else(|| "unknown".into());
-    let nproc = std::thread::available_parallelism()
-        .map(|n| n.to_string())
-        .unwrap_or_else(|_| "?".into());
+    let nproc = std::thread::available_parallelism().map(|n| n.to_string()).unwrap_or_else(|_| "?".into());
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| {
-            m.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .map(|v| v.trim().to_string())
-        })
+        .and_then(|m| m.lines().find_map(|l| l.strip_prefix("MemTotal:")).map(|v| v.trim().to_string()))
         .unwrap_or_default();
     vec![
-        (
-            "CPU".into(),
-            format!("{model} ({nproc} logical CPUs available)"),
-        ),
+        ("CPU".into(), format!("{model} ({nproc} logical CPUs available)")),
         ("memory".into(), mem),
         ("kernel".into(), command_line("uname", &["-srm"])),
         (
-            "haproxy".into(),
-            command_line(&opts.haproxy_bin.to_string_lossy(), &["-v"]),
+            "load average (1/5/15 min) at the end".into(),
+            std::fs::read_to_string("/proc/loadavg")
+                .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+                .unwrap_or_default(),
         ),
-        (
-            "cxr-gate-proxy".into(),
-            command_line(&opts.proxy_bin.to_string_lossy(), &["--version"]),
-        ),
+        ("haproxy".into(), command_line(&opts.haproxy_bin.to_string_lossy(), &["-v"])),
+        ("cxr-gate-proxy".into(), command_line(&opts.proxy_bin.to_string_lossy(), &["--version"])),
     ]
 }
 
@@ -515,9 +470,7 @@ impl ServerCertVerifier for PinnedCert {
         if end_entity.as_ref() == self.der.as_slice() {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::UnknownIssuer,
-            ))
+            Err(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer))
         }
     }
 
@@ -527,12 +480,7 @@ impl ServerCertVerifier for PinnedCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -541,18 +489,11 @@ impl ServerCertVerifier for PinnedCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.provider.signature_verification_algorithms.supported_schemes()
     }
 }
 
@@ -606,9 +547,7 @@ impl Target {
 }
 
 fn ws_config() -> WebSocketConfig {
-    WebSocketConfig::default()
-        .max_message_size(Some(64 << 20))
-        .max_frame_size(Some(64 << 20))
+    WebSocketConfig::default().max_message_size(Some(64 << 20)).max_frame_size(Some(64 << 20))
 }
 
 /// TCP connect, TLS handshake (for the proxies), WebSocket upgrade; returns once the 101 is in.
@@ -616,15 +555,11 @@ async fn open(t: &Target, path: &str) -> Result<Ws> {
     let tcp = TcpStream::connect(t.addr).await?;
     tcp.set_nodelay(true)?;
     let (io, scheme): (Box<dyn Io>, &str) = match &t.tls {
-        Some(c) => (
-            Box::new(c.connect(ServerName::from(LOOPBACK), tcp).await?),
-            "wss",
-        ),
+        Some(c) => (Box::new(c.connect(ServerName::from(LOOPBACK), tcp).await?), "wss"),
         None => (Box::new(tcp), "ws"),
     };
     let url = format!("{scheme}://{}{path}", t.addr);
-    let (ws, resp) =
-        tokio_tungstenite::client_async_with_config(url, io, Some(ws_config())).await?;
+    let (ws, resp) = tokio_tungstenite::client_async_with_config(url, io, Some(ws_config())).await?;
     if resp.status().as_u16() != 101 {
         bail!("expected 101, got {}", resp.status());
     }
@@ -664,31 +599,23 @@ async fn wait_ready(t: &Target, proc: &mut Option<&mut Proc>) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let tail = proc.as_deref().map(|p| p.log_tail()).unwrap_or_default();
-    bail!(
-        "{} not ready after {READY_TIMEOUT:?}: {last}{tail}",
-        t.label()
-    )
+    bail!("{} not ready after {READY_TIMEOUT:?}: {last}{tail}", t.label())
 }
 
 #[derive(Clone, Copy)]
 struct Summary {
     p50: Duration,
     p99: Duration,
-    n: usize,
 }
 
 fn summarize(mut v: Vec<Duration>) -> Summary {
     v.sort_unstable();
     let n = v.len();
     let at = |q: usize| v[((n * q) / 100).min(n - 1)];
-    Summary {
-        p50: at(50),
-        p99: at(99),
-        n,
-    }
+    Summary { p50: at(50), p99: at(99) }
 }
 
-async fn bench_setup(t: &Target, n: usize) -> Result<Summary> {
+async fn bench_setup(t: &Target, n: usize) -> Result<Vec<Duration>> {
     let mut times = Vec::with_capacity(n);
     for i in 0..n {
         let t0 = Instant::now();
@@ -699,7 +626,7 @@ async fn bench_setup(t: &Target, n: usize) -> Result<Summary> {
         times.push(t0.elapsed());
         close(ws).await;
     }
-    Ok(summarize(times))
+    Ok(times)
 }
 
 async fn round_trip(ws: &mut Ws, payload: &Bytes) -> Result<()> {
@@ -720,7 +647,7 @@ async fn round_trip(ws: &mut Ws, payload: &Bytes) -> Result<()> {
     }
 }
 
-async fn bench_rtt(t: &Target, size: usize, n: usize) -> Result<Summary> {
+async fn bench_rtt(t: &Target, size: usize, n: usize) -> Result<Vec<Duration>> {
     let mut ws = open(t, "/bench/rtt").await?;
     let payload = Bytes::from((0..size).map(|i| i as u8).collect::<Vec<u8>>());
     let warmup = (n / 10).clamp(10, 500);
@@ -738,13 +665,15 @@ async fn bench_rtt(t: &Target, size: usize, n: usize) -> Result<Summary> {
         times.push(t0.elapsed());
     }
     close(ws).await;
-    Ok(summarize(times))
+    Ok(times)
 }
 
 struct Throughput {
     mib_per_s: f64,
-    /// Proxy CPU seconds per GB tunnelled (up + down).
-    cpu_per_gb: Option<f64>,
+    /// The proxy's CPU seconds (user + system) during the run.
+    cpu_secs: Option<f64>,
+    /// GB (10^9 bytes) through the proxy, up + down.
+    gb: f64,
 }
 
 async fn bench_throughput(t: &Target, total: u64) -> Result<Throughput> {
@@ -780,13 +709,13 @@ async fn bench_throughput(t: &Target, total: u64) -> Result<Throughput> {
     if let Ok(ws) = sink.reunite(stream) {
         close(ws).await;
     }
-    let gb_tunnelled = (2 * total) as f64 / 1e9;
     Ok(Throughput {
         mib_per_s: total as f64 / MIB as f64 / elapsed.as_secs_f64(),
-        cpu_per_gb: match (cpu0, cpu1) {
-            (Some(a), Some(b)) => Some((b - a) / gb_tunnelled),
+        cpu_secs: match (cpu0, cpu1) {
+            (Some(a), Some(b)) => Some(b - a),
             _ => None,
         },
+        gb: (2 * total) as f64 / 1e9,
     })
 }
 
@@ -819,9 +748,7 @@ async fn bench_idle(t: &Target, n: usize, pid: u32) -> Result<Idle> {
     if let Some(ws) = sessions.last_mut() {
         round_trip(ws, &Bytes::from_static(b"alive")).await?;
     }
-    futures_util::stream::iter(sessions)
-        .for_each_concurrent(OPEN_CONCURRENCY, close)
-        .await;
+    futures_util::stream::iter(sessions).for_each_concurrent(OPEN_CONCURRENCY, close).await;
     Ok(Idle {
         rss_before_kib,
         rss_after_kib,
@@ -834,11 +761,31 @@ async fn bench_idle(t: &Target, n: usize, pid: u32) -> Result<Idle> {
 
 #[derive(Default)]
 struct Col {
-    setup: Option<Summary>,
-    rtt_small: Option<Summary>,
-    rtt_large: Option<Summary>,
-    throughput: Option<Throughput>,
+    setup: Vec<Duration>,
+    rtt_small: Vec<Duration>,
+    rtt_large: Vec<Duration>,
+    throughput: Vec<Throughput>,
     idle: Option<Idle>,
+}
+
+impl Col {
+    fn summary(v: &[Duration]) -> Option<Summary> {
+        (!v.is_empty()).then(|| summarize(v.to_vec()))
+    }
+
+    /// The median round's throughput.
+    fn mib_per_s(&self) -> Option<f64> {
+        let mut v: Vec<f64> = self.throughput.iter().map(|t| t.mib_per_s).collect();
+        v.sort_by(f64::total_cmp);
+        v.get(v.len() / 2).copied()
+    }
+
+    /// All rounds' CPU seconds over all rounds' GB.
+    fn cpu_per_gb(&self) -> Option<f64> {
+        let cpu: Option<f64> = self.throughput.iter().map(|t| t.cpu_secs).sum();
+        let gb: f64 = self.throughput.iter().map(|t| t.gb).sum();
+        cpu.filter(|_| gb > 0.0).map(|c| c / gb)
+    }
 }
 
 fn ms(d: Duration) -> f64 {
@@ -859,56 +806,31 @@ fn rows(cols: &[Col; 3], opts: &Opts) -> Vec<Row> {
     let pick = |f: &dyn Fn(&Col) -> Option<f64>| [f(&cols[0]), f(&cols[1]), f(&cols[2])];
     let mut out = Vec::new();
     let mut row = |name: String, decimals: usize, f: &dyn Fn(&Col) -> Option<f64>| {
-        out.push(Row {
-            name,
-            values: pick(f),
-            decimals,
-        })
+        out.push(Row { name, values: pick(f), decimals })
     };
-    let n_setup = cols[0].setup.map(|s| s.n).unwrap_or(opts.sessions);
-    let n_rtt = cols[0].rtt_small.map(|s| s.n).unwrap_or(opts.rtt_messages);
-    row(format!("session set-up p50, ms (n={n_setup})"), 3, &|c| {
-        c.setup.map(|s| ms(s.p50))
-    });
-    row(format!("session set-up p99, ms (n={n_setup})"), 3, &|c| {
-        c.setup.map(|s| ms(s.p99))
-    });
-    row(format!("round trip 64 B p50, µs (n={n_rtt})"), 1, &|c| {
-        c.rtt_small.map(|s| us(s.p50))
-    });
-    row(format!("round trip 64 B p99, µs (n={n_rtt})"), 1, &|c| {
-        c.rtt_small.map(|s| us(s.p99))
-    });
-    row(format!("round trip 16 KiB p50, µs (n={n_rtt})"), 1, &|c| {
-        c.rtt_large.map(|s| us(s.p50))
-    });
-    row(format!("round trip 16 KiB p99, µs (n={n_rtt})"), 1, &|c| {
-        c.rtt_large.map(|s| us(s.p99))
-    });
+    let n_setup = cols[0].setup.len();
+    let n_rtt = cols[0].rtt_small.len();
+    row(format!("session set-up p50, ms (n={n_setup})"), 3, &|c| Col::summary(&c.setup).map(|s| ms(s.p50)));
+    row(format!("session set-up p99, ms (n={n_setup})"), 3, &|c| Col::summary(&c.setup).map(|s| ms(s.p99)));
+    row(format!("round trip 64 B p50, µs (n={n_rtt})"), 1, &|c| Col::summary(&c.rtt_small).map(|s| us(s.p50)));
+    row(format!("round trip 64 B p99, µs (n={n_rtt})"), 1, &|c| Col::summary(&c.rtt_small).map(|s| us(s.p99)));
+    row(format!("round trip 16 KiB p50, µs (n={n_rtt})"), 1, &|c| Col::summary(&c.rtt_large).map(|s| us(s.p50)));
+    row(format!("round trip 16 KiB p99, µs (n={n_rtt})"), 1, &|c| Col::summary(&c.rtt_large).map(|s| us(s.p99)));
     row(
         format!(
-            "echo throughput, MiB/s each way ({} MiB of 1 MiB messages)",
+            "echo throughput, MiB/s each way (median of {} × {} MiB in 1 MiB messages)",
+            opts.rounds,
             opts.stream_bytes / MIB
         ),
         1,
-        &|c| c.throughput.as_ref().map(|t| t.mib_per_s),
+        &|c| c.mib_per_s(),
     );
-    row(
-        "proxy CPU seconds per GB tunnelled (up + down)".into(),
-        2,
-        &|c| c.throughput.as_ref().and_then(|t| t.cpu_per_gb),
-    );
-    row("proxy RSS before, MiB".into(), 1, &|c| {
-        c.idle.as_ref().map(|i| i.rss_before_kib as f64 / 1024.0)
+    row("proxy CPU seconds per GB tunnelled (up + down)".into(), 2, &|c| c.cpu_per_gb());
+    row("proxy RSS before, MiB".into(), 1, &|c| c.idle.as_ref().map(|i| i.rss_before_kib as f64 / 1024.0));
+    row(format!("proxy RSS with {} idle sessions, MiB", opts.idle_sessions), 1, &|c| {
+        c.idle.as_ref().map(|i| i.rss_after_kib as f64 / 1024.0)
     });
-    row(
-        format!("proxy RSS with {} idle sessions, MiB", opts.idle_sessions),
-        1,
-        &|c| c.idle.as_ref().map(|i| i.rss_after_kib as f64 / 1024.0),
-    );
-    row("memory per idle session, KiB".into(), 1, &|c| {
-        c.idle.as_ref().map(|i| i.per_session_kib)
-    });
+    row("memory per idle session, KiB".into(), 1, &|c| c.idle.as_ref().map(|i| i.per_session_kib));
     out
 }
 
@@ -918,10 +840,7 @@ fn table(rows: &[Row]) -> String {
         None => "—".into(),
     };
     let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "| workload | CXR Gate | HAProxy | direct | CXR Gate / HAProxy |"
-    );
+    let _ = writeln!(s, "| workload | CXR Gate | HAProxy | direct | CXR Gate / HAProxy |");
     let _ = writeln!(s, "|---|---:|---:|---:|---:|");
     for r in rows {
         let ratio = match (r.values[0], r.values[1]) {
@@ -973,89 +892,52 @@ async fn run(opts: &Opts, work: &Path) -> Result<()> {
     while !(cert.exists() && gate_data.join("key.pem").exists()) {
         gate.check_alive()?;
         if Instant::now() > deadline {
-            bail!(
-                "no cert.pem in {} after {READY_TIMEOUT:?}{}",
-                gate_data.display(),
-                gate.log_tail()
-            );
+            bail!("no cert.pem in {} after {READY_TIMEOUT:?}{}", gate_data.display(), gate.log_tail());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // Give the writer a moment to finish the files before reading them.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let tls = tls_connector(&cert)?;
-    let gate_t = Target {
-        kind: Kind::Gate,
-        addr: gate_addr,
-        tls: Some(tls.clone()),
-        pid: Some(gate.pid()),
-    };
+    let gate_t = Target { kind: Kind::Gate, addr: gate_addr, tls: Some(tls.clone()), pid: Some(gate.pid()) };
     wait_ready(&gate_t, &mut Some(&mut gate)).await?;
-    step(&format!(
-        "CXR Gate ready on wss://{gate_addr} (pid {})",
-        gate.pid()
-    ));
+    step(&format!("CXR Gate ready on wss://{gate_addr} (pid {})", gate.pid()));
 
     step("starting haproxy with the container's configuration");
     let (mut haproxy, haproxy_addr) = start_haproxy(opts, work, &gate_data, echo_addr, maxconn)?;
     let haproxy_pid = haproxy.pid();
-    let haproxy_t = Target {
-        kind: Kind::Haproxy,
-        addr: haproxy_addr,
-        tls: Some(tls),
-        pid: Some(haproxy_pid),
-    };
+    let haproxy_t = Target { kind: Kind::Haproxy, addr: haproxy_addr, tls: Some(tls), pid: Some(haproxy_pid) };
     wait_ready(&haproxy_t, &mut Some(&mut haproxy)).await?;
-    step(&format!(
-        "HAProxy ready on wss://{haproxy_addr} (pid {haproxy_pid})"
-    ));
+    step(&format!("HAProxy ready on wss://{haproxy_addr} (pid {haproxy_pid})"));
 
-    let direct_t = Target {
-        kind: Kind::Direct,
-        addr: echo_addr,
-        tls: None,
-        pid: None,
-    };
+    let direct_t = Target { kind: Kind::Direct, addr: echo_addr, tls: None, pid: None };
     wait_ready(&direct_t, &mut Some(&mut echo)).await?;
 
     let targets = [&gate_t, &haproxy_t, &direct_t];
     let mut cols: [Col; 3] = Default::default();
 
-    // Each workload runs against all three before the next workload starts, so slow drifts of the
-    // machine affect them alike.
-    for (i, t) in targets.iter().enumerate() {
-        step(&format!("{}: {} session set-ups", t.label(), opts.sessions));
-        cols[i].setup = Some(bench_setup(t, opts.sessions).await?);
-    }
-    for (i, t) in targets.iter().enumerate() {
-        step(&format!(
-            "{}: {} round trips of 64 B",
-            t.label(),
-            opts.rtt_messages
-        ));
-        cols[i].rtt_small = Some(bench_rtt(t, 64, opts.rtt_messages).await?);
-        step(&format!(
-            "{}: {} round trips of 16 KiB",
-            t.label(),
-            opts.rtt_messages
-        ));
-        cols[i].rtt_large = Some(bench_rtt(t, 16 << 10, opts.rtt_messages).await?);
-    }
-    for (i, t) in targets.iter().enumerate() {
-        step(&format!(
-            "{}: streaming {} MiB each way",
-            t.label(),
-            opts.stream_bytes / MIB
-        ));
-        cols[i].throughput = Some(bench_throughput(t, opts.stream_bytes).await?);
+    // Each workload runs against all three before the next workload starts, and the timed ones
+    // repeat in rounds, so slow drifts of the machine affect the three alike.
+    for round in 1..=opts.rounds {
+        let r = format!("round {round}/{}", opts.rounds);
+        for (i, t) in targets.iter().enumerate() {
+            step(&format!("{r} {}: {} session set-ups", t.label(), opts.sessions));
+            cols[i].setup.extend(bench_setup(t, opts.sessions).await?);
+        }
+        for (i, t) in targets.iter().enumerate() {
+            step(&format!("{r} {}: {} round trips of 64 B", t.label(), opts.rtt_messages));
+            cols[i].rtt_small.extend(bench_rtt(t, 64, opts.rtt_messages).await?);
+            step(&format!("{r} {}: {} round trips of 16 KiB", t.label(), opts.rtt_messages));
+            cols[i].rtt_large.extend(bench_rtt(t, 16 << 10, opts.rtt_messages).await?);
+        }
+        for (i, t) in targets.iter().enumerate() {
+            step(&format!("{r} {}: streaming {} MiB each way", t.label(), opts.stream_bytes / MIB));
+            cols[i].throughput.push(bench_throughput(t, opts.stream_bytes).await?);
+        }
     }
     for (i, t) in targets.iter().enumerate() {
         let Some(pid) = t.pid else { continue };
-        step(&format!(
-            "{}: {} concurrent idle sessions",
-            t.label(),
-            opts.idle_sessions
-        ));
+        step(&format!("{}: {} concurrent idle sessions", t.label(), opts.idle_sessions));
         cols[i].idle = Some(bench_idle(t, opts.idle_sessions, pid).await?);
     }
     gate.check_alive()?;
@@ -1100,10 +982,7 @@ fn main() {
         eprintln!("gate-bench: creating {}: {e}", work.display());
         std::process::exit(1);
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
     let result = rt.block_on(run(&opts, &work));
     drop(rt);
     match result {

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Renders every app and tray icon from the one source, icons/icon.svg; the outputs are committed.
+# Needs rsvg-convert (Debian: librsvg2-bin) and, for icon.ico/icon.icns, npx (the Tauri CLI from npm).
+# Tray variants are the same mark with a status dot (green = runtime UP, red = DOWN, grey = proxy off).
+set -euo pipefail
+cd "$(dirname "$0")/../icons"
+
+command -v rsvg-convert >/dev/null || { echo "gen-icons: rsvg-convert missing (apt-get install librsvg2-bin)" >&2; exit 1; }
+grep -q '<!-- status-dot -->' icon.svg || { echo "gen-icons: icon.svg lacks the <!-- status-dot --> marker" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+png() { rsvg-convert -w "$2" -h "$2" "$1" -o "$3"; }
+
+png icon.svg 32 32x32.png
+png icon.svg 128 128x128.png
+png icon.svg 256 128x128@2x.png
+png icon.svg 512 icon.png
+png icon.svg 1024 "$tmp/icon-1024.png"
+
+# icon.ico (16…256 px) and icon.icns from the Tauri CLI; only those two are kept.
+if command -v npx >/dev/null; then
+  npx --yes @tauri-apps/cli@2 icon "$tmp/icon-1024.png" -o "$tmp/tauri" >"$tmp/cli.log" 2>&1 || { cat "$tmp/cli.log" >&2; exit 1; }
+  cp "$tmp/tauri/icon.ico" "$tmp/tauri/icon.icns" .
+else
+  echo "gen-icons: npx missing; icon.ico/icon.icns not regenerated" >&2
+fi
+
+# A white-ringed dot in the lower right corner, big enough to read at 16–32 px.
+tray() {
+  local name=$1 color=$2
+  sed "s|<!-- status-dot -->|<circle cx=\"800\" cy=\"800\" r=\"196\" fill=\"$color\" stroke=\"#ffffff\" stroke-width=\"56\"/>|" \
+    icon.svg > "$tmp/tray-$name.svg"
+  png "$tmp/tray-$name.svg" 64 "tray-$name.png"
+}
+tray up '#16a34a'
+tray down '#dc2626'
+tray off '#8b93a1'
+
+cp icon.svg ../ui/logo.svg  # the window's header mark
+
+ls -l *.png *.ico *.icns 2>/dev/null

@@ -1,0 +1,25 @@
+//! Tauri codegen, plus the app-command permissions (`allow-<command>`) that
+//! capabilities/default.json grants to the window; a command missing here can't be invoked.
+
+const COMMANDS: &[&str] = &[
+    "get_status",
+    "get_settings",
+    "save_settings",
+    "set_cert_hostnames",
+    "dismiss_notice",
+    "qr",
+    "copy_text",
+    "regenerate_cert",
+    "choose_custom_cert",
+    "use_generated_cert",
+    "restart_proxy",
+    "firewall_status",
+    "add_firewall_rules",
+];
+
+fn main() {
+    tauri_build::try_build(
+        tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)),
+    )
+    .expect("tauri build step (tauri.conf.json, icons, capabilities)");
+}

@@ -1,0 +1,241 @@
+//! Owns the command line and the per-run overrides: the shared `CliOverrides` flags, `--demo`,
+//! `--minimized`, and the HAProxy env vars. Builds the effective engine config with the precedence
+//! defaults < settings file < env < flags (< demo backend), and says which settings a run overrides.
+//! Overrides are never written to settings.json.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Parser;
+use cxr_gate_core::config::{format_duration, process_env};
+use cxr_gate_core::{BackendAddr, CliOverrides, Config, ConfigError};
+
+use crate::settings::Settings;
+
+#[derive(Debug, Clone, Default, Parser)]
+#[command(
+    name = "cxr-gate",
+    version,
+    about = "CXR Gate: a wss:// gateway for the NVIDIA CloudXR Runtime, with a tray icon and a status window.",
+    after_help = "Flags and the HAProxy container's env vars (BACKEND_HOST, BACKEND_PORT, PROXY_PORT, CERT_HOSTNAMES,\n\
+HEALTH_CHECK_INTERVAL/RISE/FALL, ALLOWED_BACKENDS, DATA_DIR) override the saved settings for this run only."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub overrides: CliOverrides,
+    /// Start a loopback WebSocket echo server that stands in for the CloudXR Runtime, and use it as the backend
+    #[arg(long)]
+    pub demo: bool,
+    /// Start hidden in the tray
+    #[arg(long)]
+    pub minimized: bool,
+}
+
+/// Where a setting's value for this run came from, when not from settings.json.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    Env,
+    Flag,
+    Demo,
+}
+
+/// Everything given at launch that overrides settings for this run.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    pub env: BTreeMap<String, String>,
+    pub flags: CliOverrides,
+    /// Set once the demo echo server is up.
+    pub demo_backend: Option<SocketAddr>,
+}
+
+/// The form fields an override can replace, with how to compare them.
+/// A form field and how to read its value from a config, as text.
+type FieldReader = (&'static str, fn(&Config) -> String);
+
+const FIELDS: &[FieldReader] = &[
+    ("backend_host", |c| c.backend.host.clone()),
+    ("backend_port", |c| c.backend.port.to_string()),
+    ("proxy_port", |c| c.listen.to_string()),
+    ("health_interval", |c| format_duration(c.health.interval)),
+    ("health_rise", |c| c.health.rise.to_string()),
+    ("health_fall", |c| c.health.fall.to_string()),
+    ("allowed_backends", |c| c.allowed_backends.join(", ")),
+    ("cert_hostnames", |c| c.cert_hostnames.join(", ")),
+    ("custom_cert", |c| format!("{:?}", c.custom_cert)),
+];
+
+/// A setting replaced for this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Override {
+    pub field: &'static str,
+    pub source: Source,
+    /// The value in effect, as text.
+    pub value: String,
+}
+
+impl Override {
+    /// For the settings form: "This run uses 127.0.0.1:5555 (from --backend)".
+    pub fn note(&self) -> String {
+        let from = match self.source {
+            Source::Env => "an environment variable",
+            Source::Flag => "the command line",
+            Source::Demo => "demo mode",
+        };
+        format!("This run uses {} (from {from}); the saved value applies next time.", self.value)
+    }
+}
+
+impl Launch {
+    pub fn from_process(cli: &Cli) -> Self {
+        Self { env: process_env(), flags: cli.overrides.clone(), demo_backend: None }
+    }
+
+    /// The data dir for settings, certificate and logs, chosen explicitly by --data-dir or DATA_DIR.
+    pub fn explicit_data_dir(&self) -> Option<PathBuf> {
+        self.flags
+            .data_dir
+            .clone()
+            .or_else(|| self.env.get("DATA_DIR").filter(|v| !v.trim().is_empty()).map(PathBuf::from))
+    }
+
+    /// defaults < `settings` < env < flags < demo backend; validated. Also returns what was overridden.
+    pub fn effective(&self, settings: &Settings) -> Result<(Config, Vec<Override>), ConfigError> {
+        let mut cfg = Config::default();
+        settings.apply_to(&mut cfg)?;
+        let saved = cfg.clone();
+        cfg.apply_env(|k| self.env.get(k).cloned())?;
+        let after_env = cfg.clone();
+        self.flags.apply(&mut cfg)?;
+        let after_flags = cfg.clone();
+        if let Some(d) = self.demo_backend {
+            cfg.backend = BackendAddr::new(d.ip().to_string(), d.port());
+        }
+        cfg.validate()?;
+        let mut overrides = Vec::new();
+        for (field, get) in FIELDS {
+            let source = if get(&cfg) != get(&after_flags) {
+                Source::Demo
+            } else if get(&after_flags) != get(&after_env) {
+                Source::Flag
+            } else if get(&after_env) != get(&saved) {
+                Source::Env
+            } else {
+                continue;
+            };
+            let value = match *field {
+                "backend_host" | "backend_port" => cfg.backend.to_string(),
+                "proxy_port" => cfg.listen.to_string(),
+                _ => get(&cfg),
+            };
+            overrides.push(Override { field, source, value });
+        }
+        Ok((cfg, overrides))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn cli(args: &[&str]) -> Cli {
+        Cli::try_parse_from(std::iter::once("cxr-gate").chain(args.iter().copied())).unwrap()
+    }
+
+    fn launch(args: &[&str], env: &[(&str, &str)]) -> Launch {
+        Launch {
+            env: env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            flags: cli(args).overrides,
+            demo_backend: None,
+        }
+    }
+
+    #[test]
+    fn parses_shared_flags_and_app_flags() {
+        let c = cli(&[
+            "--backend",
+            "127.0.0.1:5555",
+            "--listen",
+            "127.0.0.1:9443",
+            "--health-interval",
+            "200ms",
+            "--demo",
+            "--minimized",
+        ]);
+        assert!(c.demo && c.minimized);
+        assert_eq!(c.overrides.backend.as_deref(), Some("127.0.0.1:5555"));
+        assert!(Cli::try_parse_from(["cxr-gate", "--no-such-flag"]).is_err());
+        let v = Cli::try_parse_from(["cxr-gate", "--version"]).unwrap_err();
+        assert_eq!(v.kind(), clap::error::ErrorKind::DisplayVersion);
+    }
+
+    #[test]
+    fn precedence_defaults_settings_env_flags() {
+        let settings =
+            Settings { backend_host: "render-box".into(), proxy_port: 9000, health_rise: 5, ..Settings::default() };
+        let l =
+            launch(&["--rise", "7"], &[("PROXY_PORT", "9100"), ("HEALTH_CHECK_RISE", "6"), ("HEALTH_CHECK_FALL", "4")]);
+        let (cfg, over) = l.effective(&settings).unwrap();
+        assert_eq!(cfg.backend.host, "render-box", "settings beat defaults");
+        assert_eq!(cfg.listen.port(), 9100, "env beats settings");
+        assert_eq!(cfg.health.rise, 7, "flags beat env");
+        assert_eq!(cfg.health.fall, 4);
+        let by_field: BTreeMap<_, _> = over.iter().map(|o| (o.field, o.source)).collect();
+        assert_eq!(
+            by_field,
+            BTreeMap::from([("health_fall", Source::Env), ("health_rise", Source::Flag), ("proxy_port", Source::Env)])
+        );
+    }
+
+    #[test]
+    fn demo_backend_wins_and_is_reported() {
+        let mut l = launch(&["--backend", "10.0.0.1:1"], &[]);
+        l.demo_backend = Some("127.0.0.1:40001".parse().unwrap());
+        let (cfg, over) = l.effective(&Settings::default()).unwrap();
+        assert_eq!(cfg.backend.to_string(), "127.0.0.1:40001");
+        let o = over.iter().find(|o| o.field == "backend_port").unwrap();
+        assert_eq!(o.source, Source::Demo);
+        assert_eq!(o.note(), "This run uses 127.0.0.1:40001 (from demo mode); the saved value applies next time.");
+    }
+
+    #[test]
+    fn e2e_style_flags_apply() {
+        let l = launch(
+            &[
+                "--backend",
+                "127.0.0.1:5555",
+                "--listen",
+                "127.0.0.1:9443",
+                "--data-dir",
+                "/tmp/x",
+                "--health-interval",
+                "200ms",
+            ],
+            &[],
+        );
+        let (cfg, _) = l.effective(&Settings::default()).unwrap();
+        assert_eq!(cfg.listen.to_string(), "127.0.0.1:9443");
+        assert_eq!(cfg.health.interval, Duration::from_millis(200));
+        assert_eq!(cfg.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(l.explicit_data_dir(), Some(PathBuf::from("/tmp/x")));
+    }
+
+    #[test]
+    fn bad_values_name_the_flag_or_variable() {
+        let e = launch(&["--listen", "nope"], &[]).effective(&Settings::default()).unwrap_err();
+        assert_eq!(e.setting, "--listen");
+        let e = launch(&[], &[("BACKEND_PORT", "x")]).effective(&Settings::default()).unwrap_err();
+        assert_eq!(e.setting, "BACKEND_PORT");
+        assert!(e.to_string().starts_with("invalid BACKEND_PORT \"x\""), "{e}");
+        let e = launch(&["--health-interval", "1ms"], &[]).effective(&Settings::default()).unwrap_err();
+        assert_eq!(e.setting, "health interval");
+    }
+
+    #[test]
+    fn data_dir_from_env_counts_as_explicit() {
+        assert_eq!(launch(&[], &[("DATA_DIR", "/srv/gate")]).explicit_data_dir(), Some(PathBuf::from("/srv/gate")));
+        assert_eq!(launch(&[], &[("DATA_DIR", " ")]).explicit_data_dir(), None);
+        assert_eq!(launch(&[], &[]).explicit_data_dir(), None);
+    }
+}

@@ -1,0 +1,329 @@
+//! Owns the commands the window may call (each granted by name in capabilities/default.json).
+//! The window keeps no state of its own: it renders `get_status` / the `status` event and fills
+//! the settings form from `get_settings`. Clipboard, file dialogs, autostart and the firewall are
+//! done here in Rust, so the webview needs no plugin or shell permission.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use cxr_gate_core::config::CustomCert;
+use cxr_gate_core::{qr, tls};
+use serde::Serialize;
+use tauri::{AppHandle, Manager, Runtime, State};
+use tauri_plugin_autostart::ManagerExt as _;
+use tauri_plugin_clipboard_manager::ClipboardExt;
+use tauri_plugin_dialog::DialogExt;
+
+use crate::firewall::{self, FirewallView};
+use crate::settings::{self, FieldErrors, Settings, SettingsForm};
+use crate::state::{self, lock, AppState, MAIN_WINDOW};
+use crate::view::StatusView;
+
+#[tauri::command]
+pub fn get_status(state: State<'_, AppState>) -> StatusView {
+    state.view()
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SettingsView {
+    /// Saved values, as the form shows them.
+    pub form: SettingsForm,
+    /// Placeholders.
+    pub defaults: SettingsForm,
+    /// Field → "This run uses … (from the command line)…".
+    pub overrides: BTreeMap<String, String>,
+    pub path: String,
+}
+
+fn settings_view(st: &AppState) -> SettingsView {
+    let mut overrides = BTreeMap::new();
+    for o in lock(&st.overrides).iter() {
+        overrides.entry(o.field.to_string()).or_insert_with(|| o.note());
+    }
+    SettingsView {
+        form: st.settings().to_form(),
+        defaults: Settings::default().to_form(),
+        overrides,
+        path: st.settings_path.display().to_string(),
+    }
+}
+
+#[tauri::command]
+pub fn get_settings(state: State<'_, AppState>) -> SettingsView {
+    settings_view(&state)
+}
+
+/// A rejected save: messages per field (shown next to each), or one for the whole form.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct SaveError {
+    pub fields: FieldErrors,
+    pub message: Option<String>,
+}
+
+impl From<String> for SaveError {
+    fn from(message: String) -> Self {
+        SaveError { fields: FieldErrors::new(), message: Some(message) }
+    }
+}
+
+async fn save_form<R: Runtime>(app: &AppHandle<R>, form: SettingsForm) -> Result<SettingsView, SaveError> {
+    let st = app.state::<AppState>();
+    let _guard = st.apply_lock.lock().await;
+    let current = st.settings();
+    let next = settings::validate_form(&form, &current).map_err(|fields| SaveError { fields, message: None })?;
+    // The engine's own check of the combined config (bounds across fields, this run's overrides).
+    if let Err(e) = st.launch.effective(&next) {
+        let mut fields = FieldErrors::new();
+        fields.insert(settings::field_of(&e.setting).to_string(), e.to_string());
+        return Err(SaveError { fields, message: None });
+    }
+    if next.start_at_login != current.start_at_login {
+        let al = app.autolaunch();
+        let r = if next.start_at_login { al.enable() } else { al.disable() };
+        if let Err(e) = r {
+            let mut fields = FieldErrors::new();
+            fields.insert("start_at_login".into(), format!("Could not change the login item: {e}"));
+            return Err(SaveError { fields, message: None });
+        }
+    }
+    st.save_and_apply(next).await?;
+    state::emit_status(app);
+    Ok(settings_view(&st))
+}
+
+#[tauri::command]
+pub async fn save_settings<R: Runtime>(app: AppHandle<R>, form: SettingsForm) -> Result<SettingsView, SaveError> {
+    save_form(&app, form).await
+}
+
+/// The Certificate card's "extra host names" field: the same setting as the form's, saved alone.
+#[tauri::command]
+pub async fn set_cert_hostnames<R: Runtime>(app: AppHandle<R>, value: String) -> Result<SettingsView, SaveError> {
+    let form = SettingsForm { cert_hostnames: value, ..app.state::<AppState>().settings().to_form() };
+    save_form(&app, form).await
+}
+
+#[tauri::command]
+pub fn dismiss_notice<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>) {
+    lock(&state.info).notice = None;
+    state::emit_status(&app);
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QrView {
+    pub svg: String,
+    /// What the code carries (the trust page, or the Meta Web Launch link to it).
+    pub url: String,
+}
+
+/// The link a QR code carries for `ip`: the trust page, or a Meta Web Launch link to it.
+pub fn qr_url(ip: &str, port: u16, meta_launch: bool) -> Result<String, String> {
+    let ip: IpAddr = ip.trim().parse().map_err(|_| format!("{ip:?} is not an IP address"))?;
+    let trust = qr::trust_url(&ip.to_string(), port);
+    Ok(if meta_launch { qr::meta_web_launch(&trust) } else { trust })
+}
+
+#[tauri::command]
+pub fn qr(state: State<'_, AppState>, ip: String, meta_launch: bool) -> Result<QrView, String> {
+    let port = state.status.borrow().listener.port;
+    let url = qr_url(&ip, port, meta_launch)?;
+    let svg = qr::svg(&url).map_err(|e| e.to_string())?;
+    Ok(QrView { svg, url })
+}
+
+#[tauri::command]
+pub fn copy_text<R: Runtime>(app: AppHandle<R>, text: String) -> Result<(), String> {
+    app.clipboard().write_text(text).map_err(|e| format!("Could not copy: {e}"))
+}
+
+#[tauri::command]
+pub async fn regenerate_cert<R: Runtime>(app: AppHandle<R>) -> Result<String, String> {
+    let st = app.state::<AppState>();
+    let gw = st.gateway.read().await;
+    let gw = gw.as_ref().ok_or("CXR Gate is shutting down")?;
+    let info = gw.regenerate_cert().await.map_err(|e| e.to_string())?;
+    Ok(format!("New certificate {}. Headsets must open the trust page again.", short_fp(&info.fingerprint_sha256)))
+}
+
+fn short_fp(fp: &str) -> String {
+    fp.split(':').take(4).collect::<Vec<_>>().join(":") + "…"
+}
+
+/// LAN addresses a certificate leaves out (core's `missing`, plus any LAN IP not among the SANs).
+pub fn uncovered(lan: &[String], sans: &[String], missing: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = missing.to_vec();
+    for ip in lan {
+        if !sans.iter().any(|s| s == ip) && !out.contains(ip) {
+            out.push(ip.clone());
+        }
+    }
+    out
+}
+
+pub fn pem_has_certificate(pem: &str) -> bool {
+    pem.lines().any(|l| l.trim_end() == "-----BEGIN CERTIFICATE-----")
+}
+
+/// A PEM that carries its own key (HAProxy's combined server.pem) needs no second file.
+pub fn pem_has_private_key(pem: &str) -> bool {
+    pem.lines().any(|l| l.starts_with("-----BEGIN") && l.contains("PRIVATE KEY"))
+}
+
+async fn pick_file<R: Runtime>(app: &AppHandle<R>, title: &str, filter: (&str, &[&str])) -> Option<PathBuf> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut d = app.dialog().file().set_title(title).add_filter(filter.0, filter.1).add_filter("All files", &["*"]);
+    if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
+        d = d.set_parent(&w);
+    }
+    d.pick_file(move |f| {
+        let _ = tx.send(f);
+    });
+    rx.await.ok().flatten().and_then(|f| f.into_path().ok())
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
+}
+
+/// "Use my own certificate…": file dialogs for the PEM chain (and the key when the chain has none),
+/// validated before anything changes. Ok(None) = cancelled; a bad file keeps the current certificate.
+#[tauri::command]
+pub async fn choose_custom_cert<R: Runtime>(app: AppHandle<R>) -> Result<Option<String>, String> {
+    let Some(cert) = pick_file(
+        &app,
+        "Choose your certificate (PEM chain, or chain + key)",
+        ("PEM certificate", &["pem", "crt", "cer", "cert"]),
+    )
+    .await
+    else {
+        return Ok(None);
+    };
+    let text = match std::fs::metadata(&cert) {
+        Ok(m) if m.len() > 1024 * 1024 => {
+            return Err(format!(
+                "{} is over 1 MB; that is not a PEM certificate. Your current certificate is still in use.",
+                file_name(&cert)
+            ))
+        }
+        Ok(_) => std::fs::read(&cert)
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .map_err(|e| format!("Could not read {}: {e}", file_name(&cert)))?,
+        Err(e) => return Err(format!("Could not read {}: {e}", file_name(&cert))),
+    };
+    let not_ours = |e: tls::TlsError| format!("{e}. Your current certificate is still in use.");
+    let key = if pem_has_private_key(&text) {
+        None
+    } else if !pem_has_certificate(&text) {
+        // Not a certificate at all: say so now (core's wording) instead of asking for a key.
+        return Err(tls::inspect_custom(&cert, None)
+            .map_or_else(not_ours, |_| format!("{} is not a PEM certificate.", file_name(&cert))));
+    } else {
+        let title = format!("Choose the private key for {}", file_name(&cert));
+        match pick_file(&app, &title, ("PEM private key", &["key", "pem"])).await {
+            Some(k) => Some(k),
+            None => return Ok(None),
+        }
+    };
+    let info = tls::inspect_custom(&cert, key.as_deref()).map_err(not_ours)?;
+    let st = app.state::<AppState>();
+    let _guard = st.apply_lock.lock().await;
+    let next = Settings { custom_cert: Some(CustomCert { cert: cert.clone(), key }), ..st.settings() };
+    st.save_and_apply(next).await?;
+    state::emit_status(&app);
+    let mut msg = format!("Now using {} ({}).", file_name(&cert), short_fp(&info.fingerprint_sha256));
+    let lan: Vec<String> = st.status.borrow().lan.iter().map(|i| i.ip.clone()).collect();
+    let uncovered = uncovered(&lan, &info.sans, &info.missing);
+    if !uncovered.is_empty() {
+        msg.push_str(&format!(
+            " It does not cover {}: headsets using that address will see a name mismatch.",
+            uncovered.join(", ")
+        ));
+    }
+    Ok(Some(msg))
+}
+
+#[tauri::command]
+pub async fn use_generated_cert<R: Runtime>(app: AppHandle<R>) -> Result<String, String> {
+    let st = app.state::<AppState>();
+    let _guard = st.apply_lock.lock().await;
+    let next = Settings { custom_cert: None, ..st.settings() };
+    st.save_and_apply(next).await?;
+    state::emit_status(&app);
+    Ok("Using the generated certificate.".into())
+}
+
+#[tauri::command]
+pub async fn restart_proxy<R: Runtime>(app: AppHandle<R>) -> Result<(), String> {
+    let st = app.state::<AppState>();
+    let gw = st.gateway.read().await;
+    gw.as_ref().ok_or("CXR Gate is shutting down")?.restart_listener().await;
+    Ok(())
+}
+
+#[tauri::command]
+pub async fn firewall_status<R: Runtime>(app: AppHandle<R>) -> Result<FirewallView, String> {
+    let ports = app.state::<AppState>().firewall_ports();
+    Ok(firewall::status(&app, &ports).await)
+}
+
+#[tauri::command]
+pub async fn add_firewall_rules<R: Runtime>(app: AppHandle<R>) -> Result<FirewallView, String> {
+    let ports = app.state::<AppState>().firewall_ports();
+    firewall::add_rules(&app, &ports).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qr_urls() {
+        assert_eq!(qr_url("192.168.1.20", 48322, false).unwrap(), "https://192.168.1.20:48322/");
+        assert_eq!(
+            qr_url("192.168.1.20", 48322, true).unwrap(),
+            "https://www.oculus.com/open_url/?url=https%3A%2F%2F192.168.1.20%3A48322%2F"
+        );
+        assert!(qr_url("not-an-ip", 48322, false).unwrap_err().contains("not an IP"));
+        assert_eq!(qr_url(" 127.0.0.1 ", 9, false).unwrap(), "https://127.0.0.1:9/");
+    }
+
+    #[test]
+    fn combined_pem_needs_no_key_file() {
+        let chain = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        assert!(!pem_has_private_key(chain));
+        assert!(pem_has_private_key(&format!("{chain}-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n")));
+        assert!(pem_has_private_key("-----BEGIN EC PRIVATE KEY-----\n"));
+        assert!(pem_has_private_key("-----BEGIN RSA PRIVATE KEY-----\n"));
+    }
+
+    #[test]
+    fn pem_without_a_certificate_is_caught_early() {
+        assert!(pem_has_certificate("junk\n-----BEGIN CERTIFICATE-----\nMIIB\n"));
+        assert!(!pem_has_certificate("not a certificate\n"));
+        assert!(!pem_has_certificate("-----BEGIN PRIVATE KEY-----\n"));
+    }
+
+    #[test]
+    fn uncovered_lan_addresses() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            uncovered(&s(&["192.168.1.20", "10.0.0.5"]), &s(&["10.0.0.5", "gate.lan"]), &[]),
+            s(&["192.168.1.20"])
+        );
+        assert_eq!(uncovered(&s(&["192.168.1.20"]), &s(&[]), &s(&["192.168.1.20"])), s(&["192.168.1.20"]));
+        assert!(uncovered(&[], &s(&["x"]), &[]).is_empty());
+    }
+
+    #[test]
+    fn fingerprints_are_shortened() {
+        assert_eq!(short_fp("AA:BB:CC:DD:EE:FF"), "AA:BB:CC:DD…");
+    }
+
+    #[test]
+    fn save_error_from_message() {
+        let e = SaveError::from("disk full".to_string());
+        assert!(e.fields.is_empty());
+        assert_eq!(e.message.as_deref(), Some("disk full"));
+    }
+}

@@ -1,0 +1,54 @@
+//! Windows-only glue for firewall.rs: `netsh advfirewall firewall show rule` per rule, and the one
+//! elevated PowerShell step (one UAC prompt) that creates the missing rules. Everything it runs is
+//! built by firewall.rs's tested functions.
+
+use tauri::{AppHandle, Runtime};
+use tauri_plugin_shell::ShellExt;
+
+use crate::firewall::netsh::{elevated_script, netsh_show_args, netsh_view, powershell_args, UAC_DECLINED};
+use crate::firewall::{rules, FirewallView, Ports};
+
+pub async fn status<R: Runtime>(app: &AppHandle<R>, ports: &Ports) -> FirewallView {
+    let mut runs = Vec::new();
+    for r in rules(ports) {
+        let out = app.shell().command("netsh").args(netsh_show_args(&r)).output().await;
+        runs.push(
+            out.map(|o| (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned()))
+                .map_err(|e| format!("netsh: {e}")),
+        );
+    }
+    netsh_view(ports, &runs)
+}
+
+pub async fn add_rules<R: Runtime>(app: &AppHandle<R>, ports: &Ports) -> Result<FirewallView, String> {
+    let before = status(app, ports).await;
+    let missing: Vec<_> = rules(ports)
+        .into_iter()
+        .zip(&before.rules)
+        .filter(|(_, row)| row.present != Some(true))
+        .map(|(spec, _)| spec)
+        .collect();
+    if missing.is_empty() {
+        return Ok(before);
+    }
+    let o = app
+        .shell()
+        .command("powershell")
+        .args(powershell_args(&elevated_script(&missing)))
+        .output()
+        .await
+        .map_err(|e| format!("Could not start PowerShell: {e}"))?;
+    match o.status.code() {
+        Some(0) => {}
+        Some(UAC_DECLINED) => return Err("The administrator prompt was declined; no rules were added.".into()),
+        code => {
+            let err = String::from_utf8_lossy(&o.stderr);
+            let line = err.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no details");
+            return Err(format!(
+                "Adding the rules failed (exit {}): {line}",
+                code.map_or("?".into(), |c| c.to_string())
+            ));
+        }
+    }
+    Ok(status(app, ports).await)
+}

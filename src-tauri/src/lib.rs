@@ -1,0 +1,340 @@
+//! CXR Gate desktop app: the Tauri builder, plugins, setup and the app's lifetime. Parses the
+//! command line, sets up logging (stderr + a file in the data dir), starts the gateway in-process,
+//! the tray and the status pump; closing the window hides it to the tray, Quit shuts down.
+
+mod cli;
+mod commands;
+mod firewall;
+#[cfg(windows)]
+mod firewall_windows;
+mod notify;
+mod settings;
+mod state;
+mod tray;
+mod view;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use clap::Parser;
+use cxr_gate_core::demo::EchoServer;
+use cxr_gate_core::Gateway;
+use tauri::{App, AppHandle, Manager, RunEvent, WindowEvent};
+use tauri_plugin_autostart::ManagerExt as _;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Launch};
+use crate::settings::Settings;
+use crate::state::{lock, AppState, MAIN_WINDOW};
+use crate::view::AppInfo;
+
+/// Must match tauri.conf.json; the single-instance D-Bus name is derived from it.
+const IDENTIFIER: &str = "io.cxrgate.desktop";
+const LOG_FILE: &str = "cxr-gate.log";
+/// The log file is rotated (to `.1`) at startup once it is this big.
+const LOG_ROTATE_BYTES: u64 = 5 * 1024 * 1024;
+
+/// Exit code for a bad flag or env value (as clap uses for usage errors).
+const EXIT_USAGE: i32 = 2;
+
+/// Runs the app; returns the process exit code.
+pub fn run() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            // --help / --version print to stdout and succeed; real errors exit 2.
+            let _ = e.print();
+            return if e.use_stderr() { EXIT_USAGE } else { 0 };
+        }
+    };
+    let launch = Launch::from_process(&cli);
+    // Flags and env vars are checked before any window opens (settings can't make them valid).
+    let data_dir = match launch.effective(&Settings::default()) {
+        Ok((cfg, _)) => cfg.data_dir,
+        Err(e) => {
+            eprintln!("cxr-gate: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let log_path = init_logging(&data_dir);
+    tracing::info!("CXR Gate {} starting; data dir {}", env!("CARGO_PKG_VERSION"), data_dir.display());
+
+    let mut single = tauri_plugin_single_instance::Builder::new().callback(|app, _argv, _cwd| {
+        tracing::info!("CXR Gate was started again: showing this window instead");
+        state::show_window(app);
+    });
+
+    if let Some(dir) = launch.explicit_data_dir() {
+        // Another data dir is another gateway (the e2e test's, say): let it run beside the usual one.
+        single = single.dbus_id(format!("{IDENTIFIER}.d{:016x}", fnv1a(dir.to_string_lossy().as_bytes())));
+    }
+    let app = tauri::Builder::default()
+        .plugin(single.build()) // first: a second launch must exit before anything else starts
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_clipboard_manager::init())
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_shell::init())
+        .plugin(tauri_plugin_autostart::Builder::new().arg("--minimized").build())
+        .invoke_handler(tauri::generate_handler![
+            commands::get_status,
+            commands::get_settings,
+            commands::save_settings,
+            commands::set_cert_hostnames,
+            commands::dismiss_notice,
+            commands::qr,
+            commands::copy_text,
+            commands::regenerate_cert,
+            commands::choose_custom_cert,
+            commands::use_generated_cert,
+            commands::restart_proxy,
+            commands::firewall_status,
+            commands::add_firewall_rules,
+        ])
+        .on_window_event(|window, event| {
+            if let WindowEvent::CloseRequested { api, .. } = event {
+                if window.label() == MAIN_WINDOW {
+                    api.prevent_close();
+                    close_to_tray(window.app_handle());
+                }
+            }
+        })
+        .setup(move |app| setup(app, &cli, launch.clone(), log_path.clone()))
+        .build(tauri::generate_context!());
+    let app = match app {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::error!("could not start the window: {e}");
+            eprintln!("cxr-gate: could not start: {e}");
+            return 1;
+        }
+    };
+    app.run_return(|app, event| match event {
+        // The last window closed without Quit: keep running in the tray.
+        RunEvent::ExitRequested { code: None, api, .. }
+            if app.tray_by_id(tray::TRAY_ID).is_some() && !quitting(app) =>
+        {
+            api.prevent_exit();
+        }
+        RunEvent::Exit => {
+            // Any way out (Quit, a signal from the session) shuts the gateway down first.
+            tauri::async_runtime::block_on(state::shutdown(app));
+            tracing::info!("CXR Gate stopped");
+        }
+        _ => {}
+    })
+}
+
+fn quitting(app: &AppHandle) -> bool {
+    app.try_state::<AppState>().map(|s| s.quitting.load(Ordering::SeqCst)).unwrap_or(false)
+}
+
+fn setup(
+    app: &mut App,
+    cli: &Cli,
+    mut launch: Launch,
+    log_path: Option<PathBuf>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let handle = app.handle().clone();
+    let settings_dir = match launch.explicit_data_dir() {
+        Some(d) => d,
+        None => app.path().app_config_dir()?,
+    };
+    let settings_path = settings::path_in(&settings_dir);
+    let loaded = settings::load(&settings_path);
+    if let Some(n) = &loaded.notice {
+        tracing::warn!("{n}");
+    }
+
+    let demo = if cli.demo {
+        let srv = tauri::async_runtime::block_on(EchoServer::start(([127, 0, 0, 1], 0).into()))
+            .map_err(|e| format!("demo echo server: {e}"))?;
+        tracing::info!("demo mode: echo server on {} stands in for the CloudXR Runtime", srv.addr());
+        launch.demo_backend = Some(srv.addr());
+        Some(srv)
+    } else {
+        None
+    };
+    let (cfg, overrides) = match launch.effective(&loaded.settings) {
+        Ok(x) => x,
+        Err(e) => fail_usage(&e.to_string()),
+    };
+    let data_dir = cfg.data_dir.clone();
+    let gateway = match tauri::async_runtime::block_on(Gateway::start(cfg)) {
+        Ok(g) => g,
+        Err(e) => fail_usage(&e.to_string()),
+    };
+    let status = gateway.status();
+
+    let tray_ok = match tray::create(&handle) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!("no tray icon ({e}); closing the window will quit");
+            false
+        }
+    };
+    let info = AppInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        demo: cli.demo,
+        data_dir: data_dir.display().to_string(),
+        settings_path: settings_path.display().to_string(),
+        log_path: log_path.map(|p| p.display().to_string()).unwrap_or_default(),
+        notice: loaded.notice,
+        tray: tray_ok,
+        overrides: state::describe_overrides(&overrides),
+        platform: std::env::consts::OS.to_string(),
+    };
+    let start_minimized = (cli.minimized || loaded.settings.start_minimized) && tray_ok;
+    let start_at_login = loaded.settings.start_at_login;
+    app.manage(AppState {
+        gateway: tokio::sync::RwLock::new(Some(gateway)),
+        status: status.clone(),
+        launch,
+        settings_path,
+        settings: Mutex::new(loaded.settings),
+        overrides: Mutex::new(overrides),
+        info: Mutex::new(info),
+        demo: Mutex::new(demo),
+        quitting: AtomicBool::new(false),
+        apply_lock: tokio::sync::Mutex::new(()),
+    });
+
+    // The login item points at this executable; re-register it if the app moved (an update).
+    // Only ever enable here: a test run with a fresh data dir must not remove the real one.
+    if start_at_login && !handle.autolaunch().is_enabled().unwrap_or(false) {
+        if let Err(e) = handle.autolaunch().enable() {
+            tracing::warn!("start at login: {e}");
+        }
+    }
+
+    tauri::async_runtime::spawn(state::status_pump(handle.clone(), status));
+    tauri::async_runtime::spawn(quit_on_signal(handle.clone()));
+    if !start_minimized {
+        state::show_window(&handle);
+    }
+    Ok(())
+}
+
+/// Ctrl+C in a terminal, or SIGTERM at logout: quit like the tray's Quit (the gateway closes cleanly).
+async fn quit_on_signal(app: AppHandle) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    tracing::info!("signal received: quitting");
+    state::quit(&app);
+}
+
+/// A bad value that only shows once settings are merged: same treatment as a bad flag.
+fn fail_usage(msg: &str) -> ! {
+    tracing::error!("{msg}");
+    eprintln!("cxr-gate: {msg}");
+    std::process::exit(EXIT_USAGE)
+}
+
+/// Close button: hide to the tray (telling the user once), or quit when there is no tray.
+fn close_to_tray(app: &AppHandle) {
+    let Some(st) = app.try_state::<AppState>() else {
+        app.exit(0);
+        return;
+    };
+    if !lock(&st.info).tray || st.quitting.load(Ordering::SeqCst) {
+        state::quit(app);
+        return;
+    }
+    if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
+        let _ = w.hide();
+    }
+    let first_time = {
+        let mut s = lock(&st.settings);
+        let first = !s.close_to_tray_notified;
+        if first {
+            s.close_to_tray_notified = true;
+            if let Err(e) = settings::save(&st.settings_path, &s) {
+                tracing::warn!("could not save settings: {e}");
+            }
+        }
+        first
+    };
+    if first_time {
+        notify::show(
+            app,
+            "CXR Gate is still running",
+            "The gateway keeps serving headsets. Open it from the tray icon; Quit is in its menu.",
+        );
+    }
+}
+
+/// Logs to stderr and to `<data dir>/cxr-gate.log` (level from RUST_LOG, default info).
+fn init_logging(data_dir: &Path) -> Option<PathBuf> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let path = data_dir.join(LOG_FILE);
+    let file = (|| -> std::io::Result<fs::File> {
+        fs::create_dir_all(data_dir)?;
+        if fs::metadata(&path).map(|m| m.len() > LOG_ROTATE_BYTES).unwrap_or(false) {
+            fs::rename(&path, path.with_extension("log.1"))?;
+        }
+        fs::OpenOptions::new().create(true).append(true).open(&path)
+    })();
+    let (file_layer, err) = match file {
+        Ok(f) => (Some(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(Mutex::new(f))), None),
+        Err(e) => (None, Some(e)),
+    };
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(file_layer)
+        .try_init();
+    match err {
+        None => Some(path),
+        Some(e) => {
+            tracing::warn!("no log file at {}: {e}", path.display());
+            None
+        }
+    }
+}
+
+/// Stable across builds (unlike std's hasher), for the per-data-dir single-instance name.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a_is_stable() {
+        assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn identifier_matches_tauri_conf() {
+        let conf: serde_json::Value = serde_json::from_str(include_str!("../tauri.conf.json")).unwrap();
+        assert_eq!(conf["identifier"], IDENTIFIER);
+        assert_ne!(conf["app"]["security"]["csp"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn logging_writes_into_the_data_dir() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = init_logging(&dir.path().join("sub")).unwrap();
+        assert_eq!(p, dir.path().join("sub").join(LOG_FILE));
+        assert!(p.exists());
+    }
+}

@@ -1,0 +1,197 @@
+//! Owns the tray icon (id "main"): green = runtime UP, red = DOWN, grey = proxy not listening or
+//! still checking; a tooltip like "CXR Gate — runtime UP · 1 headset · wss://192.168.1.20:48322";
+//! the menu (Show window, Copy wss URL, Restart proxy, Quit); left click shows the window.
+//! Driven by the status pump via [`look`] (pure, tested) and [`apply`].
+
+use tauri::image::Image;
+use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
+use tauri::tray::{MouseButton, MouseButtonState, TrayIconBuilder, TrayIconEvent};
+use tauri::{AppHandle, Manager, Runtime};
+use tauri_plugin_clipboard_manager::ClipboardExt;
+
+use crate::state::{self, AppState};
+use crate::view::StatusView;
+
+pub const TRAY_ID: &str = "main";
+
+const ICON_UP: &[u8] = include_bytes!("../../icons/tray-up.png");
+const ICON_DOWN: &[u8] = include_bytes!("../../icons/tray-down.png");
+const ICON_OFF: &[u8] = include_bytes!("../../icons/tray-off.png");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrayIcon {
+    Up,
+    Down,
+    Off,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Look {
+    pub icon: TrayIcon,
+    pub tooltip: String,
+}
+
+/// Windows cuts tray tooltips at 127 characters; cut at a char boundary with an ellipsis instead.
+fn clip(s: String, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s;
+    }
+    let mut out: String = s.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
+pub fn look(v: &StatusView) -> Look {
+    let demo = if v.app.demo { " (demo)" } else { "" };
+    if !v.listening {
+        let why = v.status.listener.error.clone().unwrap_or_else(|| "starting…".into());
+        return Look {
+            icon: TrayIcon::Off,
+            tooltip: clip(format!("CXR Gate{demo} — proxy not listening: {why}"), 127),
+        };
+    }
+    let (icon, runtime) = match v.runtime {
+        "up" => (TrayIcon::Up, "runtime UP"),
+        "down" => (TrayIcon::Down, "runtime DOWN"),
+        _ => (TrayIcon::Off, "checking runtime…"),
+    };
+    let headsets = match v.headsets {
+        1 => "1 headset".to_string(),
+        n => format!("{n} headsets"),
+    };
+    let url = v.addresses.first().map(|a| format!(" · {}", a.wss_url)).unwrap_or_default();
+    Look { icon, tooltip: clip(format!("CXR Gate{demo} — {runtime} · {headsets}{url}"), 127) }
+}
+
+fn image(icon: TrayIcon) -> Option<Image<'static>> {
+    let bytes = match icon {
+        TrayIcon::Up => ICON_UP,
+        TrayIcon::Down => ICON_DOWN,
+        TrayIcon::Off => ICON_OFF,
+    };
+    match Image::from_bytes(bytes) {
+        Ok(i) => Some(i),
+        Err(e) => {
+            tracing::warn!("tray icon image: {e}");
+            None
+        }
+    }
+}
+
+pub fn apply<R: Runtime>(app: &AppHandle<R>, look: &Look) {
+    let Some(tray) = app.tray_by_id(TRAY_ID) else {
+        return;
+    };
+    if let Err(e) = tray.set_icon(image(look.icon)) {
+        tracing::debug!("tray set_icon: {e}");
+    }
+    if let Err(e) = tray.set_tooltip(Some(&look.tooltip)) {
+        tracing::debug!("tray set_tooltip: {e}");
+    }
+}
+
+/// The primary address's wss:// URL, for "Copy wss URL".
+fn primary_wss<R: Runtime>(app: &AppHandle<R>) -> Option<String> {
+    let st = app.try_state::<AppState>()?;
+    st.view().addresses.first().map(|a| a.wss_url.clone())
+}
+
+/// Creates the tray icon. An error (no tray host on this desktop) is returned, and the app
+/// then quits on window close instead of hiding to a tray that isn't there.
+pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
+    let show = MenuItem::with_id(app, "show", "Show window", true, None::<&str>)?;
+    let copy = MenuItem::with_id(app, "copy-wss", "Copy wss URL", true, None::<&str>)?;
+    let restart = MenuItem::with_id(app, "restart", "Restart proxy", true, None::<&str>)?;
+    let sep = PredefinedMenuItem::separator(app)?;
+    let quit = MenuItem::with_id(app, "quit", "Quit CXR Gate", true, None::<&str>)?;
+    let menu = Menu::with_items(app, &[&show, &copy, &restart, &sep, &quit])?;
+    let mut b = TrayIconBuilder::with_id(TRAY_ID)
+        .tooltip("CXR Gate — starting…")
+        .menu(&menu)
+        .show_menu_on_left_click(false)
+        .on_menu_event(|app, ev| match ev.id().as_ref() {
+            "show" => state::show_window(app),
+            "copy-wss" => {
+                if let Some(url) = primary_wss(app) {
+                    if let Err(e) = app.clipboard().write_text(url) {
+                        tracing::warn!("clipboard: {e}");
+                    }
+                }
+            }
+            "restart" => {
+                let app = app.clone();
+                tauri::async_runtime::spawn(async move {
+                    if let Some(st) = app.try_state::<AppState>() {
+                        if let Some(gw) = st.gateway.read().await.as_ref() {
+                            gw.restart_listener().await;
+                        }
+                    }
+                });
+            }
+            "quit" => state::quit(app),
+            _ => {}
+        })
+        .on_tray_icon_event(|tray, ev| {
+            if let TrayIconEvent::Click { button: MouseButton::Left, button_state: MouseButtonState::Up, .. } = ev {
+                state::show_window(tray.app_handle());
+            }
+        });
+    if let Some(i) = image(TrayIcon::Off) {
+        b = b.icon(i);
+    }
+    b.build(app)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::tests::{iface, status};
+    use crate::view::{build, AppInfo};
+    use cxr_gate_core::status::{BackendState, ListenerState};
+
+    fn v(state: BackendState, listening: bool, headsets: usize, demo: bool) -> StatusView {
+        let mut s = status("0.0.0.0:48322", vec![iface("eth0", "192.168.1.20", true, false, false)]);
+        s.backend.state = state;
+        s.listener.state = if listening { ListenerState::Listening } else { ListenerState::Failed };
+        s.listener.error = (!listening).then(|| "port 48322 is already in use by another program".to_string());
+        s.sessions = vec![Default::default(); headsets];
+        build(&s, &AppInfo { demo, ..Default::default() })
+    }
+
+    #[test]
+    fn icon_and_tooltip_follow_the_status() {
+        let up = look(&v(BackendState::Up, true, 1, false));
+        assert_eq!(up.icon, TrayIcon::Up);
+        assert_eq!(up.tooltip, "CXR Gate — runtime UP · 1 headset · wss://192.168.1.20:48322");
+        let down = look(&v(BackendState::Down, true, 0, false));
+        assert_eq!(down.icon, TrayIcon::Down);
+        assert_eq!(down.tooltip, "CXR Gate — runtime DOWN · 0 headsets · wss://192.168.1.20:48322");
+        let checking = look(&v(BackendState::Unknown, true, 2, true));
+        assert_eq!(checking.icon, TrayIcon::Off);
+        assert_eq!(checking.tooltip, "CXR Gate (demo) — checking runtime… · 2 headsets · wss://192.168.1.20:48322");
+    }
+
+    #[test]
+    fn not_listening_is_grey_with_the_reason() {
+        let off = look(&v(BackendState::Up, false, 0, false));
+        assert_eq!(off.icon, TrayIcon::Off);
+        assert_eq!(off.tooltip, "CXR Gate — proxy not listening: port 48322 is already in use by another program");
+    }
+
+    #[test]
+    fn long_tooltips_are_clipped_for_windows() {
+        let t = clip("x".repeat(300), 127);
+        assert_eq!(t.chars().count(), 127);
+        assert!(t.ends_with('…'));
+        assert_eq!(clip("short".into(), 127), "short");
+    }
+
+    #[test]
+    fn tray_pngs_decode() {
+        for i in [TrayIcon::Up, TrayIcon::Down, TrayIcon::Off] {
+            let img = image(i).expect("embedded tray png");
+            assert!(img.width() >= 32 && img.width() == img.height());
+        }
+    }
+}

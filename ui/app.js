@@ -1,0 +1,517 @@
+// CXR Gate window logic. Renders what Rust sends (get_status / the "status" event, get_settings,
+// firewall_status) and forwards button presses to commands. No state of its own beyond form controls
+// and the last view it drew (kept only to redraw relative times each second).
+"use strict";
+
+const { invoke } = window.__TAURI__.core;
+const { listen } = window.__TAURI__.event;
+
+const $ = (id) => document.getElementById(id);
+let last = null;         // the last status view drawn
+let qrKey = "";          // what the QR code currently shows
+let firewall = null;     // the last firewall view
+
+// ------------------------------------------------------------------ formatting
+
+function setText(el, text) {
+  if (typeof el === "string") el = $(el);
+  text = text == null ? "" : String(text);
+  if (el && el.textContent !== text) el.textContent = text;
+}
+
+function clock(ms) {
+  return ms ? new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" }) : "";
+}
+
+function dateTime(ms) {
+  return new Date(ms).toLocaleString([], { year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" });
+}
+
+function duration(ms) {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${s % 60} s`;
+  const h = Math.floor(m / 60);
+  if (h < 48) return `${h} h ${m % 60} min`;
+  return `${Math.floor(h / 24)} days`;
+}
+
+function ago(ms) {
+  return ms ? `${duration(Date.now() - ms)} ago` : "";
+}
+
+function bytes(n) {
+  if (n < 1024) return `${n} B`;
+  const units = ["KB", "MB", "GB", "TB"];
+  let v = n / 1024, i = 0;
+  while (v >= 1024 && i < units.length - 1) { v /= 1024; i++; }
+  return `${v.toFixed(v < 10 ? 2 : v < 100 ? 1 : 0)} ${units[i]}`;
+}
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === "class") e.className = v;
+    else if (k === "text") e.textContent = v;
+    else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c);
+  return e;
+}
+
+// Rebuilds a container only when its content key changed (keeps scroll, selection and focus).
+function rebuild(container, key, build) {
+  if (container.dataset.key === key) return false;
+  container.dataset.key = key;
+  container.replaceChildren(...build());
+  return true;
+}
+
+function flash(id, text, kind) {
+  const m = $(id);
+  m.className = "msg" + (kind ? " " + kind : "");
+  m.textContent = text;
+}
+
+function errText(e) {
+  if (e == null) return "Something went wrong.";
+  if (typeof e === "string") return e;
+  if (e.message) return e.message;
+  return JSON.stringify(e);
+}
+
+// A button that shows "Copied" for a moment (fixed min-width in CSS, so nothing moves).
+async function copy(button, text) {
+  try {
+    await invoke("copy_text", { text });
+    const old = button.dataset.label || button.textContent;
+    button.dataset.label = old;
+    button.textContent = "Copied ✓";
+    button.classList.add("done");
+    setTimeout(() => { button.textContent = old; button.classList.remove("done"); }, 1400);
+  } catch (e) {
+    button.title = errText(e);
+    button.textContent = "Failed";
+  }
+}
+
+// Disables a button while its command runs.
+async function busy(button, fn) {
+  button.disabled = true;
+  try { return await fn(); } finally { button.disabled = false; }
+}
+
+// ------------------------------------------------------------------ status
+
+function render(v) {
+  last = v;
+  const app = v.app;
+  setText("app-version", "v" + app.version);
+  $("demo-badge").hidden = !app.demo;
+  const ov = app.overrides.length ? "This run: " + app.overrides.join(" · ") : "";
+  setText("overrides", ov);
+  $("overrides").title = ov ? ov + "\n(from the command line, environment or demo mode; not saved)" : "";
+  $("notice").hidden = !app.notice;
+  setText("notice-text", app.notice || "");
+  $("cert-changed").hidden = !(v.cert && v.cert.changed_since_last_run);
+  setText("data-dir", app.data_dir);
+  setText("log-path", app.log_path ? "also in " + app.log_path : "");
+
+  renderRuntime(v);
+  renderProxy(v);
+  renderHeadsets(v);
+  renderAddresses(v);
+  renderCert(v);
+  renderPorts(v);
+  renderSessions(v);
+  renderLog(v);
+  renderTimes();
+}
+
+function renderRuntime(v) {
+  const st = $("runtime-state");
+  const word = { up: "UP", down: "DOWN", checking: "CHECKING" }[v.runtime];
+  st.dataset.state = v.runtime;
+  setText(st, word);
+  setText("runtime-backend", v.backend.addr);
+  setText("runtime-error", v.runtime === "down" && v.backend.last_error ? v.backend.last_error : "");
+}
+
+function renderProxy(v) {
+  const l = v.listener;
+  const st = $("proxy-state");
+  const word = { listening: "LISTENING", failed: "NOT LISTENING", starting: "STARTING", stopped: "STOPPED" }[l.state] || l.state;
+  st.dataset.state = l.state;
+  setText(st, word);
+  setText("proxy-port", ":" + l.port);
+  const d = $("proxy-detail");
+  if (l.state === "listening") {
+    d.className = "tile-detail";
+    setText(d, `Accepting wss:// on ${l.addr}`);
+  } else {
+    d.className = "tile-detail error-text";
+    setText(d, l.error || (l.state === "starting" ? "Starting…" : "Not accepting connections."));
+  }
+}
+
+function renderHeadsets(v) {
+  setText("headset-count", v.headsets);
+  const ips = v.sessions.map((s) => s.client.replace(/:\d+$/, ""));
+  setText("headset-detail", v.headsets ? [...new Set(ips)].join(", ") : "No headset connected");
+}
+
+function selectedAddress(v) {
+  const sel = $("ip-select");
+  return v.addresses.find((a) => a.ip === sel.value) || v.addresses[0];
+}
+
+function renderAddresses(v) {
+  const sel = $("ip-select");
+  const keep = sel.value;
+  const key = JSON.stringify(v.addresses.map((a) => [a.ip, a.label]));
+  if (sel.dataset.key !== key) {
+    sel.dataset.key = key;
+    sel.replaceChildren(...v.addresses.map((a) => el("option", { value: a.ip, text: a.label, "data-ip": a.ip })));
+    // Keep the user's pick while it exists; otherwise the best (primary) address.
+    sel.value = v.addresses.some((a) => a.ip === keep) ? keep : (v.addresses[0] ? v.addresses[0].ip : "");
+  }
+  const a = selectedAddress(v);
+  if (!a) return;
+  setText("trust-url", a.trust_url);
+  setText("wss-url", a.wss_url);
+  setText("step-wss", a.wss_url);
+  refreshQr(v);
+}
+
+async function refreshQr(v) {
+  const a = selectedAddress(v);
+  if (!a) return;
+  const meta = $("meta-switch").checked;
+  const key = `${a.ip}|${v.listener.port}|${meta}`;
+  if (key === qrKey) return;
+  qrKey = key;
+  try {
+    const q = await invoke("qr", { ip: a.ip, metaLaunch: meta });
+    if (qrKey !== key) return; // a newer request won
+    $("qr").innerHTML = q.svg; // SVG made by Rust from a URL it built; no user text in it
+    $("qr").setAttribute("aria-label", "QR code for " + q.url);
+    setText("qr-carries", meta
+      ? `The code opens Meta's “send to headset” page for ${a.trust_url}. Scan it with a phone signed in to the headset's Meta account.`
+      : `The code opens ${a.trust_url} in the headset browser.`);
+  } catch (e) {
+    qrKey = "";
+    setText("qr-carries", "QR code unavailable: " + errText(e));
+  }
+}
+
+function renderCert(v) {
+  const c = v.cert;
+  const errP = $("cert-error");
+  errP.hidden = !v.cert_error;
+  setText(errP, v.cert_error || "");
+  setText("cert-origin", c ? (c.origin === "custom" ? "Your certificate" : "Generated") : "");
+  // Two buttons at a time: Regenerate for a generated certificate, the way back for a custom one.
+  const custom = !!(c && c.origin === "custom");
+  $("cert-generated").hidden = !custom;
+  $("cert-regenerate").hidden = custom;
+  if (!c) {
+    setText("cert-fingerprint", "—");
+    setText("cert-expiry", "—");
+    setText("cert-path", "");
+    rebuild($("cert-sans"), "none", () => []);
+    rebuild($("cert-coverage"), "none", () => []);
+    return;
+  }
+  setText("cert-fingerprint", c.fingerprint_sha256);
+  setText("cert-path", c.cert_path);
+  setText("cert-reason", c.regenerated_reason ? `New this run (${c.regenerated_reason}).` : "");
+  rebuild($("cert-sans"), JSON.stringify(c.sans), () =>
+    c.sans.map((s) => el("li", { "data-testid": "cert-san", "data-san": s, text: s })));
+  const lan = v.lan.map((i) => i.ip);
+  const covKey = JSON.stringify([lan, c.sans, c.missing]);
+  rebuild($("cert-coverage"), covKey, () => {
+    if (!lan.length) return [el("li", { class: "muted", text: "no LAN address" })];
+    return lan.map((ip) => {
+      const ok = c.sans.includes(ip) && !c.missing.includes(ip);
+      return el("li", { class: ok ? "covered" : "missing", "data-ip": ip, title: ok ? "covered" : "missing from the certificate", text: (ok ? "✓ " : "✗ ") + ip });
+    });
+  });
+}
+
+function stateCell(td, kind, text, note) {
+  const key = `${kind}|${text}|${note || ""}`;
+  rebuild(td, key, () => {
+    const out = [el("span", { class: "pill " + kind, text })];
+    if (note) out.push(el("span", { class: "cell-note", text: note }));
+    return out;
+  });
+}
+
+function renderPorts(v) {
+  const p = v.ports;
+  const rows = { signaling: $("port-signaling"), media: $("port-media"), proxy: $("port-proxy") };
+  const cell = (row, k) => row.querySelector(`[data-k="${k}"]`);
+  setText(cell(rows.signaling, "port"), `TCP ${p.signaling_port}`);
+  setText(cell(rows.media, "port"), `UDP ${p.media_first}–${p.media_last}`);
+  setText(cell(rows.proxy, "port"), `TCP ${p.proxy_port || v.listener.port}`);
+
+  const portState = (s, open, closed) =>
+    s === "open" ? ["good", open] : s === "closed" ? ["bad", closed] : ["unknown", "unknown"];
+  const [sk, st] = portState(p.signaling, "accepting", "not accepting");
+  stateCell(cell(rows.signaling, "state"), sk, st);
+  const total = v.media_total;
+  const mk = p.media_bound === total ? "good" : p.media_bound > 0 ? "unknown" : "bad";
+  stateCell(cell(rows.media, "state"), mk, `${p.media_bound} of ${total} bound`,
+    p.media_bound ? "" : "the runtime binds these while it runs");
+  const [pk, pt] = portState(p.proxy, "listening", "not listening");
+  stateCell(cell(rows.proxy, "state"), pk, pt, p.proxy === "open" ? "" : (p.proxy_error || v.listener.error || ""));
+  renderFirewallCells();
+}
+
+function renderFirewallCells() {
+  const ids = ["port-signaling", "port-media", "port-proxy"];
+  ids.forEach((id, i) => {
+    const td = $(id).querySelector('[data-k="fw"]');
+    const r = firewall && firewall.rules[i];
+    if (!r) return stateCell(td, "unknown", "checking…");
+    if (r.present === true) stateCell(td, "good", "allowed", r.note);
+    else if (r.present === false) stateCell(td, "bad", "no rule", r.note);
+    else stateCell(td, "unknown", firewall.system === "none" ? "not checked" : "unknown", r.note);
+  });
+}
+
+function renderFirewall(f) {
+  firewall = f;
+  setText("firewall-summary", f.summary);
+  $("add-firewall").hidden = !f.can_add;
+  const cmds = $("firewall-commands");
+  cmds.hidden = !f.commands.length;
+  setText("firewall-commands-text", f.commands.join("\n"));
+  renderFirewallCells();
+}
+
+async function checkFirewall() {
+  try {
+    renderFirewall(await invoke("firewall_status"));
+  } catch (e) {
+    setText("firewall-summary", "Could not check the firewall: " + errText(e));
+  }
+}
+
+function renderSessions(v) {
+  const body = $("sessions-body");
+  if (!v.sessions.length) {
+    rebuild(body, "empty", () => [el("tr", {}, el("td", { class: "empty", colspan: "5", text: "No headset connected. Scan the QR code with a headset to start." }))]);
+  } else {
+    // Rows are keyed by session id; byte counters are updated in place.
+    rebuild(body, v.sessions.map((s) => s.id).join(","), () => v.sessions.map((s) =>
+      el("tr", { "data-session": String(s.id) },
+        el("td", { class: "mono", text: s.client }),
+        el("td", { "data-k": "since" }),
+        el("td", { class: "num", "data-k": "up" }),
+        el("td", { class: "num", "data-k": "down" }),
+        el("td", { class: "mono", text: s.backend + (s.path && s.path !== "/" ? " " + s.path : "") }))));
+    for (const s of v.sessions) {
+      const tr = body.querySelector(`[data-session="${s.id}"]`);
+      if (!tr) continue;
+      setText(tr.querySelector('[data-k="up"]'), bytes(s.bytes_up));
+      setText(tr.querySelector('[data-k="down"]'), bytes(s.bytes_down));
+    }
+  }
+  const recent = v.recent_sessions || [];
+  setText("recent-count", recent.length ? `(${recent.length})` : "(none yet)");
+  rebuild($("recent-body"), JSON.stringify(recent.map((r) => [r.id, r.ended_ms])), () => recent.slice(0, 20).map((r) =>
+    el("tr", {},
+      el("td", { class: "mono", text: r.client }),
+      el("td", { text: clock(r.ended_ms) }),
+      el("td", { text: duration(r.ended_ms - r.started_ms) }),
+      el("td", { class: "num", text: `↑ ${bytes(r.bytes_up)} · ↓ ${bytes(r.bytes_down)}` }),
+      el("td", { text: r.reason }))));
+}
+
+function renderLog(v) {
+  const box = $("log");
+  const lines = v.log || [];
+  const key = lines.length ? `${lines.length}|${lines[lines.length - 1].ts_ms}|${lines[0].ts_ms}` : "empty";
+  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 24;
+  const changed = rebuild(box, key, () => lines.length
+    ? lines.map((l) => el("div", { class: "log-line " + l.level },
+        el("span", { class: "muted", text: clock(l.ts_ms) }),
+        el("span", { class: "lvl", text: l.level }),
+        el("span", { class: "msg-text", text: l.msg })))
+    : [el("div", { class: "empty", text: "Nothing logged yet." })]);
+  if (changed && atBottom) box.scrollTop = box.scrollHeight;
+}
+
+// Relative times ("3 min ago") move every second without a new status.
+function renderTimes() {
+  const v = last;
+  if (!v) return;
+  setText("runtime-since", v.backend.since_ms ? `since ${clock(v.backend.since_ms)} · ${ago(v.backend.since_ms)}` : "");
+  if (v.cert) {
+    const left = v.cert.not_after_ms - Date.now();
+    const days = Math.floor(left / 86400000);
+    setText("cert-expiry", left <= 0 ? `${dateTime(v.cert.not_after_ms)} — EXPIRED` : `${dateTime(v.cert.not_after_ms)} (in ${days} days)`);
+  }
+  for (const s of v.sessions) {
+    const tr = document.querySelector(`[data-session="${s.id}"]`);
+    if (tr) setText(tr.querySelector('[data-k="since"]'), `${clock(s.started_ms)} · ${duration(Date.now() - s.started_ms)}`);
+  }
+}
+
+// ------------------------------------------------------------------ settings
+
+const FIELDS = ["backend_host", "backend_port", "proxy_port", "health_interval", "health_rise", "health_fall", "allowed_backends", "cert_hostnames"];
+const CHECKS = ["start_at_login", "start_minimized"];
+let overrides = {};
+
+function fieldMsg(name, text, kind) {
+  const p = $("msg-" + name);
+  if (!p) return;
+  p.className = "field-msg" + (kind ? " " + kind : "");
+  p.textContent = text || p.dataset.hint || "";
+  const input = $(name);
+  if (input) input.setAttribute("aria-invalid", kind === "err" ? "true" : "false");
+}
+
+function resetFieldMsgs() {
+  for (const f of [...FIELDS, ...CHECKS]) {
+    if (overrides[f]) fieldMsg(f, overrides[f], "override");
+    else fieldMsg(f, "");
+  }
+}
+
+function fillSettings(s) {
+  overrides = s.overrides || {};
+  for (const f of FIELDS) {
+    $(f).value = s.form[f];
+    $(f).placeholder = s.defaults[f] || "";
+  }
+  for (const c of CHECKS) $(c).checked = !!s.form[c];
+  $("cert-hostnames").value = s.form.cert_hostnames;
+  setText("settings-path", "Saved in " + s.path);
+  resetFieldMsgs();
+}
+
+function readForm() {
+  const form = {};
+  for (const f of FIELDS) form[f] = $(f).value;
+  for (const c of CHECKS) form[c] = $(c).checked;
+  return form;
+}
+
+function showSaveError(e) {
+  resetFieldMsgs();
+  if (e && e.fields && Object.keys(e.fields).length) {
+    let first = null;
+    for (const [f, m] of Object.entries(e.fields)) {
+      if ($("msg-" + f)) { fieldMsg(f, m, "err"); first = first || f; }
+    }
+    const n = Object.keys(e.fields).length;
+    flash("settings-msg", `Not saved: ${n === 1 ? "one field needs" : n + " fields need"} a fix.`, "err");
+    if (first && $(first)) $(first).focus();
+  } else {
+    flash("settings-msg", "Not saved: " + errText(e && e.message ? e.message : e), "err");
+  }
+}
+
+async function saveSettings(ev) {
+  ev.preventDefault();
+  flash("settings-msg", "Saving…");
+  await busy($("save-settings"), async () => {
+    try {
+      fillSettings(await invoke("save_settings", { form: readForm() }));
+      flash("settings-msg", "Saved and applied.", "ok");
+      checkFirewall();
+    } catch (e) {
+      showSaveError(e);
+    }
+  });
+}
+
+async function loadSettings() {
+  fillSettings(await invoke("get_settings"));
+}
+
+// ------------------------------------------------------------------ wiring
+
+function wire() {
+  $("ip-select").addEventListener("change", () => last && renderAddresses(last));
+  $("meta-switch").addEventListener("change", () => last && refreshQr(last));
+  $("copy-trust").addEventListener("click", (e) => copy(e.currentTarget, $("trust-url").textContent));
+  $("copy-wss").addEventListener("click", (e) => copy(e.currentTarget, $("wss-url").textContent));
+  $("copy-firewall").addEventListener("click", (e) => copy(e.currentTarget, $("firewall-commands-text").textContent));
+  $("copy-log").addEventListener("click", (e) => {
+    const lines = (last && last.log) || [];
+    const text = lines.map((l) => `${new Date(l.ts_ms).toISOString()} ${l.level.toUpperCase().padEnd(5)} ${l.msg}`).join("\n");
+    copy(e.currentTarget, text);
+  });
+  $("notice-dismiss").addEventListener("click", () => invoke("dismiss_notice"));
+  $("restart-proxy").addEventListener("click", (e) => busy(e.currentTarget, () => invoke("restart_proxy")));
+
+  $("cert-regenerate").addEventListener("click", (e) => busy(e.currentTarget, async () => {
+    flash("cert-msg", "Making a new certificate…");
+    try { flash("cert-msg", await invoke("regenerate_cert"), "ok"); } catch (err) { flash("cert-msg", errText(err), "err"); }
+  }));
+  $("cert-custom").addEventListener("click", (e) => busy(e.currentTarget, async () => {
+    flash("cert-msg", "Choose the certificate file…");
+    try {
+      const m = await invoke("choose_custom_cert");
+      flash("cert-msg", m || "No file chosen; nothing changed.", m ? "ok" : "");
+    } catch (err) {
+      flash("cert-msg", errText(err), "err");
+    }
+  }));
+  $("cert-generated").addEventListener("click", (e) => busy(e.currentTarget, async () => {
+    try { flash("cert-msg", await invoke("use_generated_cert"), "ok"); } catch (err) { flash("cert-msg", errText(err), "err"); }
+  }));
+  $("hostnames-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      const s = await invoke("set_cert_hostnames", { value: $("cert-hostnames").value });
+      // Only this field is refreshed in the settings form: other edits there stay.
+      $("cert_hostnames").value = s.form.cert_hostnames;
+      $("cert-hostnames").value = s.form.cert_hostnames;
+      flash("hostnames-msg", "Saved. The certificate now includes these names.", "ok");
+    } catch (e) {
+      const m = e && e.fields && (e.fields.cert_hostnames || Object.values(e.fields)[0]);
+      flash("hostnames-msg", m || errText(e && e.message ? e.message : e), "err");
+    }
+  });
+
+  $("add-firewall").addEventListener("click", (e) => busy(e.currentTarget, async () => {
+    flash("firewall-msg", "Waiting for the administrator prompt…");
+    try {
+      renderFirewall(await invoke("add_firewall_rules"));
+      flash("firewall-msg", "Done.", "ok");
+    } catch (err) {
+      flash("firewall-msg", errText(err), "err");
+    }
+  }));
+  $("recheck-firewall").addEventListener("click", (e) => busy(e.currentTarget, async () => {
+    await checkFirewall();
+    flash("firewall-msg", "Checked at " + clock(Date.now()) + ".");
+  }));
+
+  $("settings-form").addEventListener("submit", saveSettings);
+  $("revert-settings").addEventListener("click", async () => {
+    await loadSettings();
+    flash("settings-msg", "Reverted to the saved settings.");
+  });
+}
+
+async function main() {
+  wire();
+  await listen("status", (e) => render(e.payload));
+  render(await invoke("get_status"));
+  await loadSettings();
+  checkFirewall();
+  setInterval(renderTimes, 1000);
+  // Ports follow the settings: re-check the firewall now and then (cheap, and rules change outside the app).
+  setInterval(checkFirewall, 60000);
+}
+
+main().catch((e) => {
+  document.body.prepend(el("div", { class: "banner warn", role: "alert", text: "The window failed to start: " + errText(e) }));
+});
