@@ -10,12 +10,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use cxr_gate_core::connector::{ConnectFuture, Connector, TcpConnector};
 use cxr_gate_core::{BackendAddr, Config, Gateway, Status};
+use futures_util::{SinkExt, StreamExt};
 use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
+use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -23,6 +25,7 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue, Response};
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 pub type Wss = WebSocketStream<TlsStream<TcpStream>>;
@@ -205,5 +208,51 @@ impl Harness {
     pub async fn wait_backend(&self, state: cxr_gate_core::BackendState) -> Result<Status> {
         let mut rx = self.gw.status();
         wait_for(&mut rx, Duration::from_secs(10), &format!("backend {state:?}"), |s| s.backend.state == state).await
+    }
+}
+
+/// Plays a headset's part in the network check (`/netcheck/ws`): echoes pings, times the download,
+/// uploads for the asked time; returns the final message (`result`, `busy` or `error`).
+pub async fn netcheck_headset(ws: &mut Wss) -> Result<Value> {
+    let (mut first, mut last, mut got) = (None::<Instant>, Instant::now(), 0u64);
+    loop {
+        let m = match tokio::time::timeout(Duration::from_secs(30), ws.next()).await? {
+            Some(m) => m?,
+            None => bail!("closed"),
+        };
+        match m {
+            Message::Binary(b) => {
+                let now = Instant::now();
+                if first.is_none() {
+                    first = Some(now);
+                } else {
+                    got += b.len() as u64;
+                }
+                last = now;
+            }
+            Message::Text(t) if t.as_str().starts_with("p:") => ws.send(Message::Text(t)).await?,
+            Message::Text(t) => {
+                let v: Value = serde_json::from_str(t.as_str())?;
+                match v["type"].as_str() {
+                    Some("down_end") => {
+                        let ms = first.map(|f| last.duration_since(f).as_secs_f64() * 1000.0).unwrap_or(0.0);
+                        ws.send(Message::text(json!({"type": "down_result", "bytes": got, "ms": ms}).to_string()))
+                            .await?;
+                    }
+                    Some("phase") if v["phase"] == "up" => {
+                        let end = Instant::now() + Duration::from_secs_f64(v["seconds"].as_f64().unwrap_or(1.0));
+                        let chunk = vec![7u8; 64 * 1024];
+                        while Instant::now() < end {
+                            ws.send(Message::binary(chunk.clone())).await?;
+                        }
+                        ws.send(Message::text(r#"{"type":"up_end"}"#)).await?;
+                    }
+                    Some("phase") => {}
+                    _ => return Ok(v),
+                }
+            }
+            Message::Close(_) => bail!("closed"),
+            _ => {}
+        }
     }
 }

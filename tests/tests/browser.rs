@@ -29,19 +29,14 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 
 fn in_ci() -> bool {
-    std::env::var("CI")
-        .map(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false"))
-        .unwrap_or(false)
+    std::env::var("CI").map(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false")).unwrap_or(false)
 }
 
 /// `Some(reason)` when the browser tooling is missing (a failure under CI, a skip elsewhere).
 fn missing_tools() -> Option<String> {
     let chromium = std::env::var("CHROMIUM_BIN").unwrap_or_else(|_| CHROMIUM.into());
     let driver = std::env::var("CHROMEDRIVER_BIN").unwrap_or_else(|_| CHROMEDRIVER.into());
-    let missing: Vec<String> = [chromium, driver]
-        .into_iter()
-        .filter(|p| !Path::new(p).exists())
-        .collect();
+    let missing: Vec<String> = [chromium, driver].into_iter().filter(|p| !Path::new(p).exists()).collect();
     if missing.is_empty() {
         None
     } else {
@@ -53,11 +48,7 @@ fn missing_tools() -> Option<String> {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port()
 }
 
 /// `target/` of this build (the parent of `CARGO_TARGET_TMPDIR`).
@@ -68,8 +59,7 @@ fn target_dir() -> PathBuf {
 
 /// A second local origin for the cross-origin check: every GET gets one small HTML page.
 async fn serve_app_page(listener: TcpListener) {
-    const PAGE: &str =
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>CloudXR web app</title>\
+    const PAGE: &str = "<!doctype html><html><head><meta charset=\"utf-8\"><title>CloudXR web app</title>\
                         </head><body><h1>CloudXR web app (test origin)</h1></body></html>";
     loop {
         let Ok((mut sock, _)) = listener.accept().await else {
@@ -98,10 +88,7 @@ async fn serve_app_page(listener: TcpListener) {
 async fn wait_port(port: u16, within: Duration) -> bool {
     let end = Instant::now() + within;
     while Instant::now() < end {
-        if tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port))
-            .await
-            .is_ok()
-        {
+        if tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await.is_ok() {
             return true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -190,32 +177,23 @@ async fn headset_flow(c: &Client, env: &Env) -> Result<(), String> {
         // Some chromedriver versions report the interstitial's net error; the page is still there.
         eprintln!("goto reported: {e}");
     }
-    let details = poll(Duration::from_secs(20), || async {
-        c.find(Locator::Css("#details-button")).await.ok()
-    })
-    .await
-    .ok_or_else(|| {
-        "no certificate interstitial (#details-button) at the trust URL: was the certificate \
+    let details = poll(Duration::from_secs(20), || async { c.find(Locator::Css("#details-button")).await.ok() })
+        .await
+        .ok_or_else(|| {
+            "no certificate interstitial (#details-button) at the trust URL: was the certificate \
          trusted without asking?"
-            .to_string()
-    })?;
+                .to_string()
+        })?;
     let title = c.title().await.map_err(|e| e.to_string())?;
     let text = body_text(c).await;
     eprintln!("interstitial: title {title:?}");
     if !(title.contains("Privacy error") || text.contains("not private")) {
-        return Err(format!(
-            "expected Chromium's privacy-error interstitial, got title {title:?}: {text}"
-        ));
+        return Err(format!("expected Chromium's privacy-error interstitial, got title {title:?}: {text}"));
     }
-    details
-        .click()
+    details.click().await.map_err(|e| format!("Advanced: {e}"))?;
+    let proceed = poll(Duration::from_secs(10), || async { c.find(Locator::Css("#proceed-link")).await.ok() })
         .await
-        .map_err(|e| format!("Advanced: {e}"))?;
-    let proceed = poll(Duration::from_secs(10), || async {
-        c.find(Locator::Css("#proceed-link")).await.ok()
-    })
-    .await
-    .ok_or("no #proceed-link after clicking Advanced")?;
+        .ok_or("no #proceed-link after clicking Advanced")?;
     proceed.click().await.map_err(|e| format!("Proceed: {e}"))?;
 
     // (2) The "Certificate accepted" page, showing the wss:// URL to use.
@@ -238,10 +216,7 @@ async fn headset_flow(c: &Client, env: &Env) -> Result<(), String> {
     if url_text.trim() != wss {
         return Err(format!("#wss-url shows {url_text:?}, expected {wss:?}"));
     }
-    let png = c
-        .screenshot()
-        .await
-        .map_err(|e| format!("screenshot: {e}"))?;
+    let png = c.screenshot().await.map_err(|e| format!("screenshot: {e}"))?;
     if let Some(dir) = env.shot.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
@@ -259,24 +234,16 @@ async fn headset_flow(c: &Client, env: &Env) -> Result<(), String> {
         ws.onmessage = (e) => { clearTimeout(t); ws.close(); done({ ok: true, data: String(e.data), origin: location.origin }); };
         ws.onerror = () => { clearTimeout(t); done({ ok: false, error: "WebSocket error" }); };
     "#;
-    let r = c
-        .execute_async(script, vec![json!(ws_url)])
-        .await
-        .map_err(|e| format!("WebSocket script: {e}"))?;
+    let r = c.execute_async(script, vec![json!(ws_url)]).await.map_err(|e| format!("WebSocket script: {e}"))?;
     eprintln!("WebSocket from the trust page: {r}");
     if r["ok"] != json!(true) || r["data"] != json!("hello from the headset") {
-        return Err(format!(
-            "no echo through wss://…/sign_in?peer=quest&v=1: {r}"
-        ));
+        return Err(format!("no echo through wss://…/sign_in?peer=quest&v=1: {r}"));
     }
     let reqs = env.echo.requests();
-    let seen = reqs
-        .iter()
-        .find(|q| q.path == "/sign_in?peer=quest&v=1")
-        .ok_or_else(|| {
-            let paths: Vec<&str> = reqs.iter().map(|q| q.path.as_str()).collect();
-            format!("the echo backend never saw /sign_in?peer=quest&v=1 (saw {paths:?})")
-        })?;
+    let seen = reqs.iter().find(|q| q.path == "/sign_in?peer=quest&v=1").ok_or_else(|| {
+        let paths: Vec<&str> = reqs.iter().map(|q| q.path.as_str()).collect();
+        format!("the echo backend never saw /sign_in?peer=quest&v=1 (saw {paths:?})")
+    })?;
     if seen.header("origin") != Some(origin.as_str()) {
         return Err(format!(
             "the backend got Origin {:?}, expected the page's {origin:?} (the head must pass through)",
@@ -306,9 +273,7 @@ async fn headset_flow(c: &Client, env: &Env) -> Result<(), String> {
         return Err(format!("the fetch did not run on the second origin: {r}"));
     }
     if r["ok"] != json!(true) {
-        return Err(format!(
-            "cross-origin GET /health with a preflight failed (CORS / OPTIONS): {r}"
-        ));
+        return Err(format!("cross-origin GET /health with a preflight failed (CORS / OPTIONS): {r}"));
     }
     let health: Value = serde_json::from_str(r["body"].as_str().unwrap_or(""))
         .map_err(|e| format!("/health is not JSON ({e}): {r}"))?;
@@ -339,9 +304,7 @@ async fn headset_trusts_certificate_and_connects_in_chromium() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 
     // The "CloudXR Runtime".
-    let echo = EchoServer::start("127.0.0.1:0".parse().unwrap())
-        .await
-        .expect("echo server");
+    let echo = EchoServer::start("127.0.0.1:0".parse().unwrap()).await.expect("echo server");
 
     // The gateway, in-process, on loopback.
     let data = tempfile::tempdir().unwrap();
@@ -350,33 +313,25 @@ async fn headset_trusts_certificate_and_connects_in_chromium() {
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
         backend: BackendAddr::new("127.0.0.1", echo.addr().port()),
         data_dir: data.path().to_path_buf(),
-        health: HealthConfig {
-            interval: Duration::from_millis(100),
-            ..Default::default()
-        },
+        health: HealthConfig { interval: Duration::from_millis(100), ..Default::default() },
         ..Default::default()
     };
     let gw = Gateway::start(config).await.expect("gateway starts");
     let mut status = gw.status();
+    // (`wait_for` returns a read guard on the status: it must not outlive this statement, or the
+    // engine's status updates would block behind it.)
     let ready = tokio::time::timeout(
         Duration::from_secs(20),
-        status.wait_for(|s| {
-            s.listener.state == ListenerState::Listening && s.backend.state == BackendState::Up
-        }),
+        status.wait_for(|s| s.listener.state == ListenerState::Listening && s.backend.state == BackendState::Up),
     )
-    .await;
+    .await
+    .map(|r| r.map(|_| ()));
     match ready {
         Ok(Ok(_)) => {}
-        _ => panic!(
-            "gateway not listening with the backend UP within 20 s: {:#?}",
-            gw.status().borrow().listener
-        ),
+        _ => panic!("gateway not listening with the backend UP within 20 s: {:#?}", gw.status().borrow().listener),
     }
     if let Some(cert) = &gw.status().borrow().cert {
-        eprintln!(
-            "gateway certificate {} for {:?}",
-            cert.fingerprint_sha256, cert.sans
-        );
+        eprintln!("gateway certificate {} for {:?}", cert.fingerprint_sha256, cert.sans);
     }
 
     // The second origin (http://localhost is a secure context, like a locally served app).
@@ -391,9 +346,14 @@ async fn headset_trusts_certificate_and_connects_in_chromium() {
     // chromedriver on loopback, and a fresh Chromium profile.
     let driver_port = free_port();
     let driver_bin = std::env::var("CHROMEDRIVER_BIN").unwrap_or_else(|_| CHROMEDRIVER.into());
+    let driver_log = target_dir().join("browser-chromedriver.log");
+    eprintln!("chromedriver log: {}", driver_log.display());
     let mut driver = tokio::process::Command::new(&driver_bin)
         .arg(format!("--port={driver_port}"))
         .arg("--allowed-ips=127.0.0.1")
+        .arg(format!("--log-path={}", driver_log.display()))
+        .arg("--log-level=INFO")
+        .arg("--enable-chrome-logs")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
@@ -412,20 +372,17 @@ async fn headset_trusts_certificate_and_connects_in_chromium() {
         .await
         .expect("Chromium session via chromedriver");
 
-    let env = Env {
-        port,
-        app_port,
-        echo,
-        shot: target_dir().join("browser-trust-page.png"),
-    };
+    let env = Env { port, app_port, echo, shot: target_dir().join("browser-trust-page.png") };
     let result = tokio::time::timeout(Duration::from_secs(120), headset_flow(&client, &env)).await;
+    // A browser that died leaves chromedriver's answers hanging: bound every clean-up call.
+    let bounded = Duration::from_secs(15);
     if result.as_ref().map(|r| r.is_err()).unwrap_or(true) {
-        if let Ok(src) = client.source().await {
+        if let Ok(Ok(src)) = tokio::time::timeout(bounded, client.source()).await {
             eprintln!("--- page source at failure ---\n{src}");
         }
     }
     // Always end the browser, pass or fail.
-    let _ = client.close().await;
+    let _ = tokio::time::timeout(bounded, client.close()).await;
     let _ = driver.kill().await;
     gw.shutdown().await;
     env.echo.stop().await;

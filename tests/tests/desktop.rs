@@ -307,14 +307,14 @@ async fn desktop_app_shows_runtime_state_qr_and_certificate() {
         .await
         .unwrap_or_else(|e| panic!("WebDriver session with {} failed: {e}", app.display()));
 
-    let result = run_checks(&client, data.path(), backend).await;
+    let result = run_checks(&client, data.path(), backend, listen_port).await;
     let _ = client.close().await;
     if let Err(e) = result {
         panic!("{e}");
     }
 }
 
-async fn run_checks(c: &Client, data_dir: &Path, backend: SocketAddr) -> Result<(), String> {
+async fn run_checks(c: &Client, data_dir: &Path, backend: SocketAddr, listen_port: u16) -> Result<(), String> {
     // 1. The backend is not running: DOWN (after the first health checks).
     wait_runtime(c, "down", Duration::from_secs(45)).await;
 
@@ -403,6 +403,23 @@ async fn run_checks(c: &Client, data_dir: &Path, backend: SocketAddr) -> Result<
         None if in_ci() => return Err("no screenshot".into()),
         None => {}
     }
+
+    // 4b. A headset runs "Test my connection": the result shows in the Network panel.
+    let tls = cxr_gate_tests::client_tls(&data_dir.join("cert.pem")).map_err(|e| e.to_string())?;
+    let (mut ws, _) = cxr_gate_tests::wss_connect(&tls, listen_port, "/netcheck/ws", &[])
+        .await
+        .map_err(|e| format!("netcheck: {e}"))?;
+    let outcome = cxr_gate_tests::netcheck_headset(&mut ws).await.map_err(|e| format!("netcheck: {e}"))?;
+    assert_eq!(outcome["type"], "result", "netcheck: {outcome}");
+    let rows = eventually(Duration::from_secs(10), "network check result in the window", || async {
+        let n = c.find_all(Locator::Css("#net-body tr[data-metric]")).await.map_err(|e| e.to_string())?.len();
+        let verdict = text(c, "[data-testid=net-overall]").await?;
+        Ok((n == 6 && !verdict.is_empty()).then_some(verdict))
+    })
+    .await;
+    assert!(["pass", "marginal", "fail"].contains(&rows.as_str()), "overall verdict {rows:?}");
+    let summary = text(c, "[data-testid=net-summary]").await?;
+    assert!(summary.contains("127.0.0.1"), "summary: {summary}");
 
     // 5. A bad value in Settings: a message next to the field, nothing saved.
     type_into(c, "proxy_port", "0").await?;

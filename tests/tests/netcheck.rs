@@ -1,61 +1,13 @@
 //! The headset network check over the proxy's own WebSocket (`/netcheck/ws`), driven by a protocol
 //! client written here (the page's JS is driven in real Chromium by `browser_netcheck`).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use cxr_gate_core::demo::EchoServer;
 use cxr_gate_core::netcheck::Verdict;
 use cxr_gate_core::status::BackendState;
 use cxr_gate_tests::*;
-use futures_util::{SinkExt, StreamExt};
-use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::Message;
-
-/// Plays the headset's part: echoes pings, times the download, uploads for the asked time.
-async fn headset(ws: &mut Wss) -> Result<Value> {
-    let (mut first, mut last, mut got) = (None::<Instant>, Instant::now(), 0u64);
-    loop {
-        let m = match tokio::time::timeout(Duration::from_secs(30), ws.next()).await? {
-            Some(m) => m?,
-            None => bail!("closed"),
-        };
-        match m {
-            Message::Binary(b) => {
-                let now = Instant::now();
-                if first.is_none() {
-                    first = Some(now);
-                } else {
-                    got += b.len() as u64;
-                }
-                last = now;
-            }
-            Message::Text(t) if t.as_str().starts_with("p:") => ws.send(Message::Text(t)).await?,
-            Message::Text(t) => {
-                let v: Value = serde_json::from_str(t.as_str())?;
-                match v["type"].as_str() {
-                    Some("down_end") => {
-                        let ms = first.map(|f| last.duration_since(f).as_secs_f64() * 1000.0).unwrap_or(0.0);
-                        ws.send(Message::text(json!({"type": "down_result", "bytes": got, "ms": ms}).to_string()))
-                            .await?;
-                    }
-                    Some("phase") if v["phase"] == "up" => {
-                        let end = Instant::now() + Duration::from_secs_f64(v["seconds"].as_f64().unwrap_or(1.0));
-                        let chunk = vec![7u8; 64 * 1024];
-                        while Instant::now() < end {
-                            ws.send(Message::binary(chunk.clone())).await?;
-                        }
-                        ws.send(Message::text(r#"{"type":"up_end"}"#)).await?;
-                    }
-                    Some("phase") => {}
-                    _ => return Ok(v),
-                }
-            }
-            Message::Close(_) => bail!("closed"),
-            _ => {}
-        }
-    }
-}
 
 #[tokio::test]
 async fn network_check_measures_the_link_and_reports_to_the_status() -> Result<()> {
@@ -63,7 +15,7 @@ async fn network_check_measures_the_link_and_reports_to_the_status() -> Result<(
     let h = Harness::start(echo.addr(), |_| {}).await?;
     let (mut ws, resp) = wss_connect(&h.tls, h.port, "/netcheck/ws", &[]).await?;
     assert_eq!(resp.status(), 101);
-    let v = headset(&mut ws).await?;
+    let v = netcheck_headset(&mut ws).await?;
     assert_eq!(v["type"], "result", "{v}");
     let r = &v["result"];
     assert!(r["down_mbps"].as_f64().unwrap_or(0.0) > 0.0, "{r}");
@@ -93,12 +45,12 @@ async fn network_check_refuses_while_a_stream_runs_unless_confirmed() -> Result<
     wait_for(&mut rx, Duration::from_secs(5), "session", |s| s.sessions.len() == 1).await?;
 
     let (mut ws, _) = wss_connect(&h.tls, h.port, "/netcheck/ws", &[]).await?;
-    let v = headset(&mut ws).await?;
+    let v = netcheck_headset(&mut ws).await?;
     assert_eq!(v["type"], "busy", "{v}");
     assert!(v["message"].as_str().unwrap_or("").contains("CloudXR stream is running (1 headset connected)"));
 
     let (mut ws, _) = wss_connect(&h.tls, h.port, "/netcheck/ws?force=1", &[]).await?;
-    let v = headset(&mut ws).await?;
+    let v = netcheck_headset(&mut ws).await?;
     assert_eq!(v["type"], "result", "{v}");
     Ok(())
 }
