@@ -30,6 +30,7 @@ const UPGRADE_ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 const HALF_CLOSE_GRACE: Duration = Duration::from_secs(5);
 // HAProxy's default bufsize: a full TLS record per read without holding much per idle session.
 const BUF: usize = 16 * 1024;
+const SMALL_BUF: usize = 1024;
 
 fn client_ip(peer: SocketAddr) -> IpAddr {
     match peer.ip() {
@@ -138,6 +139,8 @@ pub async fn forward(shared: Arc<Shared>, peer: SocketAddr, mut req: Request<hyp
 }
 
 /// Copies one direction, counting bytes and stamping activity; ends with a half-close of the writer.
+/// An idle direction waits with only a small buffer: the full one is taken when a read fills the
+/// small one and given back when traffic thins out, so a thousand idle headsets hold little memory.
 async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     mut r: R,
     mut w: W,
@@ -145,9 +148,11 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     activity: &AtomicU64,
     origin: Instant,
 ) -> Result<(), String> {
-    let mut buf = vec![0u8; BUF];
+    let mut small = [0u8; SMALL_BUF];
+    let mut big: Vec<u8> = Vec::new();
     loop {
-        let n = match r.read(&mut buf).await {
+        let buf: &mut [u8] = if big.is_empty() { &mut small } else { &mut big };
+        let n = match r.read(buf).await {
             Ok(n) => n,
             // Headsets often drop TCP without a TLS close_notify: that is still a close.
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
@@ -157,10 +162,16 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             let _ = w.shutdown().await;
             return Ok(());
         }
-        w.write_all(&buf[..n]).await.map_err(|e| e.to_string())?;
+        let data = if big.is_empty() { &small[..n] } else { &big[..n] };
+        w.write_all(data).await.map_err(|e| e.to_string())?;
         w.flush().await.map_err(|e| e.to_string())?;
         count.fetch_add(n as u64, Ordering::Relaxed);
         activity.store(origin.elapsed().as_millis() as u64, Ordering::Relaxed);
+        if big.is_empty() && n == SMALL_BUF {
+            big = vec![0u8; BUF];
+        } else if !big.is_empty() && n < SMALL_BUF {
+            big = Vec::new();
+        }
     }
 }
 
