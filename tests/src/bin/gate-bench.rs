@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo build --release -p cxr-gate-core                       # the cxr-gate-proxy binary
-//! cargo run --release -p cxr-gate-tests --bin gate-bench        # full run (a few minutes)
+//! cargo run --release -p cxr-gate-tests --bin gate-bench        # full run (~90 s on 2 cores)
 //! cargo run --release -p cxr-gate-tests --bin gate-bench -- --quick   # short smoke run
 //! ```
 //!

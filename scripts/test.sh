@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# Runs every check CXR Gate has, on a fresh Debian 12 machine, doing all set-up itself:
+#   setup (apt packages, Rust, tauri-driver, Node for the Tauri CLI) → rustfmt → clippy → build →
+#   cargo test --workspace (unit, integration, Chromium headset flow, desktop e2e under Xvfb) →
+#   Linux .deb built with the Tauri CLI, installed with dpkg, `cxr-gate --version` run.
+# Stops at the first failure. This is also what CI runs (.ci/run).
+#
+#   bash scripts/test.sh
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+export CARGO_TERM_COLOR=never
+export RUST_BACKTRACE=1
+# The end-to-end tests fail (rather than skip) when their browser/driver is missing under CI.
+export CI="${CI:-true}"
+export DEBIAN_FRONTEND=noninteractive
+export NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
+
+started=$SECONDS
+section_started=$SECONDS
+section=""
+banner() {
+  if [ -n "$section" ]; then
+    printf '==== done: %s (%ds)\n' "$section" $((SECONDS - section_started))
+  fi
+  section="$*"
+  section_started=$SECONDS
+  printf '\n==================================================================\n'
+  printf '==== %s   [%s, +%ds]\n' "$section" "$(date -u +%H:%M:%S)" $((SECONDS - started))
+  printf '==================================================================\n'
+}
+on_exit() {
+  local rc=$?
+  if [ "$rc" -ne 0 ]; then
+    printf '\n==== FAILED in: %s (exit %d, after %ds)\n' "${section:-start}" "$rc" $((SECONDS - started)) >&2
+  fi
+}
+trap on_exit EXIT
+
+sudo=""
+[ "$(id -u)" = 0 ] || sudo="sudo"
+apt_get() { $sudo env DEBIAN_FRONTEND=noninteractive apt-get "$@"; }
+
+# ------------------------------------------------------------------------------------------------
+banner "set-up: apt packages, Rust toolchain, tauri-driver, Node.js"
+# HTTPS downloads (crates, npm) and the WebDriver clients need the system CA bundle, which a
+# minimal Debian image lacks (and --no-install-recommends does not pull in).
+if ! dpkg-query -W -f='${Status}' ca-certificates 2>/dev/null | grep -q "install ok installed"; then
+  apt_get update -q
+  apt_get install -y -q --no-install-recommends ca-certificates
+fi
+if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
+  # shellcheck disable=SC1091
+  . "$HOME/.cargo/env"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  # Toolchains are not downloaded by this script: the machine's rustup toolchain is expected.
+  echo "cargo not found: install the stable Rust toolchain (rustup) first" >&2
+  exit 1
+fi
+if command -v rustup >/dev/null 2>&1; then
+  cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
+  cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
+fi
+bash scripts/setup.sh
+if ! command -v npx >/dev/null 2>&1; then
+  echo "installing Node.js and npm (for the Tauri CLI, which builds the .deb)"
+  apt_get update -q
+  apt_get install -y -q --no-install-recommends nodejs npm
+fi
+dbus=()
+command -v dbus-run-session >/dev/null 2>&1 && dbus=(dbus-run-session --)
+echo "rustc:    $(rustc --version)"
+echo "node:     $(node --version 2>/dev/null || echo none)"
+echo "chromium: $(chromium --version 2>/dev/null || echo none)"
+echo "drivers:  $(command -v chromedriver || echo 'no chromedriver'), $(command -v tauri-driver || echo 'no tauri-driver'), $(command -v WebKitWebDriver || echo 'no WebKitWebDriver')"
+echo "haproxy:  $(haproxy -v 2>/dev/null | head -n1 || echo none)"
+
+# ------------------------------------------------------------------------------------------------
+banner "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+# ------------------------------------------------------------------------------------------------
+banner "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+# ------------------------------------------------------------------------------------------------
+banner "cargo build -p cxr-gate -p cxr-gate-core (the binaries the end-to-end tests start)"
+cargo build -p cxr-gate -p cxr-gate-core
+
+# ------------------------------------------------------------------------------------------------
+banner "cargo test --workspace (unit, integration, Chromium headset flow, desktop e2e; under Xvfb)"
+xvfb-run -a --server-args="-screen 0 1400x1000x24" "${dbus[@]}" \
+  cargo test --workspace --no-fail-fast
+
+# ------------------------------------------------------------------------------------------------
+banner "Linux .deb: build with the Tauri CLI, install with dpkg, run --version"
+target_dir="$(cargo metadata --format-version 1 --no-deps |
+  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+target_dir="${target_dir:-$PWD/target}"
+deb_dir="$target_dir/debug/bundle/deb"
+rm -rf "$deb_dir"
+(cd src-tauri && npx --yes @tauri-apps/cli@2 build --debug --bundles deb --ci)
+deb="$(find "$deb_dir" -maxdepth 1 -name '*.deb' -print | head -n1)"
+[ -n "$deb" ] || {
+  echo "no .deb in $deb_dir" >&2
+  exit 1
+}
+pkg="$(dpkg-deb -f "$deb" Package)"
+want_version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)"
+echo "package: $deb ($pkg $(dpkg-deb -f "$deb" Version))"
+dpkg-deb -c "$deb"
+if ! $sudo dpkg -i "$deb"; then
+  echo "dpkg -i left dependencies missing: apt-get install -f"
+  apt_get update -q
+  apt_get install -f -y -q
+fi
+dpkg-query -W -f='${Status}\n' "$pkg" | grep -q "install ok installed"
+bin="$(dpkg -L "$pkg" | grep -E '^/usr/bin/[^/]+$' | head -n1)"
+[ -n "$bin" ] || {
+  echo "the package installs nothing in /usr/bin" >&2
+  exit 1
+}
+out="$(timeout 60 "$bin" --version 2>&1)" || {
+  echo "$bin --version failed: $out" >&2
+  exit 1
+}
+echo "$bin --version: $out"
+case "$out" in
+  *"$want_version"*) ;;
+  *)
+    echo "expected version $want_version in: $out" >&2
+    exit 1
+    ;;
+esac
+
+banner "all checks passed"
+printf '==== total %dm%02ds\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60))
