@@ -7,24 +7,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-sudo=""
-[ "$(id -u)" = 0 ] || sudo="sudo"
-apt_get() { $sudo env DEBIAN_FRONTEND=noninteractive apt-get "$@"; }
+# shellcheck source=scripts/common.sh
+. scripts/common.sh
 
-# HTTPS downloads (crates, npm) and the WebDriver clients need the system CA bundle, which a
-# minimal Debian image lacks (and --no-install-recommends does not pull in).
-if ! dpkg-query -W -f='${Status}' ca-certificates 2>/dev/null | grep -q "install ok installed"; then
-  apt_get update -q
-  apt_get install -y -q --no-install-recommends ca-certificates
-fi
-if ! command -v cargo >/dev/null 2>&1 && [ -f "$HOME/.cargo/env" ]; then
-  # shellcheck disable=SC1091
-  . "$HOME/.cargo/env"
-fi
-if ! command -v cargo >/dev/null 2>&1; then
-  # Toolchains are not downloaded by this script: the machine's rustup toolchain is expected.
-  echo "cargo not found: install the stable Rust toolchain (rustup) first" >&2
-  exit 1
-fi
+ensure_base
 bash scripts/setup.sh
 exec cargo run -p cxr-gate -- "$@"

@@ -12,50 +12,19 @@
 //! installs them); without them it fails when CI is set and is skipped otherwise.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::time::Duration;
 
 use cxr_gate_core::config::HealthConfig;
 use cxr_gate_core::demo::EchoServer;
 use cxr_gate_core::status::{BackendState, ListenerState};
 use cxr_gate_core::{BackendAddr, Config, Gateway};
-use fantoccini::{Client, ClientBuilder, Locator};
+use cxr_gate_tests::chromium::{accept_certificate, in_ci, missing_tools, target_dir, Browser};
+use cxr_gate_tests::free_port;
+use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
-
-fn in_ci() -> bool {
-    std::env::var("CI").map(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false")).unwrap_or(false)
-}
-
-/// `Some(reason)` when the browser tooling is missing (a failure under CI, a skip elsewhere).
-fn missing_tools() -> Option<String> {
-    let chromium = std::env::var("CHROMIUM_BIN").unwrap_or_else(|_| CHROMIUM.into());
-    let driver = std::env::var("CHROMEDRIVER_BIN").unwrap_or_else(|_| CHROMEDRIVER.into());
-    let missing: Vec<String> = [chromium, driver].into_iter().filter(|p| !Path::new(p).exists()).collect();
-    if missing.is_empty() {
-        None
-    } else {
-        Some(format!(
-            "{} not found: run `bash scripts/setup.sh` (apt packages chromium, chromium-driver)",
-            missing.join(" and ")
-        ))
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap().local_addr().unwrap().port()
-}
-
-/// `target/` of this build (the parent of `CARGO_TARGET_TMPDIR`).
-fn target_dir() -> PathBuf {
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    tmp.parent().unwrap_or(tmp).to_path_buf()
-}
 
 /// A second local origin for the cross-origin check: every GET gets one small HTML page.
 async fn serve_app_page(listener: TcpListener) {
@@ -85,80 +54,6 @@ async fn serve_app_page(listener: TcpListener) {
     }
 }
 
-async fn wait_port(port: u16, within: Duration) -> bool {
-    let end = Instant::now() + within;
-    while Instant::now() < end {
-        if tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).await.is_ok() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
-
-/// Polls `f` until it returns `Some` or `within` passes.
-async fn poll<T, F, Fut>(within: Duration, mut f: F) -> Option<T>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let end = Instant::now() + within;
-    loop {
-        if let Some(v) = f().await {
-            return Some(v);
-        }
-        if Instant::now() > end {
-            return None;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn body_text(c: &Client) -> String {
-    match c.find(Locator::Css("body")).await {
-        Ok(b) => b.text().await.unwrap_or_default(),
-        Err(_) => String::new(),
-    }
-}
-
-fn chromium_capabilities(profile: &Path) -> serde_json::Map<String, Value> {
-    let chromium = std::env::var("CHROMIUM_BIN").unwrap_or_else(|_| CHROMIUM.into());
-    let args = vec![
-        "--headless=new".to_string(),
-        "--no-sandbox".into(),
-        "--disable-gpu".into(),
-        "--disable-dev-shm-usage".into(),
-        format!("--user-data-dir={}", profile.display()),
-        "--no-first-run".into(),
-        "--no-default-browser-check".into(),
-        "--disable-background-networking".into(),
-        "--disable-component-update".into(),
-        "--disable-sync".into(),
-        "--disable-quic".into(),
-        "--disable-default-apps".into(),
-        "--disable-extensions".into(),
-        "--disable-domain-reliability".into(),
-        "--disable-client-side-phishing-detection".into(),
-        "--safebrowsing-disable-auto-update".into(),
-        "--metrics-recording-only".into(),
-        "--password-store=basic".into(),
-        "--no-proxy-server".into(),
-        // Only loopback exists for this browser: any other name fails to resolve.
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1".into(),
-        "--window-size=1280,900".into(),
-    ];
-    let caps = json!({
-        "browserName": "chrome",
-        // The whole point: the self-signed certificate must meet the real interstitial.
-        "acceptInsecureCerts": false,
-        "goog:chromeOptions": { "binary": chromium, "args": args },
-    });
-    match caps {
-        Value::Object(m) => m,
-        _ => unreachable!(),
-    }
-}
-
 struct Env {
     port: u16,
     app_port: u16,
@@ -172,37 +67,9 @@ async fn headset_flow(c: &Client, env: &Env) -> Result<(), String> {
     let origin = format!("https://127.0.0.1:{port}");
     let wss = format!("wss://127.0.0.1:{port}");
 
-    // (1) The trust URL from the QR code. Chromium shows its certificate interstitial.
-    if let Err(e) = c.goto(&format!("{origin}/")).await {
-        // Some chromedriver versions report the interstitial's net error; the page is still there.
-        eprintln!("goto reported: {e}");
-    }
-    let details = poll(Duration::from_secs(20), || async { c.find(Locator::Css("#details-button")).await.ok() })
-        .await
-        .ok_or_else(|| {
-            "no certificate interstitial (#details-button) at the trust URL: was the certificate \
-         trusted without asking?"
-                .to_string()
-        })?;
-    let title = c.title().await.map_err(|e| e.to_string())?;
-    let text = body_text(c).await;
-    eprintln!("interstitial: title {title:?}");
-    if !(title.contains("Privacy error") || text.contains("not private")) {
-        return Err(format!("expected Chromium's privacy-error interstitial, got title {title:?}: {text}"));
-    }
-    details.click().await.map_err(|e| format!("Advanced: {e}"))?;
-    let proceed = poll(Duration::from_secs(10), || async { c.find(Locator::Css("#proceed-link")).await.ok() })
-        .await
-        .ok_or("no #proceed-link after clicking Advanced")?;
-    proceed.click().await.map_err(|e| format!("Proceed: {e}"))?;
-
-    // (2) The "Certificate accepted" page, showing the wss:// URL to use.
-    let page = poll(Duration::from_secs(20), || async {
-        let t = body_text(c).await;
-        t.contains("Certificate accepted").then_some(t)
-    })
-    .await
-    .ok_or_else(|| "the \"Certificate accepted\" page did not appear after Proceed".to_string())?;
+    // (1) The trust URL from the QR code: Chromium's interstitial, "Advanced", "Proceed";
+    // (2) the "Certificate accepted" page, showing the wss:// URL to use.
+    let page = accept_certificate(c, &origin).await?;
     if !page.contains(&wss) {
         return Err(format!("the trust page does not show {wss}: {page}"));
     }
@@ -344,46 +211,16 @@ async fn headset_trusts_certificate_and_connects_in_chromium() {
     }
 
     // chromedriver on loopback, and a fresh Chromium profile.
-    let driver_port = free_port();
-    let driver_bin = std::env::var("CHROMEDRIVER_BIN").unwrap_or_else(|_| CHROMEDRIVER.into());
-    let driver_log = target_dir().join("browser-chromedriver.log");
-    eprintln!("chromedriver log: {}", driver_log.display());
-    let mut driver = tokio::process::Command::new(&driver_bin)
-        .arg(format!("--port={driver_port}"))
-        .arg("--allowed-ips=127.0.0.1")
-        .arg(format!("--log-path={}", driver_log.display()))
-        .arg("--log-level=INFO")
-        .arg("--enable-chrome-logs")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("chromedriver starts");
-    assert!(
-        wait_port(driver_port, Duration::from_secs(20)).await,
-        "chromedriver did not listen on 127.0.0.1:{driver_port}"
-    );
-    let profile = tempfile::tempdir().unwrap();
-    let client = ClientBuilder::rustls()
-        .expect("webdriver client")
-        .capabilities(chromium_capabilities(profile.path()))
-        .connect(&format!("http://127.0.0.1:{driver_port}"))
+    let browser = Browser::start(&target_dir(env!("CARGO_TARGET_TMPDIR")).join("browser-chromedriver.log"))
         .await
-        .expect("Chromium session via chromedriver");
+        .unwrap_or_else(|e| panic!("{e}"));
+    let client = browser.client.clone();
 
-    let env = Env { port, app_port, echo, shot: target_dir().join("browser-trust-page.png") };
+    let env =
+        Env { port, app_port, echo, shot: target_dir(env!("CARGO_TARGET_TMPDIR")).join("browser-trust-page.png") };
     let result = tokio::time::timeout(Duration::from_secs(120), headset_flow(&client, &env)).await;
-    // A browser that died leaves chromedriver's answers hanging: bound every clean-up call.
-    let bounded = Duration::from_secs(15);
-    if result.as_ref().map(|r| r.is_err()).unwrap_or(true) {
-        if let Ok(Ok(src)) = tokio::time::timeout(bounded, client.source()).await {
-            eprintln!("--- page source at failure ---\n{src}");
-        }
-    }
     // Always end the browser, pass or fail.
-    let _ = tokio::time::timeout(bounded, client.close()).await;
-    let _ = driver.kill().await;
+    browser.close(!matches!(result, Ok(Ok(())))).await;
     gw.shutdown().await;
     env.echo.stop().await;
 

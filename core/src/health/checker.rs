@@ -47,6 +47,19 @@ impl DownSignal {
     }
 }
 
+/// A new configured backend starts as `unknown`; routed ones are forgotten.
+fn publish_unknown(hub: &StatusHub, main: &BackendAddr) {
+    hub.update(|s| {
+        s.backend = BackendStatus {
+            addr: main.to_string(),
+            state: BackendState::Unknown,
+            since_ms: now_ms(),
+            last_error: None,
+        };
+        s.routed_backends.clear();
+    });
+}
+
 fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
     // A panic elsewhere must not take health checking down with it.
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -60,15 +73,7 @@ impl Health {
         cfg: HealthConfig,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
-        hub.update(|s| {
-            s.backend = BackendStatus {
-                addr: main.to_string(),
-                state: BackendState::Unknown,
-                since_ms: now_ms(),
-                last_error: None,
-            };
-            s.routed_backends.clear();
-        });
+        publish_unknown(&hub, &main);
         let h = Arc::new(Self {
             hub,
             connector,
@@ -123,15 +128,7 @@ impl Health {
             st.main = main.clone();
             st.cfg = cfg;
         }
-        self.hub.update(|s| {
-            s.backend = BackendStatus {
-                addr: main.to_string(),
-                state: BackendState::Unknown,
-                since_ms: now_ms(),
-                last_error: None,
-            };
-            s.routed_backends.clear();
-        });
+        publish_unknown(&self.hub, &main);
         self.watch(&main);
     }
 
