@@ -31,6 +31,8 @@ const HALF_CLOSE_GRACE: Duration = Duration::from_secs(5);
 // HAProxy's default bufsize: a full TLS record per read without holding much per idle session.
 const BUF: usize = 16 * 1024;
 const SMALL_BUF: usize = 1024;
+/// A direction that waited this long for data gives its big buffer back.
+const RELEASE_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 fn client_ip(peer: SocketAddr) -> IpAddr {
     match peer.ip() {
@@ -140,7 +142,8 @@ pub async fn forward(shared: Arc<Shared>, peer: SocketAddr, mut req: Request<hyp
 
 /// Copies one direction, counting bytes and stamping activity; ends with a half-close of the writer.
 /// An idle direction waits with only a small buffer: the full one is taken when a read fills the
-/// small one and given back when traffic thins out, so a thousand idle headsets hold little memory.
+/// small one and given back after a long wait, so a thousand idle headsets hold little memory while
+/// a busy stream keeps the fast path.
 async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     mut r: R,
     mut w: W,
@@ -152,6 +155,7 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     let mut big: Vec<u8> = Vec::new();
     loop {
         let buf: &mut [u8] = if big.is_empty() { &mut small } else { &mut big };
+        let waited = Instant::now();
         let n = match r.read(buf).await {
             Ok(n) => n,
             // Headsets often drop TCP without a TLS close_notify: that is still a close.
@@ -169,7 +173,7 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
         activity.store(origin.elapsed().as_millis() as u64, Ordering::Relaxed);
         if big.is_empty() && n == SMALL_BUF {
             big = vec![0u8; BUF];
-        } else if !big.is_empty() && n < SMALL_BUF {
+        } else if !big.is_empty() && waited.elapsed() >= RELEASE_AFTER_IDLE {
             big = Vec::new();
         }
     }
