@@ -18,6 +18,8 @@ const COMMANDS: &[&str] = &[
 ];
 
 fn main() {
+    // The UI is embedded at compile time: a change in ui/ must rebuild the app.
+    println!("cargo:rerun-if-changed=../ui");
     tauri_build::try_build(
         tauri_build::Attributes::new().app_manifest(tauri_build::AppManifest::new().commands(COMMANDS)),
     )
