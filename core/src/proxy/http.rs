@@ -122,11 +122,13 @@ async fn handle(shared: Arc<Shared>, ctx: Arc<ConnCtx>, req: Request<hyper::body
     let mut resp = if req.method() == Method::OPTIONS {
         // Preflight: answered here, never forwarded (HAProxy: `http-request return status 200 … if METH_OPTIONS`).
         text(StatusCode::OK, "OK")
-    } else if is_websocket_upgrade(&req) && req.uri().path() == "/netcheck/ws" {
-        // Terminated here, never forwarded to the runtime.
-        crate::netcheck::server::accept(shared.clone(), ctx.peer, req)
     } else if is_websocket_upgrade(&req) {
-        super::tunnel::forward(shared.clone(), ctx.peer, req).await
+        if req.uri().path() == "/netcheck/ws" {
+            // Terminated here, never forwarded to the runtime.
+            crate::netcheck::server::accept(shared.clone(), ctx.peer, req)
+        } else {
+            super::tunnel::forward(shared.clone(), ctx.peer, req).await
+        }
     } else {
         page(&shared, &ctx, &req)
     };

@@ -88,10 +88,16 @@ impl Sessions {
         self.publish();
     }
 
-    /// Copies live counters into the status snapshot (sorted by start).
-    pub fn publish(&self) {
+    /// Open sessions with their live counters, oldest first.
+    fn list(&self) -> Vec<SessionInfo> {
         let mut list: Vec<SessionInfo> = self.active().values().map(|s| s.snapshot()).collect();
         list.sort_by_key(|s| s.id);
+        list
+    }
+
+    /// Copies live counters into the status snapshot.
+    pub fn publish(&self) {
+        let list = self.list();
         self.hub.update(|st| st.sessions = list);
     }
 
@@ -104,8 +110,7 @@ impl Sessions {
                 _ = self.shutdown.cancelled() => return,
                 _ = tick.tick() => {}
             }
-            let mut now: Vec<SessionInfo> = self.active().values().map(|s| s.snapshot()).collect();
-            now.sort_by_key(|s| s.id);
+            let now = self.list();
             if now != last {
                 self.hub.update(|st| st.sessions = now.clone());
                 last = now;
