@@ -22,7 +22,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::stats::{jitter, judge, mbps, percentile, summary, NetCheckResult};
 use crate::proxy::http::{empty, text, Body};
-use crate::proxy::Shared;
+use crate::proxy::{ConnSlot, Shared};
 use crate::status::{now_ms, StatusHub};
 use crate::status_log;
 
@@ -51,7 +51,12 @@ impl Default for Timing {
 type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
 
 /// Answers the upgrade itself (never forwarded) and runs the check on the upgraded connection.
-pub fn accept(shared: Arc<Shared>, peer: SocketAddr, mut req: Request<hyper::body::Incoming>) -> Response<Body> {
+pub fn accept(
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    slot: ConnSlot,
+    mut req: Request<hyper::body::Incoming>,
+) -> Response<Body> {
     let key = match req.headers().get("sec-websocket-key") {
         Some(k) if req.headers().get("sec-websocket-version").map(|v| v == "13").unwrap_or(false) => k.clone(),
         _ => return text(StatusCode::BAD_REQUEST, "A WebSocket version 13 upgrade is expected here.\n"),
@@ -59,6 +64,7 @@ pub fn accept(shared: Arc<Shared>, peer: SocketAddr, mut req: Request<hyper::bod
     let force = req.uri().query().map(|q| q.split('&').any(|p| p == "force=1")).unwrap_or(false);
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
+        let _slot = slot;
         let upgraded = match on_upgrade.await {
             Ok(u) => u,
             Err(_) => return,

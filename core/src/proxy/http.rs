@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -13,12 +13,11 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpStream;
-use tokio_rustls::server::TlsStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::io::HeadDeadlineIo;
 use super::pages;
-use super::Shared;
+use super::{ConnSlot, Shared};
 
 pub type Body = BoxBody<Bytes, hyper::Error>;
 
@@ -46,7 +45,9 @@ pub struct ConnCtx {
     pub peer: SocketAddr,
     pub local: SocketAddr,
     awaiting_head: Arc<AtomicBool>,
-    served_one: Arc<AtomicBool>,
+    /// Requests that reached the service so far.
+    served: Arc<AtomicU64>,
+    slot: ConnSlot,
 }
 
 pub fn full(body: impl Into<Bytes>) -> Body {
@@ -83,13 +84,71 @@ pub fn is_websocket_upgrade<B>(req: &Request<B>) -> bool {
     has_token(header::CONNECTION, "upgrade") && has_token(header::UPGRADE, "websocket")
 }
 
-/// Serves one TLS connection until it closes, upgrades or the gateway stops.
-pub async fn serve(shared: Arc<Shared>, tls: TlsStream<TcpStream>, peer: SocketAddr, local: SocketAddr) {
+/// Why a WebSocket upgrade request is not a valid RFC 6455 handshake, as the answer to give.
+pub struct BadUpgrade {
+    pub status: StatusCode,
+    pub body_text: &'static str,
+}
+
+impl BadUpgrade {
+    fn into_response(self) -> Response<Body> {
+        let mut r = text(self.status, format!("{}\n", self.body_text));
+        if self.status == StatusCode::UPGRADE_REQUIRED {
+            r.headers_mut().insert("sec-websocket-version", HeaderValue::from_static("13"));
+        }
+        r
+    }
+}
+
+/// Checks what RFC 6455 §4.1 requires of the opening handshake: GET, HTTP/1.1, a Host, one
+/// `Sec-WebSocket-Key` of 16 base64-encoded bytes, and `Sec-WebSocket-Version: 13` (else 426).
+pub fn upgrade_problem<B>(req: &Request<B>) -> Option<BadUpgrade> {
+    let bad = |body_text| Some(BadUpgrade { status: StatusCode::BAD_REQUEST, body_text });
+    if req.method() != Method::GET {
+        return bad("A WebSocket upgrade must be a GET request");
+    }
+    if req.version() != hyper::Version::HTTP_11 {
+        return bad("A WebSocket upgrade must use HTTP/1.1");
+    }
+    if req.headers().get_all(header::HOST).iter().count() != 1 {
+        return bad("A WebSocket upgrade needs exactly one Host header");
+    }
+    let keys: Vec<&HeaderValue> = req.headers().get_all(header::SEC_WEBSOCKET_KEY).iter().collect();
+    match keys.as_slice() {
+        [key] if is_websocket_key(key.as_bytes()) => {}
+        [] => return bad("A WebSocket upgrade needs a Sec-WebSocket-Key header"),
+        [_] => return bad("Sec-WebSocket-Key must be 16 random bytes in base64 (24 characters)"),
+        _ => return bad("A WebSocket upgrade needs exactly one Sec-WebSocket-Key header"),
+    }
+    let versions: Vec<&HeaderValue> = req.headers().get_all(header::SEC_WEBSOCKET_VERSION).iter().collect();
+    match versions.as_slice() {
+        [v] if v.as_bytes().trim_ascii() == b"13" => None,
+        [] => bad("A WebSocket upgrade needs a Sec-WebSocket-Version header (13)"),
+        _ => Some(BadUpgrade {
+            status: StatusCode::UPGRADE_REQUIRED,
+            body_text: "Only WebSocket version 13 is supported (Sec-WebSocket-Version: 13)",
+        }),
+    }
+}
+
+/// 16 bytes in base64: 22 alphabet characters, one of `AQgw` (the last 4 bits are padding), `==`.
+fn is_websocket_key(v: &[u8]) -> bool {
+    let v = v.trim_ascii();
+    let b64 = |c: &u8| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/';
+    v.len() == 24 && v[..21].iter().all(b64) && b"AQgw".contains(&v[21]) && &v[22..] == b"=="
+}
+
+/// Serves one connection (TLS in the gateway; any byte stream in the fuzz target) until it closes,
+/// upgrades or the gateway stops.
+pub async fn serve<S>(shared: Arc<Shared>, tls: S, peer: SocketAddr, local: SocketAddr, slot: ConnSlot)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let head_timeout = shared.config.load().timeouts.request_head;
     let awaiting_head = Arc::new(AtomicBool::new(true));
-    let served_one = Arc::new(AtomicBool::new(false));
-    let io = HeadDeadlineIo::new(tls, awaiting_head.clone(), served_one.clone(), head_timeout);
-    let ctx = Arc::new(ConnCtx { peer, local, awaiting_head, served_one });
+    let served = Arc::new(AtomicU64::new(0));
+    let io = HeadDeadlineIo::new(tls, awaiting_head.clone(), served.clone(), head_timeout);
+    let ctx = Arc::new(ConnCtx { peer, local, awaiting_head, served, slot });
     let svc_shared = shared.clone();
     let svc = service_fn(move |req| {
         let shared = svc_shared.clone();
@@ -118,16 +177,20 @@ pub async fn serve(shared: Arc<Shared>, tls: TlsStream<TcpStream>, peer: SocketA
 
 async fn handle(shared: Arc<Shared>, ctx: Arc<ConnCtx>, req: Request<hyper::body::Incoming>) -> Response<Body> {
     ctx.awaiting_head.store(false, Ordering::Release);
-    ctx.served_one.store(true, Ordering::Release);
+    ctx.served.fetch_add(1, Ordering::AcqRel);
     let mut resp = if req.method() == Method::OPTIONS {
         // Preflight: answered here, never forwarded (HAProxy: `http-request return status 200 … if METH_OPTIONS`).
         text(StatusCode::OK, "OK")
     } else if is_websocket_upgrade(&req) {
-        if req.uri().path() == "/netcheck/ws" {
+        if let Some(bad) = upgrade_problem(&req) {
+            // Refused here, so a malformed handshake never reaches (or even dials) the runtime.
+            tracing::debug!("bad WebSocket upgrade from {}: {}", ctx.peer, bad.body_text);
+            bad.into_response()
+        } else if req.uri().path() == "/netcheck/ws" {
             // Terminated here, never forwarded to the runtime.
-            crate::netcheck::server::accept(shared.clone(), ctx.peer, req)
+            crate::netcheck::server::accept(shared.clone(), ctx.peer, ctx.slot.clone(), req)
         } else {
-            super::tunnel::forward(shared.clone(), ctx.peer, req).await
+            super::tunnel::forward(shared.clone(), ctx.peer, ctx.slot.clone(), req).await
         }
     } else {
         page(&shared, &ctx, &req)
@@ -199,6 +262,52 @@ fn page(shared: &Shared, ctx: &ConnCtx, req: &Request<hyper::body::Incoming>) ->
             let mut r = with_type(pages::not_found_page(other), "text/html; charset=utf-8");
             *r.status_mut() = StatusCode::NOT_FOUND;
             r
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(method: &str, headers: &[(&str, &str)]) -> Request<()> {
+        let mut b = Request::builder().method(method).uri("/sign_in");
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        b.body(()).unwrap()
+    }
+
+    const GOOD: [(&str, &str); 3] =
+        [("host", "x"), ("sec-websocket-version", "13"), ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")];
+
+    #[test]
+    fn real_client_keys_pass() {
+        for _ in 0..200 {
+            let key = tokio_tungstenite::tungstenite::handshake::client::generate_key();
+            assert!(is_websocket_key(key.as_bytes()), "{key}");
+        }
+        assert!(upgrade_problem(&req("GET", &GOOD)).is_none());
+    }
+
+    #[test]
+    fn bad_handshakes_are_named() {
+        let status = |method: &str, h: &[(&str, &str)]| upgrade_problem(&req(method, h)).map(|b| b.status);
+        assert_eq!(status("POST", &GOOD), Some(StatusCode::BAD_REQUEST));
+        assert_eq!(status("GET", &GOOD[1..]), Some(StatusCode::BAD_REQUEST));
+        assert_eq!(status("GET", &GOOD[..2]), Some(StatusCode::BAD_REQUEST));
+        assert_eq!(status("GET", &[GOOD[0], GOOD[2]]), Some(StatusCode::BAD_REQUEST));
+        let v8 = [GOOD[0], ("sec-websocket-version", "8"), GOOD[2]];
+        assert_eq!(status("GET", &v8), Some(StatusCode::UPGRADE_REQUIRED));
+        for key in [
+            "",
+            "abc",
+            "dGhlIHNhbXBsZSBub25jZQ=",
+            "dGhlIHNhbXBsZSBub25jZR==",
+            "dGhlIHNhbXBsZSBub25j$Q==",
+            "AAAAAAAAAAAAAAAAAAAAAAA=",
+        ] {
+            assert!(!is_websocket_key(key.as_bytes()), "{key}");
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -96,14 +96,17 @@ pub struct HeadDeadlineIo<I> {
     timeout: Duration,
     sleep: Pin<Box<Sleep>>,
     deadline: Deadline,
-    /// Bytes read since the deadline was armed, and whether any request was served yet.
+    /// Bytes read since the deadline was armed.
     bytes_in_head: usize,
-    served_one: Arc<AtomicBool>,
+    /// Requests the service has seen, and how many it had when the deadline was armed: a change
+    /// means the head being timed arrived, even if `awaiting` was set again before we looked.
+    served: Arc<AtomicU64>,
+    armed_after: u64,
     answer: Arc<[u8]>,
 }
 
 impl<I> HeadDeadlineIo<I> {
-    pub fn new(inner: I, awaiting: Arc<AtomicBool>, served_one: Arc<AtomicBool>, timeout: Duration) -> Self {
+    pub fn new(inner: I, awaiting: Arc<AtomicBool>, served: Arc<AtomicU64>, timeout: Duration) -> Self {
         Self {
             inner,
             awaiting,
@@ -111,7 +114,8 @@ impl<I> HeadDeadlineIo<I> {
             sleep: Box::pin(tokio::time::sleep(timeout)),
             deadline: Deadline::Idle,
             bytes_in_head: 0,
-            served_one,
+            served,
+            armed_after: 0,
             answer: canned_response("408 Request Timeout", "The request head did not arrive within the time limit.\n")
                 .into(),
         }
@@ -149,17 +153,19 @@ impl<I: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadDeadlineIo<I> {
                         let at = Instant::now() + this.timeout;
                         this.sleep.as_mut().reset(at);
                         this.bytes_in_head = 0;
+                        this.armed_after = this.served.load(Ordering::Acquire);
                         this.deadline = Deadline::Armed;
                         continue;
                     }
                 }
                 Deadline::Armed => {
-                    if !this.awaiting.load(Ordering::Acquire) {
+                    let served = this.served.load(Ordering::Acquire);
+                    if !this.awaiting.load(Ordering::Acquire) || served != this.armed_after {
                         this.deadline = Deadline::Idle;
                         continue;
                     }
                     if this.sleep.as_mut().poll(cx).is_ready() {
-                        let first = !this.served_one.load(Ordering::Acquire);
+                        let first = this.armed_after == 0;
                         this.deadline =
                             if first || this.bytes_in_head > 0 { Deadline::Answering(0) } else { Deadline::Done };
                         continue;

@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::io::{canned_response, drain_and_answer, sniff, FirstBytes};
 use super::pages::{OVERLOADED_BODY, PLAIN_HTTP_BODY};
-use super::Shared;
+use super::{ConnSlot, Shared};
 
 pub struct Listener {
     pub local_addr: SocketAddr,
@@ -55,16 +55,13 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, cancel: Cancell
         match limit.try_acquire_owned() {
             Ok(permit) => {
                 let shared = shared.clone();
-                tokio::spawn(async move {
-                    handle(shared, tcp, peer, false).await;
-                    drop(permit);
-                });
+                tokio::spawn(handle(shared, tcp, peer, Some(ConnSlot::new(permit))));
             }
             Err(_) => match shared.overflow.clone().try_acquire_owned() {
                 Ok(permit) => {
                     let shared = shared.clone();
                     tokio::spawn(async move {
-                        handle(shared, tcp, peer, true).await;
+                        handle(shared, tcp, peer, None).await;
                         drop(permit);
                     });
                 }
@@ -74,7 +71,8 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, cancel: Cancell
     }
 }
 
-async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, overloaded: bool) {
+/// `slot` is the connection's place under the limit; `None` means over the limit (a quick 503).
+async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, slot: Option<ConnSlot>) {
     let cfg = shared.config.load_full();
     let hs_timeout = cfg.timeouts.tls_handshake;
     let local = match tcp.local_addr() {
@@ -103,9 +101,9 @@ async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, overloade
             return;
         }
     };
-    if overloaded {
+    let Some(slot) = slot else {
         drain_and_answer(tls, &canned_response("503 Service Unavailable", OVERLOADED_BODY)).await;
         return;
-    }
-    super::http::serve(shared, tls, peer, local).await;
+    };
+    super::http::serve(shared, tls, peer, local, slot).await;
 }

@@ -12,7 +12,7 @@ pub mod tunnel;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -20,6 +20,18 @@ use crate::connector::Connector;
 use crate::health::Health;
 use crate::status::StatusHub;
 use crate::tls::CertManager;
+
+/// A connection's place under `max_connections`, held for as long as any part of it lives: the
+/// HTTP connection, then the tunnel or network check it upgraded to (hyper hands the socket over
+/// and returns, so the permit must travel with it).
+#[derive(Clone, Default)]
+pub struct ConnSlot(#[allow(dead_code)] Option<Arc<OwnedSemaphorePermit>>);
+
+impl ConnSlot {
+    pub fn new(permit: OwnedSemaphorePermit) -> Self {
+        ConnSlot(Some(Arc::new(permit)))
+    }
+}
 
 /// What every connection task needs; built once by the gateway.
 pub struct Shared {

@@ -12,19 +12,62 @@ pub enum Route {
     Forward { backend: BackendAddr, path_and_query: String, routed: bool },
     /// A routing segment naming a host that is not allowed.
     Refused { host: String },
+    /// A first segment that tries to name a target in a form this gateway does not take
+    /// (host name, IPv6, encoded or non-canonical IPv4, bad port). Never resolved, never dialled.
+    Invalid { segment: String, why: &'static str },
 }
 
-/// Splits `/{ipv4}[:port]/rest?query` into the target and the rest; `None` when the first segment is no IPv4.
+/// What the first path segment is, for routing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// `/{ipv4}[:port]/rest?query`, with the rest.
+    Target(Ipv4Addr, u16, String),
+    /// An attempt at a target in a form not taken, and why.
+    Invalid(&'static str),
+    /// An ordinary path.
+    Path,
+}
+
+/// Longest segment quoted back in an error.
+const QUOTE_MAX: usize = 64;
+
+/// Splits `/{ipv4}[:port]/rest?query` into the target and the rest; `None` when the first segment
+/// is no strict IPv4 target.
 pub fn parse_routing_segment(path_and_query: &str) -> Option<(Ipv4Addr, u16, String)> {
+    match classify(path_and_query) {
+        Segment::Target(ip, port, rest) => Some((ip, port, rest)),
+        _ => None,
+    }
+}
+
+fn first_segment(path_and_query: &str) -> Option<(&str, &str)> {
     let rest = path_and_query.strip_prefix('/')?;
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let (seg, tail) = rest.split_at(end);
+    Some(rest.split_at(end))
+}
+
+/// Classifies the first path segment.
+pub fn classify(path_and_query: &str) -> Segment {
+    let Some((seg, tail)) = first_segment(path_and_query) else {
+        return Segment::Path;
+    };
+    if let Some(why) = look_alike(seg, 0) {
+        return Segment::Invalid(why);
+    }
     let (host, port) = match seg.split_once(':') {
-        Some((h, p)) => (h, p.parse::<u16>().ok().filter(|p| *p > 0)?),
+        Some((h, p)) => match p.parse::<u16>() {
+            Ok(p) if p > 0 => (h, p),
+            _ => return Segment::Invalid("the port after ':' must be a number from 1 to 65535"),
+        },
         None => (seg, DEFAULT_BACKEND_PORT),
     };
-    // Strict dotted quad: "1.2.3" or "01.2.3.4" style oddities are not routes.
-    let ip: Ipv4Addr = host.parse().ok()?;
+    let Ok(ip) = host.parse::<Ipv4Addr>() else {
+        return if seg.contains(':') {
+            Segment::Invalid("a routing target must be an IPv4 address (a.b.c.d:port); host names are never looked up")
+        } else {
+            Segment::Path
+        };
+    };
     let tail = if tail.is_empty() {
         "/".to_string()
     } else if tail.starts_with('?') {
@@ -32,15 +75,74 @@ pub fn parse_routing_segment(path_and_query: &str) -> Option<(Ipv4Addr, u16, Str
     } else {
         tail.to_string()
     };
-    Some((ip, port, tail))
+    Segment::Target(ip, port, tail)
+}
+
+/// Forms a client could use to smuggle a target past a strict dotted-quad check: IPv6 literals,
+/// percent-encoding, and the integer, hex, octal and short forms `inet_aton` would accept.
+fn look_alike(seg: &str, depth: u8) -> Option<&'static str> {
+    if seg.starts_with('[') || seg.matches(':').count() > 1 {
+        return Some("IPv6 routing targets are not supported; use an IPv4 address (a.b.c.d:port)");
+    }
+    if seg.contains('%') {
+        let decoded = percent_decode(seg)?;
+        if depth < 3 && (decoded.contains(['.', ':', '[', '/']) || look_alike(&decoded, depth + 1).is_some()) {
+            return Some("percent-encoded routing targets are not accepted; write the address as a.b.c.d:port");
+        }
+        return None;
+    }
+    let host = seg.split_once(':').map_or(seg, |(h, _)| h);
+    if host.parse::<Ipv4Addr>().is_ok() || host.is_empty() {
+        return None;
+    }
+    let numeric = host.bytes().all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b'x' || b == b'X')
+        && host.bytes().next().is_some_and(|b| b.is_ascii_digit());
+    if !numeric {
+        return None;
+    }
+    let hex = host.starts_with("0x") || host.starts_with("0X") || host.contains(".0x") || host.contains(".0X");
+    let dotted_digits = host.contains('.') && host.bytes().all(|b| b.is_ascii_digit() || b == b'.');
+    // A bare integer reads as an address once it is past the first octet (16777216 = 1.0.0.0).
+    let integer = host.bytes().all(|b| b.is_ascii_digit()) && host.parse::<u64>().is_ok_and(|n| n >= 1 << 24);
+    (hex || dotted_digits || integer)
+        .then_some("write the routing target as four decimal numbers a.b.c.d (no leading zeros, hex or integer forms)")
+}
+
+/// `%XX` decoding; `None` for a malformed escape or bytes that are not UTF-8 (left as an ordinary path).
+fn percent_decode(s: &str) -> Option<String> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The first segment, shortened and stripped of control characters, for an error message.
+pub fn quote_segment(path_and_query: &str) -> String {
+    let seg = first_segment(path_and_query).map_or("", |(s, _)| s);
+    let mut q: String = seg.chars().filter(|c| !c.is_control()).take(QUOTE_MAX).collect();
+    if seg.chars().count() > QUOTE_MAX {
+        q.push('…');
+    }
+    q
 }
 
 pub fn route(cfg: &Config, path_and_query: &str) -> Route {
-    match parse_routing_segment(path_and_query) {
-        None => {
+    match classify(path_and_query) {
+        Segment::Path => {
             Route::Forward { backend: cfg.backend.clone(), path_and_query: path_and_query.to_string(), routed: false }
         }
-        Some((ip, port, rest)) => {
+        Segment::Invalid(why) => Route::Invalid { segment: quote_segment(path_and_query), why },
+        Segment::Target(ip, port, rest) => {
             let host = ip.to_string();
             if cfg.routing_allowed(&host) {
                 Route::Forward { backend: BackendAddr::new(host, port), path_and_query: rest, routed: true }
@@ -86,6 +188,49 @@ mod tests {
         assert_eq!(parse_routing_segment("/1.2.3.4:0/x"), None);
         assert_eq!(parse_routing_segment("/1.2.3.4:99999/x"), None);
         assert_eq!(parse_routing_segment("/999.2.3.4/x"), None);
+    }
+
+    #[test]
+    fn look_alike_targets_are_invalid_not_paths() {
+        let c = cfg(&[]);
+        for p in [
+            "/1.2.3/x",
+            "/01.2.3.4/x",
+            "/0177.0.0.1/",
+            "/0x7f.0.0.1/",
+            "/0x7f000001/",
+            "/2130706433/",
+            "/999.2.3.4/x",
+            "/127.1:49100/",
+            "/1.2.3.4:0/x",
+            "/1.2.3.4:99999/x",
+            "/1.2.3.4:/x",
+            "/1.2.3.4:80x/",
+            "/[::1]:49100/",
+            "/[::ffff:10.0.0.1]/",
+            "/::1/",
+            "/example.com:49100/",
+            "/localhost:49100/",
+            "/%31%30.0.0.5/",
+            "/10%2e0%2e0%2e5:80/",
+            "/%2531%2530.0.0.5/",
+            "/%5B%3A%3A1%5D/",
+        ] {
+            assert!(matches!(route(&c, p), Route::Invalid { .. }), "{p}: {:?}", route(&c, p));
+        }
+        // Ordinary paths stay ordinary, even with digits, dots or escapes in them.
+        for p in
+            ["/sign_in", "/app.js", "/v1/x", "/12345/x", "/a%20b", "/deadbeef", "/", "/?a=1:2", "/evil.example.com/x"]
+        {
+            assert!(matches!(route(&c, p), Route::Forward { routed: false, .. }), "{p}: {:?}", route(&c, p));
+        }
+    }
+
+    #[test]
+    fn quoted_segments_are_short_and_clean() {
+        let long = format!("/{}:1/", "a".repeat(500));
+        assert_eq!(quote_segment(&long).chars().count(), QUOTE_MAX + 1);
+        assert_eq!(quote_segment("/a\u{7}b:1/x"), "ab:1");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use super::http::{empty, text, Body};
 use super::pages;
 use super::route::{route, Route};
 use super::sessions::Session;
-use super::Shared;
+use super::{ConnSlot, Shared};
 use crate::connector::describe_io_error;
 use crate::health::checker::DownSignal;
 use crate::status::BackendState;
@@ -41,13 +41,23 @@ fn client_ip(peer: SocketAddr) -> IpAddr {
     }
 }
 
-pub async fn forward(shared: Arc<Shared>, peer: SocketAddr, mut req: Request<hyper::body::Incoming>) -> Response<Body> {
+/// `slot` goes with the tunnel, so open tunnels count against `max_connections`.
+pub async fn forward(
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    slot: ConnSlot,
+    mut req: Request<hyper::body::Incoming>,
+) -> Response<Body> {
     let cfg = shared.config.load_full();
     let pq = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
     let (backend, target) = match route(&cfg, &pq) {
         Route::Refused { host } => {
             tracing::warn!("refused routing {peer} to {host}: not in allowed_backends");
             return text(StatusCode::FORBIDDEN, pages::route_refused(&host));
+        }
+        Route::Invalid { segment, why } => {
+            tracing::warn!("refused routing {peer} to {segment:?}: {why}");
+            return text(StatusCode::BAD_REQUEST, format!("Cannot route to \"{segment}\": {why}.\n"));
         }
         Route::Forward { backend, path_and_query, routed } => {
             if routed {
@@ -125,6 +135,7 @@ pub async fn forward(shared: Arc<Shared>, peer: SocketAddr, mut req: Request<hyp
 
     let path = target;
     tokio::spawn(async move {
+        let _slot = slot;
         let (c, b) = match tokio::join!(client_upgrade, backend_upgrade) {
             (Ok(c), Ok(b)) => (c, b),
             (c, b) => {
