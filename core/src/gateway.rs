@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, ConfigError, MEDIA_PORTS};
 use crate::connector::{Connector, TcpConnector};
 use crate::health::Health;
-use crate::net::{lan, ports};
+use crate::net::{lan, ports, LanSource, SystemLan};
 use crate::proxy::listener::Listener;
 use crate::proxy::sessions::Sessions;
 use crate::proxy::Shared;
@@ -36,8 +36,23 @@ pub enum GatewayError {
 
 /// Connections over `max_connections` that still get a quick 503 instead of a reset.
 const OVERFLOW_ANSWERS: usize = 64;
-/// Even without a LAN change, the certificate's expiry is re-checked this often.
-const CERT_RECHECK: Duration = Duration::from_secs(3600);
+/// While the port is taken by someone else, binding is retried this often.
+const LISTEN_RETRY: Duration = Duration::from_secs(2);
+
+/// The parts a gateway talks to the outside world through; tests swap them for scripted ones.
+#[derive(Clone)]
+pub struct Parts {
+    /// Every backend connection and health check.
+    pub connector: Arc<dyn Connector>,
+    /// The LAN interface list (certificate SANs, the headset links).
+    pub lan: Arc<dyn LanSource>,
+}
+
+impl Default for Parts {
+    fn default() -> Self {
+        Parts { connector: Arc::new(TcpConnector), lan: Arc::new(SystemLan) }
+    }
+}
 
 struct Inner {
     shared: Arc<Shared>,
@@ -88,10 +103,17 @@ impl Gateway {
 
     /// As [`Gateway::start`], with the connector used for every backend connection and health check.
     pub async fn start_with(config: Config, connector: Arc<dyn Connector>) -> Result<Gateway, GatewayError> {
+        Self::start_parts(config, Parts { connector, ..Parts::default() }).await
+    }
+
+    /// As [`Gateway::start`], with every outside-world part given.
+    pub async fn start_parts(config: Config, parts: Parts) -> Result<Gateway, GatewayError> {
+        let Parts { connector, lan: lan_source } = parts;
         config.validate()?;
         let hub = StatusHub::new(initial_status(&config));
         let shutdown = CancellationToken::new();
-        let ifaces = lan::scan();
+        let ls = lan_source.clone();
+        let ifaces = tokio::task::spawn_blocking(move || ls.scan()).await.unwrap_or_default();
         hub.update(|s| s.lan = ifaces.clone());
 
         let certs =
@@ -128,11 +150,11 @@ impl Gateway {
         });
         let t1 = tokio::spawn(sessions.refresh_loop());
         check_ports(&shared).await;
-        let t2 = tokio::spawn(lan_watch(shared.clone(), ifaces));
-        inner.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend([t1, t2]);
-        let gw = Gateway { inner };
-        gw.bind_listener().await;
-        Ok(gw)
+        let t2 = tokio::spawn(lan_watch(shared.clone(), lan_source, ifaces));
+        let t3 = tokio::spawn(listen_retry(inner.clone()));
+        inner.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend([t1, t2, t3]);
+        bind_listener(&inner, false).await;
+        Ok(Gateway { inner })
     }
 
     pub fn status(&self) -> watch::Receiver<Status> {
@@ -158,41 +180,7 @@ impl Gateway {
     }
 
     async fn bind_listener(&self) {
-        let shared = &self.inner.shared;
-        let mut slot = self.inner.listener.lock().await;
-        if let Some(old) = slot.take() {
-            old.close().await;
-        }
-        let addr = shared.config.load().listen;
-        let (state, error) = if shared.certs.info().is_none() {
-            let why = shared.hub.snapshot().cert_error.unwrap_or_else(|| "no certificate".into());
-            (ListenerState::Failed, Some(format!("no usable certificate: {why}")))
-        } else {
-            match Listener::bind(shared.clone(), addr).await {
-                Ok(l) => {
-                    status_log!(shared.hub, info, "listening on {} (wss:// and https://)", l.local_addr);
-                    *slot = Some(l);
-                    (ListenerState::Listening, None)
-                }
-                Err(e) => {
-                    let why = ports::describe_bind_error(addr, &e);
-                    status_log!(shared.hub, error, "cannot listen on {addr}: {why}");
-                    (ListenerState::Failed, Some(why))
-                }
-            }
-        };
-        let bound = slot.as_ref().map(|l| l.local_addr);
-        shared.hub.update(|s| {
-            s.listener = ListenerStatus {
-                state,
-                addr: bound.unwrap_or(addr).to_string(),
-                port: bound.map(|b| b.port()).unwrap_or(addr.port()),
-                error: error.clone(),
-            };
-            s.ports.proxy_port = s.listener.port;
-            s.ports.proxy = if state == ListenerState::Listening { PortState::Open } else { PortState::Closed };
-            s.ports.proxy_error = error;
-        });
+        bind_listener(&self.inner, false).await;
     }
 
     /// Applies a new config, restarting only what changed (listener, health checks, certificate).
@@ -259,6 +247,16 @@ impl Gateway {
         Ok(info)
     }
 
+    /// Serves one client connection given as a byte stream (the fuzz targets' way in: no TCP, no TLS).
+    #[cfg(feature = "fuzzing")]
+    pub async fn serve_stream<S>(&self, io: S, peer: std::net::SocketAddr, local: std::net::SocketAddr)
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let slot = crate::proxy::ConnSlot::default();
+        crate::proxy::http::serve(self.inner.shared.clone(), io, peer, local, slot).await;
+    }
+
     /// Closes and re-binds the listener (tray "Restart proxy"); open tunnels stay up.
     pub async fn restart_listener(&self) {
         status_log!(self.inner.shared.hub, info, "restarting the listener");
@@ -291,7 +289,73 @@ impl Gateway {
     }
 }
 
-/// Loads or renews the certificate for the current LAN IPs and publishes the result.
+/// (Re)binds the listener and publishes the outcome. A `retry` that fails the same way as before
+/// stays quiet, so a port held for hours does not flood the log.
+async fn bind_listener(inner: &Inner, retry: bool) {
+    let shared = &inner.shared;
+    let mut slot = inner.listener.lock().await;
+    if retry && slot.is_some() {
+        return;
+    }
+    if let Some(old) = slot.take() {
+        old.close().await;
+    }
+    let addr = shared.config.load().listen;
+    let before = shared.hub.snapshot().listener.error;
+    let (state, error) = if shared.certs.info().is_none() {
+        let why = shared.hub.snapshot().cert_error.unwrap_or_else(|| "no certificate".into());
+        (ListenerState::Failed, Some(format!("no usable certificate: {why}")))
+    } else {
+        match Listener::bind(shared.clone(), addr).await {
+            Ok(l) => {
+                status_log!(shared.hub, info, "listening on {} (wss:// and https://)", l.local_addr);
+                *slot = Some(l);
+                (ListenerState::Listening, None)
+            }
+            Err(e) => {
+                let why = ports::describe_bind_error(addr, &e);
+                if !retry || before.as_ref() != Some(&why) {
+                    status_log!(
+                        shared.hub,
+                        error,
+                        "cannot listen on {addr}: {why} (retrying every {}s)",
+                        LISTEN_RETRY.as_secs()
+                    );
+                }
+                (ListenerState::Failed, Some(why))
+            }
+        }
+    };
+    let bound = slot.as_ref().map(|l| l.local_addr);
+    shared.hub.update(|s| {
+        s.listener = ListenerStatus {
+            state,
+            addr: bound.unwrap_or(addr).to_string(),
+            port: bound.map(|b| b.port()).unwrap_or(addr.port()),
+            error: error.clone(),
+        };
+        s.ports.proxy_port = s.listener.port;
+        s.ports.proxy = if state == ListenerState::Listening { PortState::Open } else { PortState::Closed };
+        s.ports.proxy_error = error;
+    });
+}
+
+/// A port taken by another program (or a certificate not loadable yet) is retried until it
+/// works, so freeing the port is enough: no restart, no click.
+async fn listen_retry(inner: Arc<Inner>) {
+    loop {
+        tokio::select! {
+            _ = inner.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(LISTEN_RETRY) => {}
+        }
+        if inner.shared.hub.snapshot().listener.state == ListenerState::Failed {
+            bind_listener(&inner, true).await;
+        }
+    }
+}
+
+/// Loads or renews the certificate for the current LAN IPs and publishes the result. Runs at every
+/// LAN scan, so damaged files and a renewed or broken custom certificate are noticed within one.
 fn refresh_cert(certs: &CertManager, hub: &StatusHub, ifaces: &[LanInterface]) {
     let ips: Vec<Ipv4Addr> = lan::cert_ips(ifaces);
     let before = certs.info().map(|i| i.fingerprint_sha256);
@@ -312,12 +376,19 @@ fn refresh_cert(certs: &CertManager, hub: &StatusHub, ifaces: &[LanInterface]) {
             });
         }
         Err(e) => {
-            hub.log("error", format!("certificate problem: {e}"));
+            let msg = e.to_string();
+            if hub.snapshot().cert_error.as_ref() != Some(&msg) {
+                let keep = if certs.info().is_some() { "; still serving the last good certificate" } else { "" };
+                hub.log("error", format!("certificate problem: {msg}{keep}"));
+            }
             hub.update(|s| {
                 s.cert = certs.info();
-                s.cert_error = Some(e.to_string());
+                s.cert_error = Some(msg);
             });
         }
+    }
+    if let Some(notice) = certs.take_notice() {
+        hub.log("warn", notice);
     }
 }
 
@@ -331,16 +402,16 @@ async fn check_ports(shared: &Shared) {
     });
 }
 
-/// Re-scans interfaces and ports; a LAN change (or time) triggers the certificate check.
-async fn lan_watch(shared: Arc<Shared>, mut last: Vec<LanInterface>) {
-    let mut last_cert_check = Instant::now();
+/// Re-scans interfaces and ports, and checks the certificate (new LAN IPs, expiry, damaged files).
+async fn lan_watch(shared: Arc<Shared>, source: Arc<dyn LanSource>, mut last: Vec<LanInterface>) {
     loop {
         let every = shared.config.load().lan_scan_interval;
         tokio::select! {
             _ = shared.shutdown.cancelled() => return,
             _ = tokio::time::sleep(every) => {}
         }
-        let now = tokio::task::spawn_blocking(lan::scan).await.unwrap_or_default();
+        let src = source.clone();
+        let now = tokio::task::spawn_blocking(move || src.scan()).await.unwrap_or_default();
         let lan_changed = now != last;
         if lan_changed {
             let ips: Vec<String> = now.iter().map(|i| format!("{} ({})", i.ip, i.name)).collect();
@@ -353,10 +424,9 @@ async fn lan_watch(shared: Arc<Shared>, mut last: Vec<LanInterface>) {
             shared.hub.update(|s| s.lan = now.clone());
             last = now;
         }
-        if lan_changed || last_cert_check.elapsed() >= CERT_RECHECK {
-            last_cert_check = Instant::now();
-            refresh_cert(&shared.certs, &shared.hub, &last);
-        }
+        let (certs, hub, ifaces) = (shared.certs.clone(), shared.hub.clone(), last.clone());
+        // File reads, and key generation when the LAN changed: off the async workers.
+        let _ = tokio::task::spawn_blocking(move || refresh_cert(&certs, &hub, &ifaces)).await;
         check_ports(&shared).await;
     }
 }

@@ -6,6 +6,8 @@ pub mod config;
 pub mod connector;
 #[cfg(feature = "demo")]
 pub mod demo;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod gateway;
 pub mod health;
 pub mod net;
@@ -17,7 +19,7 @@ pub mod tls;
 
 pub use config::{BackendAddr, CliOverrides, Config, ConfigError};
 pub use connector::{Connector, TcpConnector};
-pub use gateway::{run, Gateway, GatewayError};
+pub use gateway::{run, Gateway, GatewayError, Parts};
 pub use status::{BackendState, CertInfo, Status};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -6,6 +6,22 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use crate::status::LanInterface;
 
+/// Where the gateway's LAN watcher gets the interface list: the OS ([`SystemLan`]), or a test's script.
+pub trait LanSource: Send + Sync + 'static {
+    /// The IPv4 interfaces, sorted as [`classify_and_sort`] does. Must not block for long.
+    fn scan(&self) -> Vec<LanInterface>;
+}
+
+/// The machine's own interfaces, through [`scan`].
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemLan;
+
+impl LanSource for SystemLan {
+    fn scan(&self) -> Vec<LanInterface> {
+        scan()
+    }
+}
+
 /// Lists the IPv4 interfaces (loopback and IPv6 left out), best candidate for the headset first.
 /// Never fails: if the OS query fails the list is empty and a warning is logged.
 pub fn scan() -> Vec<LanInterface> {
@@ -38,7 +54,7 @@ pub fn scan() -> Vec<LanInterface> {
 
 /// Flags and orders raw `(interface name, IPv4)` pairs: primary first, then physical, then
 /// virtual, then link-local; ties by name then IP. Duplicate pairs are dropped.
-pub(crate) fn classify_and_sort(raw: Vec<(String, Ipv4Addr)>, primary: Option<IpAddr>) -> Vec<LanInterface> {
+pub fn classify_and_sort(raw: Vec<(String, Ipv4Addr)>, primary: Option<IpAddr>) -> Vec<LanInterface> {
     let mut list: Vec<(Ipv4Addr, LanInterface)> = raw
         .into_iter()
         .filter(|(_, ip)| !ip.is_loopback())

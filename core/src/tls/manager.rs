@@ -131,6 +131,9 @@ struct Book {
     /// The last error and gaps logged, so periodic checks don't repeat them.
     logged_error: Option<String>,
     logged_missing: Option<(String, Vec<String>)>,
+    logged_repair_error: Option<String>,
+    /// A repair of the saved files not yet reported through [`CertManager::take_notice`].
+    notice: Option<String>,
 }
 
 struct Current {
@@ -140,13 +143,26 @@ struct Current {
     chain_pem: String,
     /// For a custom certificate: the config and file contents it came from, to skip re-parsing.
     source: Option<CustomSource>,
+    /// For a generated certificate: what `cert.pem` and `key.pem` must hold, to notice them damaged.
+    saved: Option<SavedFiles>,
 }
 
 impl Current {
     fn new(origin: CertOrigin, material: Material, cert_path: PathBuf, source: Option<CustomSource>) -> Self {
         let chain_pem = material.chain_pem();
-        Current { origin, material, cert_path, chain_pem, source }
+        Current { origin, material, cert_path, chain_pem, source, saved: None }
     }
+
+    fn generated(material: Material, cert_path: PathBuf, saved: SavedFiles) -> Self {
+        Current { saved: Some(saved), ..Current::new(CertOrigin::Generated, material, cert_path, None) }
+    }
+}
+
+/// The bytes of a generated certificate's files.
+#[derive(Clone, PartialEq, Eq)]
+struct SavedFiles {
+    cert: Vec<u8>,
+    key: Vec<u8>,
 }
 
 /// A custom certificate's files as read.
@@ -178,9 +194,15 @@ impl CustomSource {
     }
 }
 
+/// The saved files compared with the certificate in use.
+enum Disk {
+    Intact,
+    Replaced(Material, SavedFiles),
+}
+
 /// The saved generated certificate, as found on disk.
 enum Saved {
-    Usable(Material),
+    Usable(Material, SavedFiles),
     Unusable { reason: String, existed: bool },
 }
 
@@ -295,19 +317,27 @@ impl CertManager {
         let (reason, existed) = match current {
             // 1. The generated certificate already in use, if it is still good.
             Some(cur) if cur.origin == CertOrigin::Generated => match problem(&cur.material.facts, wanted, now) {
-                None => return Ok(self.serve(book, cur, wanted)),
+                None => match self.check_saved_files(book, cur) {
+                    Disk::Intact => return Ok(self.serve(book, cur, wanted)),
+                    // Someone put another good pair there: serve that, as the next start would.
+                    Disk::Replaced(material, files) => {
+                        let next = Current::generated(material, self.data_dir.join(CERT_FILE), files);
+                        if problem(&next.material.facts, wanted, now).is_none() {
+                            tracing::warn!("the certificate in {} was replaced; serving it", self.data_dir.display());
+                            let cur = current.insert(next);
+                            return Ok(self.serve(book, cur, wanted));
+                        }
+                        self.restore_saved_files(book, cur, "was replaced by a certificate that does not fit");
+                        return Ok(self.serve(book, cur, wanted));
+                    }
+                },
                 Some(reason) => (reason, true),
             },
             // 2. The one saved by an earlier run.
             slot => match self.load_saved() {
-                Saved::Usable(material) => match problem(&material.facts, wanted, now) {
+                Saved::Usable(material, files) => match problem(&material.facts, wanted, now) {
                     None => {
-                        let cur = slot.insert(Current::new(
-                            CertOrigin::Generated,
-                            material,
-                            self.data_dir.join(CERT_FILE),
-                            None,
-                        ));
+                        let cur = slot.insert(Current::generated(material, self.data_dir.join(CERT_FILE), files));
                         return Ok(self.serve(book, cur, wanted));
                     }
                     Some(reason) => (reason, true),
@@ -348,15 +378,16 @@ impl CertManager {
             tracing::info!("generating a certificate: {reason} (SHA-256 {fingerprint})");
         }
         if let Err(e) = self.save(&generated) {
-            // Serving it still beats serving nothing; it just won't survive a restart.
+            // Serving it still beats serving nothing; the periodic check retries the save.
             tracing::error!("{e}; the new certificate is served but will change at the next start");
         }
+        let files = SavedFiles { cert: generated.cert_pem.into_bytes(), key: generated.key_pem.into_bytes() };
         if existed {
             // Replacing a saved certificate is a change even without a record of it.
             inner.book.baseline.get_or_insert_with(String::new);
         }
         inner.book.generated = Some((fingerprint, reason.to_string()));
-        let cur = Current::new(CertOrigin::Generated, generated.material, self.data_dir.join(CERT_FILE), None);
+        let cur = Current::generated(generated.material, self.data_dir.join(CERT_FILE), files);
         let info = self.serve(&mut inner.book, &cur, wanted);
         inner.current = Some(cur);
         Ok(info)
@@ -426,7 +457,7 @@ impl CertManager {
                 match cert::load_material(&cert_path, &cert_pem, &key_path, &key_pem) {
                     Ok(material) => {
                         make_private(&key_path);
-                        Saved::Usable(material)
+                        Saved::Usable(material, SavedFiles { cert: cert_pem, key: key_pem })
                     }
                     Err(e) => unusable(e.to_string()),
                 }
@@ -436,9 +467,78 @@ impl CertManager {
 
     /// Saves a generated certificate: the key first (private), then the certificate, each atomically.
     fn save(&self, generated: &cert::Generated) -> Result<(), TlsError> {
+        self.write_files(generated.cert_pem.as_bytes(), generated.key_pem.as_bytes())
+    }
+
+    fn write_files(&self, cert_pem: &[u8], key_pem: &[u8]) -> Result<(), TlsError> {
         fs::create_dir_all(&self.data_dir).map_err(|source| TlsError::Write { path: self.data_dir.clone(), source })?;
-        write_atomic(&self.data_dir.join(KEY_FILE), generated.key_pem.as_bytes(), true)?;
-        write_atomic(&self.data_dir.join(CERT_FILE), generated.cert_pem.as_bytes(), false)
+        write_atomic(&self.data_dir.join(KEY_FILE), key_pem, true)?;
+        write_atomic(&self.data_dir.join(CERT_FILE), cert_pem, false)
+    }
+
+    /// Whether `cert.pem`/`key.pem` still hold the certificate in use. Deleted, truncated or
+    /// garbled files are rewritten from memory right here: same certificate, so headsets keep
+    /// trusting it, and the next start finds it.
+    fn check_saved_files(&self, book: &mut Book, cur: &Current) -> Disk {
+        let Some(want) = &cur.saved else {
+            return Disk::Intact;
+        };
+        let cert_path = self.data_dir.join(CERT_FILE);
+        let key_path = self.data_dir.join(KEY_FILE);
+        let cert_now = read_if_exists(&cert_path);
+        let key_now = read_if_exists(&key_path);
+        let what = match (&cert_now, &key_now) {
+            (Ok(Some(c)), Ok(Some(k))) if *c == want.cert && *k == want.key => {
+                book.logged_repair_error = None;
+                return Disk::Intact;
+            }
+            (Ok(None), _) => format!("{} was deleted", cert_path.display()),
+            (_, Ok(None)) => format!("{} was deleted", key_path.display()),
+            (Err(e), _) => format!("{} cannot be read ({e})", cert_path.display()),
+            (_, Err(e)) => format!("{} cannot be read ({e})", key_path.display()),
+            (Ok(Some(c)), Ok(Some(k))) => {
+                if let Saved::Usable(material, files) = self.load_saved() {
+                    if material.facts.fingerprint != cur.material.facts.fingerprint {
+                        return Disk::Replaced(material, files);
+                    }
+                }
+                let changed = if *c != want.cert { &cert_path } else { &key_path };
+                let size = if *c != want.cert { c.len() } else { k.len() };
+                format!("{} was changed ({size} bytes, not the certificate in use)", changed.display())
+            }
+        };
+        self.restore_saved_files(book, cur, &what);
+        Disk::Intact
+    }
+
+    fn restore_saved_files(&self, book: &mut Book, cur: &Current, what: &str) {
+        let Some(want) = &cur.saved else {
+            return;
+        };
+        match self.write_files(&want.cert, &want.key) {
+            Ok(()) => {
+                let msg = format!(
+                    "{what}; rewrote the certificate in use (SHA-256 {}), headsets keep trusting it",
+                    cur.material.facts.fingerprint
+                );
+                tracing::warn!("{msg}");
+                book.logged_repair_error = None;
+                book.notice = Some(msg);
+            }
+            Err(e) => {
+                let msg = format!("{what}, and it cannot be rewritten: {e}");
+                if book.logged_repair_error.as_ref() != Some(&msg) {
+                    tracing::error!("{msg}");
+                    book.notice = Some(msg.clone());
+                    book.logged_repair_error = Some(msg);
+                }
+            }
+        }
+    }
+
+    /// A repair of the saved files since the last call, for the status log.
+    pub fn take_notice(&self) -> Option<String> {
+        self.lock().book.notice.take()
     }
 
     /// Remembers the served fingerprint in cert-state.json for the next run.

@@ -1,0 +1,190 @@
+//! Entry points for the cargo-fuzz targets in `fuzz/` (feature `fuzzing`, never in a release build):
+//! the whole HTTP layer fed arbitrary bytes as one client connection, and the path-routing parser.
+//! Both check the gateway's promises on every input: no panic, a well-formed answer, and no
+//! connection to a target outside the allowlist.
+
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::config::{BackendAddr, Config};
+use crate::connector::{ConnectFuture, Connector};
+use crate::proxy::route::{classify, route, Route, Segment};
+use crate::Gateway;
+
+/// The allowlist the fuzzed gateway runs with, besides loopback and its backend.
+pub const ALLOWED: &str = "192.168.7.7";
+
+/// The `route` fuzz target: any bytes as a request target. hyper only hands over origin-form
+/// targets, so a missing leading '/' is added.
+pub fn fuzz_route(data: &[u8]) {
+    let s = String::from_utf8_lossy(data);
+    if s.starts_with('/') {
+        check_route(&s);
+    } else {
+        check_route(&format!("/{s}"));
+    }
+}
+
+/// Checks `route()` and `classify()` on one path: a forwarded target is always allowed, an
+/// ordinary path goes to the backend unchanged, a target keeps the rest of the path.
+pub fn check_route(path_and_query: &str) {
+    let cfg = config(std::env::temp_dir());
+    match (classify(path_and_query), route(&cfg, path_and_query)) {
+        (Segment::Path, Route::Forward { backend, path_and_query: pq, routed: false }) => {
+            assert_eq!(backend, cfg.backend);
+            assert_eq!(pq, path_and_query);
+        }
+        (Segment::Target(ip, port, rest), Route::Forward { backend, path_and_query: pq, routed: true }) => {
+            assert!(cfg.routing_allowed(&backend.host), "routed to a host not allowed: {backend}");
+            assert_eq!((backend.host, backend.port), (ip.to_string(), port));
+            assert!(port > 0 && pq == rest && pq.starts_with('/'));
+            assert!(path_and_query.ends_with(rest.trim_start_matches('/')));
+        }
+        (Segment::Target(ip, ..), Route::Refused { host }) => {
+            assert_eq!(host, ip.to_string());
+            assert!(!cfg.routing_allowed(&host));
+        }
+        (Segment::Invalid(why), Route::Invalid { segment, why: w }) => {
+            assert_eq!(why, w);
+            assert!(segment.chars().count() <= 65 && !segment.chars().any(char::is_control));
+        }
+        (seg, r) => panic!("classify gave {seg:?} but route gave {r:?} for {path_and_query:?}"),
+    }
+}
+
+/// A started gateway (no listener needed) that fuzz inputs are fed to as client connections.
+pub struct HttpHarness {
+    rt: tokio::runtime::Runtime,
+    gw: Gateway,
+    dials: Arc<Dials>,
+    /// One connection at a time, so the dials recorded belong to the input that made them.
+    serial: Mutex<()>,
+    _dir: tempdir::Dir,
+}
+
+/// Request-line starts that `fuzz` feeds only as they are.
+const METHODS: [&[u8]; 9] =
+    [b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ", b"TRACE "];
+
+impl HttpHarness {
+    /// One per fuzzing process: makes a certificate and starts the engine once.
+    pub fn new() -> io::Result<Self> {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let dir = tempdir::Dir::new()?;
+        let dials = Arc::new(Dials::default());
+        let cfg = config(dir.0.clone());
+        let parts = crate::Parts { connector: dials.clone(), ..crate::Parts::default() };
+        let gw = rt.block_on(Gateway::start_parts(cfg, parts)).map_err(io::Error::other)?;
+        Ok(HttpHarness { rt, gw, dials, serial: Mutex::new(()), _dir: dir })
+    }
+
+    /// The `http_head` fuzz target: `data` as a connection and, unless it starts with a method, also
+    /// after "GET /" — random bytes rarely form a request line, and this way mutations reach routing,
+    /// pages and upgrade validation instead of stopping at the parser.
+    pub fn fuzz(&self, data: &[u8]) {
+        self.feed(data);
+        if !METHODS.iter().any(|m| data.starts_with(m)) {
+            self.feed(&[b"GET /", data].concat());
+        }
+    }
+
+    /// Sends `data` as everything a client says, then reads the whole answer. Panics if a promise breaks.
+    pub fn feed(&self, data: &[u8]) -> Vec<u8> {
+        self.feed_dials(data).0
+    }
+
+    /// `feed`, also returning the backends the gateway tried to reach for this input.
+    pub fn feed_dials(&self, data: &[u8]) -> (Vec<u8>, Vec<BackendAddr>) {
+        let _one = self.serial.lock().unwrap_or_else(|p| p.into_inner());
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let peer = SocketAddr::from((Ipv4Addr::new(192, 168, 7, 50), 50000));
+        let local = SocketAddr::from((Ipv4Addr::LOCALHOST, crate::config::DEFAULT_PROXY_PORT));
+        let answer = self.rt.block_on(async {
+            let serve = self.gw.serve_stream(server, peer, local);
+            let talk = async {
+                let _ = client.write_all(data).await;
+                let _ = client.shutdown().await;
+                let mut out = Vec::new();
+                let _ = tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut out)).await;
+                out
+            };
+            let (out, ()) = tokio::join!(talk, serve);
+            out
+        });
+        let cfg = self.gw.config();
+        let dials = self.dials.take();
+        for target in &dials {
+            assert!(
+                *target == cfg.backend || target.is_loopback() || cfg.routing_allowed(&target.host),
+                "dialled {target}, which is not allowed"
+            );
+        }
+        // hyper answers an HTTP/1.0 request in kind, so 1.0 is a well-formed answer too.
+        if !answer.is_empty() {
+            assert!(
+                answer.starts_with(b"HTTP/1.1 ") || answer.starts_with(b"HTTP/1.0 "),
+                "not an HTTP/1.x answer: {:?}",
+                String::from_utf8_lossy(&answer)
+            );
+        }
+        (answer, dials)
+    }
+}
+
+fn config(data_dir: std::path::PathBuf) -> Config {
+    let mut c = Config {
+        backend: BackendAddr::new("127.0.0.1", 9),
+        allowed_backends: vec![ALLOWED.into()],
+        data_dir,
+        ..Config::default()
+    };
+    // Health probes would only add noise to the recorded dials.
+    c.health.interval = Duration::from_secs(3600);
+    c.lan_scan_interval = Duration::from_secs(3600);
+    c
+}
+
+/// Records every dial and refuses it: nothing leaves the fuzzing process.
+#[derive(Default)]
+struct Dials(Mutex<Vec<BackendAddr>>);
+
+impl Dials {
+    fn take(&self) -> Vec<BackendAddr> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+impl Connector for Dials {
+    fn connect<'a>(&'a self, addr: &'a BackendAddr, _timeout: Duration) -> ConnectFuture<'a> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).push(addr.clone());
+        Box::pin(async { Err(io::Error::new(io::ErrorKind::ConnectionRefused, "fuzzing: no network")) })
+    }
+}
+
+mod tempdir {
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// A private data dir for the fuzzed gateway's certificate, removed on drop.
+    pub struct Dir(pub std::path::PathBuf);
+
+    impl Dir {
+        pub fn new() -> std::io::Result<Self> {
+            // Unique per harness: tests run several in one process, each removing its own on drop.
+            static NEXT: AtomicU32 = AtomicU32::new(0);
+            let n = NEXT.fetch_add(1, Ordering::Relaxed);
+            let p = std::env::temp_dir().join(format!("cxr-gate-fuzz-{}-{n}", std::process::id()));
+            std::fs::create_dir_all(&p)?;
+            Ok(Dir(p))
+        }
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
