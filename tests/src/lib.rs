@@ -4,6 +4,7 @@
 //! Only loopback addresses are ever contacted.
 
 pub mod chromium;
+pub mod sys;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -255,4 +256,33 @@ pub async fn netcheck_headset(ws: &mut Wss) -> Result<Value> {
             _ => {}
         }
     }
+}
+
+/// A LAN the test scripts: interfaces appear and disappear when the test says so.
+#[derive(Default)]
+pub struct ScriptedLan {
+    /// (name, address); the first one is the default-route interface.
+    pub ifaces: Mutex<Vec<(String, std::net::Ipv4Addr)>>,
+}
+
+impl ScriptedLan {
+    pub fn set(&self, list: &[(&str, [u8; 4])]) {
+        if let Ok(mut l) = self.ifaces.lock() {
+            *l = list.iter().map(|(n, ip)| (n.to_string(), std::net::Ipv4Addr::from(*ip))).collect();
+        }
+    }
+}
+
+impl cxr_gate_core::net::LanSource for ScriptedLan {
+    fn scan(&self) -> Vec<cxr_gate_core::status::LanInterface> {
+        let list = self.ifaces.lock().map(|l| l.clone()).unwrap_or_default();
+        let primary = list.first().map(|(_, ip)| IpAddr::V4(*ip));
+        cxr_gate_core::net::lan::classify_and_sort(list, primary)
+    }
+}
+
+/// The process's live tokio tasks and open sockets, to compare before and after a scenario.
+pub fn tasks_and_sockets() -> (usize, usize) {
+    let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
+    (tasks, sys::fd_counts(None).1)
 }

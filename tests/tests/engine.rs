@@ -227,7 +227,8 @@ async fn path_routing_reaches_allowed_hosts_and_refuses_others_without_dialing()
         let err = wss_connect(&h.tls, h.port, target, &[]).await.unwrap_err().to_string();
         assert!(err.contains("403"), "{target}: {err}");
     }
-    let req = "GET /192.168.77.5/x HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n";
+    let req = "GET /192.168.77.5/x HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+               Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
     let out = https_raw(&h.tls, h.port, req.as_bytes(), Duration::from_secs(2)).await?;
     assert!(out.contains("allowed_backends"), "{out}");
     for host in ["192.168.77.5", "10.20.30.40", "8.8.8.8"] {
@@ -531,5 +532,21 @@ async fn an_unfinished_tls_handshake_is_dropped() -> Result<()> {
     // A real client still gets through afterwards.
     let (head, _) = https_get(&h.tls, h.port, "/test").await?;
     assert!(head.starts_with("HTTP/1.1 200"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_without_a_408() -> Result<()> {
+    let h = Harness::start(dead_backend(), |c| c.timeouts.request_head = Duration::from_millis(500)).await?;
+    let mut s = tls_connect(&h.tls, h.port).await?;
+    s.write_all(b"GET /test HTTP/1.1\r\nHost: x\r\n\r\n").await?;
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(T, s.read(&mut buf)).await??;
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&buf[..n]));
+    let idle = std::time::Instant::now();
+    let mut rest = Vec::new();
+    tokio::time::timeout(T, s.read_to_end(&mut rest)).await??;
+    assert!(rest.is_empty(), "an idle connection got {:?}", String::from_utf8_lossy(&rest));
+    assert!(idle.elapsed() >= Duration::from_millis(400), "closed before the head timeout");
     Ok(())
 }

@@ -399,29 +399,6 @@ fn clock_ticks() -> i64 {
     100
 }
 
-/// 1000 idle sessions need ~2000 descriptors in the proxy and 1000 here: lift the soft limit
-/// to the hard one (the spawned proxies inherit it).
-fn raise_fd_limit() -> Option<u64> {
-    #[cfg(unix)]
-    {
-        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        // SAFETY: plain syscalls on a properly initialised struct.
-        unsafe {
-            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
-                return None;
-            }
-            if lim.rlim_cur < lim.rlim_max {
-                lim.rlim_cur = lim.rlim_max;
-                libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-                libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
-            }
-        }
-        Some(lim.rlim_cur)
-    }
-    #[cfg(not(unix))]
-    None
-}
-
 fn machine_info(opts: &Opts) -> Vec<(String, String)> {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
@@ -867,7 +844,8 @@ fn step(msg: &str) {
 }
 
 async fn run(opts: &Opts, work: &Path) -> Result<()> {
-    let fd_limit = raise_fd_limit();
+    // 1000 idle sessions need ~2000 descriptors in the proxy and 1000 here (the proxies inherit it).
+    let fd_limit = cxr_gate_tests::sys::raise_fd_limit();
     let need = (opts.idle_sessions as u64) * 2 + 256;
     if let Some(lim) = fd_limit {
         if lim < need {
