@@ -152,7 +152,11 @@ function renderProxy(v) {
     setText(d, `Accepting wss:// on ${l.addr}`);
   } else {
     d.className = "tile-detail error-text";
-    setText(d, l.error || (l.state === "starting" ? "Starting…" : "Not accepting connections."));
+    // The engine retries a failed bind every 2 s: say so, so nobody thinks a restart is needed.
+    const retry = l.state === "failed" && l.error && !l.error.startsWith("no usable certificate")
+      ? " — retrying every 2 s; close the other program or pick another port in Settings."
+      : "";
+    setText(d, (l.error || (l.state === "starting" ? "Starting…" : "Not accepting connections.")) + retry);
   }
 }
 

@@ -76,7 +76,13 @@ fn a_taken_port_exits_1_with_a_one_line_reason() {
     let port = taken.local_addr().unwrap().port();
     let (code, _, err) = run(&["--listen", &format!("127.0.0.1:{port}")], &[]);
     assert_eq!(code, 1);
-    assert_eq!(reason(&err), [format!("cxr-gate-proxy: port {port} is already in use by another program")]);
+    assert_eq!(
+        reason(&err),
+        [format!(
+            "cxr-gate-proxy: port {port} is already in use by another program; \
+             free the port or choose another with PROXY_PORT or --listen"
+        )]
+    );
 }
 
 #[test]

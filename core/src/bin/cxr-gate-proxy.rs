@@ -108,7 +108,9 @@ async fn run(cfg: Config) -> Result<ExitCode> {
     if st.listener.state != ListenerState::Listening {
         let why = gw.listen_error().unwrap_or_default();
         let code = if custom && st.cert_error.is_some() { 2 } else { 1 };
-        eprintln!("cxr-gate-proxy: {why}");
+        // A service manager restarts us; a person needs to know what to change.
+        let hint = if code == 1 { "; free the port or choose another with PROXY_PORT or --listen" } else { "" };
+        eprintln!("cxr-gate-proxy: {why}{hint}");
         gw.shutdown().await;
         return Ok(ExitCode::from(code));
     }
