@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every check CXR Gate has, on a fresh Debian 12 machine, doing all set-up itself:
 #   setup (apt packages, Rust, tauri-driver, Node for the Tauri CLI) → rustfmt → clippy → build →
-#   cargo test --workspace (unit, integration, Chromium headset flow, desktop e2e under Xvfb) →
+#   cargo test --workspace (unit, integration, reliability and abuse, Chromium headset flow, desktop
+#   e2e under Xvfb) → TLS scan with testssl.sh →
 #   Linux .deb built with the Tauri CLI, installed with dpkg, `cxr-gate --version` run.
 # Stops at the first failure. This is also what CI runs (.ci/run).
 #
@@ -77,6 +78,10 @@ cargo build -p cxr-gate -p cxr-gate-core
 banner "cargo test --workspace (unit, integration, Chromium headset flow, desktop e2e; under Xvfb)"
 xvfb-run -a --server-args="-screen 0 1400x1000x24" "${dbus[@]}" \
   cargo test --workspace --no-fail-fast
+
+# ------------------------------------------------------------------------------------------------
+banner "TLS scan: testssl.sh against the running proxy, checked against the policy (docs/SECURITY.md)"
+bash scripts/tls-scan.sh
 
 # ------------------------------------------------------------------------------------------------
 banner "Linux .deb: build with the Tauri CLI, install with dpkg, run --version"

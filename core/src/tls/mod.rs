@@ -30,6 +30,9 @@ pub fn server_config(resolver: Arc<dyn ResolvesServerCert>) -> Result<Arc<Server
         .with_cert_resolver(resolver);
     // WebSocket upgrades are HTTP/1.1 only; a client offering only h2 is refused during the handshake.
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // Every suite on offer is AEAD with ECDHE; choosing from our order (AES-GCM first, where
+    // headsets have hardware AES) rather than the client's makes the choice ours to audit.
+    config.ignore_client_order = true;
     // The builder's ticketer never issues tickets (TLS 1.2 resumption stays stateful, via the
     // session cache); no ticketer keeps a ticket key to rotate or leak.
     debug_assert!(!config.ticketer.enabled());
