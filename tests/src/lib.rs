@@ -286,3 +286,7 @@ pub fn tasks_and_sockets() -> (usize, usize) {
     let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
     (tasks, sys::fd_counts(None).1)
 }
+
+/// Scenarios that measure timing take turns: run side by side on two cores they would measure
+/// each other. `let _turn = SERIAL.lock().await;` at the top of such a test.
+pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());

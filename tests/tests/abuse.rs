@@ -67,6 +67,7 @@ async fn read_until_closed<R: AsyncRead + Unpin>(r: &mut R, within: Duration) ->
 /// the 10 s head timeout, while a legitimate client keeps being served throughout.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slowloris_gets_408_at_the_head_timeout_while_others_are_served() -> Result<()> {
+    let _turn = SERIAL.lock().await;
     const SLOW: usize = 500;
     sys::raise_fd_limit();
     let echo = EchoServer::start("127.0.0.1:0".parse()?).await?;
@@ -189,6 +190,7 @@ async fn flood_one(tls: Arc<rustls::ClientConfig>, port: u16) -> (&'static str, 
 /// so its memory is its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_flood_is_answered_fast_with_bounded_memory_and_service_resumes() -> Result<()> {
+    let _turn = SERIAL.lock().await;
     const LIMIT: usize = 100;
     const WAVES: usize = 8;
     const PER_WAVE: usize = 250;
@@ -413,6 +415,7 @@ fn upgrade(path: &str) -> Vec<u8> {
 /// allowlist is ever dialled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_gets_the_right_answer_never_a_panic_or_a_forbidden_dial() -> Result<()> {
+    let _turn = SERIAL.lock().await;
     let panics = sys::count_panics();
     let echo = EchoServer::start("127.0.0.1:0".parse()?).await?;
     let rec = Arc::new(RecordingConnector::default());

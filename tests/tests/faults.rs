@@ -86,6 +86,7 @@ fn ms(d: Duration) -> u128 {
 /// afterwards no task or socket is left over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn runtime_restarts_close_every_tunnel_and_recover_without_leaks() -> Result<()> {
+    let _turn = SERIAL.lock().await;
     const TUNNELS: usize = 200;
     const RESTARTS: usize = 20;
     sys::raise_fd_limit();
@@ -175,6 +176,7 @@ async fn runtime_restarts_close_every_tunnel_and_recover_without_leaks() -> Resu
 /// Clean shutdown with 500 open tunnels takes under 2 s, and every client sees its tunnel end.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_with_500_open_tunnels_is_quick() -> Result<()> {
+    let _turn = SERIAL.lock().await;
     const TUNNELS: usize = 500;
     sys::raise_fd_limit();
     let echo = EchoServer::start("127.0.0.1:0".parse()?).await?;
@@ -229,6 +231,7 @@ const DAMAGES: [&str; 4] = ["deleted", "truncated", "garbage", "empty"];
 /// sessions stay up and other files in the data dir are untouched.
 #[tokio::test]
 async fn damaged_certificate_files_are_restored_while_running() -> Result<()> {
+    let _turn = SERIAL.lock().await;
     let echo = EchoServer::start("127.0.0.1:0".parse()?).await?;
     let h = Harness::start(echo.addr(), |c| c.lan_scan_interval = Duration::from_millis(200)).await?;
     let dir = h.dir.path();
@@ -274,6 +277,7 @@ async fn damaged_certificate_files_are_restored_while_running() -> Result<()> {
 /// and serve it; files that are not the certificate's are left alone.
 #[tokio::test]
 async fn damaged_certificate_files_are_regenerated_between_runs() -> Result<()> {
+    let _turn = SERIAL.lock().await;
     let dir = tempfile::tempdir()?;
     let cfg = test_config(dir.path(), SocketAddr::from(([127, 0, 0, 1], free_port())));
     let gw = Gateway::start(cfg.clone()).await?;
@@ -319,6 +323,7 @@ async fn damaged_certificate_files_are_regenerated_between_runs() -> Result<()> 
 /// certificate keeps serving, and mending the file clears the error.
 #[tokio::test]
 async fn a_damaged_custom_certificate_keeps_the_last_good_one_serving() -> Result<()> {
+    let _turn = SERIAL.lock().await;
     let src = tempfile::tempdir()?;
     let gw = Gateway::start(test_config(src.path(), SocketAddr::from(([127, 0, 0, 1], free_port())))).await?;
     gw.shutdown().await;
@@ -358,6 +363,7 @@ async fn a_damaged_custom_certificate_keeps_the_last_good_one_serving() -> Resul
 /// The proxy port held by another program: a clear status, then freeing it is enough.
 #[tokio::test]
 async fn a_taken_port_is_reported_and_picked_up_once_free() -> Result<()> {
+    let _turn = SERIAL.lock().await;
     let taken = std::net::TcpListener::bind("127.0.0.1:0")?;
     let port = taken.local_addr()?.port();
     let echo = EchoServer::start("127.0.0.1:0".parse()?).await?;
@@ -404,6 +410,7 @@ async fn verifies_for(tls: &Arc<rustls::ClientConfig>, port: u16, ip: [u8; 4]) -
 /// headset link (the QR) follow without a restart, and an open session stays up throughout.
 #[tokio::test]
 async fn interfaces_coming_and_going_move_the_sans_and_the_qr_code() -> Result<()> {
+    let _turn = SERIAL.lock().await;
     let echo = EchoServer::start("127.0.0.1:0".parse()?).await?;
     let lan = Arc::new(ScriptedLan::default());
     lan.set(&[("eth0", [10, 77, 0, 5])]);
