@@ -5,10 +5,13 @@
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::sync::Notify;
 
 use crate::config::{BackendAddr, Config};
 use crate::connector::{ConnectFuture, Connector};
@@ -79,6 +82,15 @@ impl HttpHarness {
         let cfg = config(dir.0.clone());
         let parts = crate::Parts { connector: dials.clone(), ..crate::Parts::default() };
         let gw = rt.block_on(Gateway::start_parts(cfg, parts)).map_err(io::Error::other)?;
+        // The health checker's first probe of the backend dials too (right away, then hourly); let it
+        // happen now so it is not taken for an input's dial.
+        let probed = async {
+            while dials.0.lock().unwrap_or_else(|p| p.into_inner()).is_empty() {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        let _ = rt.block_on(async { tokio::time::timeout(Duration::from_secs(2), probed).await });
+        dials.take();
         Ok(HttpHarness { rt, gw, dials, serial: Mutex::new(()), _dir: dir })
     }
 
@@ -100,19 +112,29 @@ impl HttpHarness {
     /// `feed`, also returning the backends the gateway tried to reach for this input.
     pub fn feed_dials(&self, data: &[u8]) -> (Vec<u8>, Vec<BackendAddr>) {
         let _one = self.serial.lock().unwrap_or_else(|p| p.into_inner());
-        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let (client, server) = tokio::io::duplex(64 * 1024);
         let peer = SocketAddr::from((Ipv4Addr::new(192, 168, 7, 50), 50000));
         let local = SocketAddr::from((Ipv4Addr::LOCALHOST, crate::config::DEFAULT_PROXY_PORT));
+        let idle = Arc::new(Notify::new());
+        let server = Tap { inner: server, read: 0, total: data.len(), idle: idle.clone() };
         let answer = self.rt.block_on(async {
             let serve = self.gw.serve_stream(server, peer, local);
-            let talk = async {
-                let _ = client.write_all(data).await;
-                let _ = client.shutdown().await;
+            let (mut rx, mut tx) = tokio::io::split(client);
+            // Read while writing: a long pipeline's answers could otherwise fill the pipe and stall both sides.
+            let send = async {
+                let _ = tx.write_all(data).await;
+                // hyper drops a response still in the making when the client half-closes (its
+                // half_close is off), so end the input only once the server has taken all of it and
+                // waits for more, or has hung up: otherwise nearly every answer would be lost.
+                let _ = tokio::time::timeout(Duration::from_secs(5), idle.notified()).await;
+                let _ = tx.shutdown().await;
+            };
+            let receive = async {
                 let mut out = Vec::new();
-                let _ = tokio::time::timeout(Duration::from_secs(5), client.read_to_end(&mut out)).await;
+                let _ = tokio::time::timeout(Duration::from_secs(5), rx.read_to_end(&mut out)).await;
                 out
             };
-            let (out, ()) = tokio::join!(talk, serve);
+            let ((), out, ()) = tokio::join!(send, receive, serve);
             out
         });
         let cfg = self.gw.config();
@@ -132,6 +154,48 @@ impl HttpHarness {
             );
         }
         (answer, dials)
+    }
+}
+
+/// The server's side of the connection: tells the client when the server has read every byte sent
+/// and waits for more, or has dropped the connection.
+struct Tap<S> {
+    inner: S,
+    read: usize,
+    total: usize,
+    idle: Arc<Notify>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Tap<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        match r {
+            Poll::Ready(Ok(())) => self.read += buf.filled().len() - before,
+            Poll::Pending if self.read >= self.total => self.idle.notify_one(),
+            _ => {}
+        }
+        r
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Tap<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl<S> Drop for Tap<S> {
+    fn drop(&mut self) {
+        self.idle.notify_one();
     }
 }
 
