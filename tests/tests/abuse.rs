@@ -291,7 +291,9 @@ async fn a_connection_flood_is_answered_fast_with_bounded_memory_and_service_res
     ensure!(!counts.contains_key("hung"), "connections left hanging: {counts:?}");
     ensure!(!counts.contains_key("200"), "served over the limit: {counts:?}");
     ensure!(counts.get("503").copied().unwrap_or(0) > 0, "no quick 503 at all: {counts:?}");
-    ensure!(pct(&times, 1.0) < Duration::from_secs(5), "slowest excess connection took {:?}", pct(&times, 1.0));
+    // p99 is the promise; the max also holds a client's own SYN retransmit on a loaded two-core box.
+    ensure!(pct(&times, 0.99) < Duration::from_millis(2500), "p99 of the excess took {:?}", pct(&times, 0.99));
+    ensure!(pct(&times, 1.0) < Duration::from_secs(8), "slowest excess connection took {:?}", pct(&times, 1.0));
     ensure!(rss_peak < rss_full + 64 * 1024, "memory grew from {rss_full} KiB to {rss_peak} KiB");
     ensure!(fds_after <= fds_full + 4, "descriptors grew from {fds_full} to {fds_after}");
     Ok(())
