@@ -290,3 +290,22 @@ pub fn tasks_and_sockets() -> (usize, usize) {
 /// Scenarios that measure timing take turns: run side by side on two cores they would measure
 /// each other. `let _turn = SERIAL.lock().await;` at the top of such a test.
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Sends `text` and waits (up to 10 s) for the echo server to send it back.
+pub async fn echo_once(ws: &mut Wss, text: &str) -> Result<()> {
+    ws.send(Message::text(text)).await?;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await? {
+            Some(Ok(Message::Text(t))) if t.as_str() == text => return Ok(()),
+            Some(Ok(Message::Text(t))) => bail!("echo returned {t:?}, sent {text:?}"),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(e.into()),
+            None => bail!("closed"),
+        }
+    }
+}
+
+/// Whole milliseconds, for figures.
+pub fn ms(d: Duration) -> u128 {
+    d.as_millis()
+}

@@ -14,36 +14,17 @@ use cxr_gate_core::demo::EchoServer;
 use cxr_gate_tests::chromium::target_dir;
 use cxr_gate_tests::*;
 use futures_util::future::join_all;
-use futures_util::{SinkExt, StreamExt};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
 
 const T: Duration = Duration::from_secs(10);
-
-fn ms(d: Duration) -> u128 {
-    d.as_millis()
-}
 
 fn pct(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
-}
-
-async fn echo_once(ws: &mut Wss, text: &str) -> Result<()> {
-    ws.send(Message::text(text)).await?;
-    loop {
-        match tokio::time::timeout(T, ws.next()).await? {
-            Some(Ok(Message::Text(t))) if t.as_str() == text => return Ok(()),
-            Some(Ok(Message::Text(t))) => bail!("echo returned {t:?}"),
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(e.into()),
-            None => bail!("closed"),
-        }
-    }
 }
 
 /// Reads until EOF, an error or `within`; returns the bytes and whether the peer closed.

@@ -16,24 +16,11 @@ use cxr_gate_core::status::{BackendState, CertOrigin, ListenerState};
 use cxr_gate_core::{qr, Gateway, Parts};
 use cxr_gate_tests::*;
 use futures_util::future::join_all;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use rustls::pki_types::ServerName;
 use tokio_tungstenite::tungstenite::Message;
 
 const T: Duration = Duration::from_secs(10);
-
-async fn echo_once(ws: &mut Wss, text: &str) -> Result<()> {
-    ws.send(Message::text(text)).await?;
-    loop {
-        match tokio::time::timeout(T, ws.next()).await? {
-            Some(Ok(Message::Text(t))) if t.as_str() == text => return Ok(()),
-            Some(Ok(Message::Text(t))) => bail!("echo returned {t:?}, sent {text:?}"),
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(e.into()),
-            None => bail!("closed"),
-        }
-    }
-}
 
 /// Waits until the tunnel ends; returns when it did.
 async fn closed_at(ws: &mut Wss, within: Duration) -> Option<Instant> {
@@ -75,10 +62,6 @@ async fn first_success(h: &Harness, since: Instant, within: Duration) -> Result<
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-}
-
-fn ms(d: Duration) -> u128 {
-    d.as_millis()
 }
 
 /// 200 open tunnels, runtime killed (SIGKILL) and restarted 20 times: every tunnel closes within
