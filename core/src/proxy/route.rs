@@ -31,15 +31,6 @@ pub enum Segment {
 /// Longest segment quoted back in an error.
 const QUOTE_MAX: usize = 64;
 
-/// Splits `/{ipv4}[:port]/rest?query` into the target and the rest; `None` when the first segment
-/// is no strict IPv4 target.
-pub fn parse_routing_segment(path_and_query: &str) -> Option<(Ipv4Addr, u16, String)> {
-    match classify(path_and_query) {
-        Segment::Target(ip, port, rest) => Some((ip, port, rest)),
-        _ => None,
-    }
-}
-
 fn first_segment(path_and_query: &str) -> Option<(&str, &str)> {
     let rest = path_and_query.strip_prefix('/')?;
     let end = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -176,18 +167,15 @@ mod tests {
 
     #[test]
     fn segments_parse_like_the_nginx_example() {
-        assert_eq!(
-            parse_routing_segment("/192.168.1.20:49100/sign_in?x=1"),
-            Some(("192.168.1.20".parse().unwrap(), 49100, "/sign_in?x=1".into()))
-        );
-        assert_eq!(parse_routing_segment("/10.0.0.7"), Some(("10.0.0.7".parse().unwrap(), 49100, "/".into())));
-        assert_eq!(parse_routing_segment("/10.0.0.7?a=b"), Some(("10.0.0.7".parse().unwrap(), 49100, "/?a=b".into())));
-        assert_eq!(parse_routing_segment("/127.0.0.1:5000/"), Some(("127.0.0.1".parse().unwrap(), 5000, "/".into())));
-        assert_eq!(parse_routing_segment("/sign_in"), None);
-        assert_eq!(parse_routing_segment("/1.2.3/x"), None);
-        assert_eq!(parse_routing_segment("/1.2.3.4:0/x"), None);
-        assert_eq!(parse_routing_segment("/1.2.3.4:99999/x"), None);
-        assert_eq!(parse_routing_segment("/999.2.3.4/x"), None);
+        let target = |ip: &str, port, rest: &str| Segment::Target(ip.parse().unwrap(), port, rest.into());
+        assert_eq!(classify("/192.168.1.20:49100/sign_in?x=1"), target("192.168.1.20", 49100, "/sign_in?x=1"));
+        assert_eq!(classify("/10.0.0.7"), target("10.0.0.7", 49100, "/"));
+        assert_eq!(classify("/10.0.0.7?a=b"), target("10.0.0.7", 49100, "/?a=b"));
+        assert_eq!(classify("/127.0.0.1:5000/"), target("127.0.0.1", 5000, "/"));
+        assert_eq!(classify("/sign_in"), Segment::Path);
+        for p in ["/1.2.3/x", "/1.2.3.4:0/x", "/1.2.3.4:99999/x", "/999.2.3.4/x"] {
+            assert!(matches!(classify(p), Segment::Invalid(_)), "{p}");
+        }
     }
 
     #[test]
