@@ -327,7 +327,11 @@ impl CertManager {
                             let cur = current.insert(next);
                             return Ok(self.serve(book, cur, wanted));
                         }
-                        self.restore_saved_files(book, cur, "was replaced by a certificate that does not fit");
+                        let what = format!(
+                            "{} was replaced by a certificate that does not fit",
+                            self.data_dir.join(CERT_FILE).display()
+                        );
+                        self.restore_saved_files(book, cur, &what);
                         return Ok(self.serve(book, cur, wanted));
                     }
                 },
