@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes CXR Gate's request-head handling and path-routing parser with cargo-fuzz (libFuzzer + ASan)
+# Fuzzes CXR Gate's request-head handling, path-routing parser and routing allowlist with cargo-fuzz (libFuzzer + ASan)
 # for a bounded time per target, then prints a summary. Everything runs in-process: no sockets.
 #
 #   bash scripts/fuzz.sh [seconds-per-target]      (default 300)
@@ -9,6 +9,8 @@
 #              deadline, hyper, CORS, pages, upgrade validation, routing, tunnel forward); checks no
 #              panic, an HTTP/1.x answer, and no dial to a target outside the allowlist.
 #   route      arbitrary request targets through the routing parser (classify/route) and its invariants.
+#   allowlist  arbitrary allowlist entries and ip:port targets through the matcher (AllowedBackend)
+#              and its invariants (normal form parses back; what it allows is in its network and ports).
 #
 # What it does:
 #   1. installs cargo-fuzz from crates.io if missing (`cargo install cargo-fuzz --locked`) and a C++
@@ -34,7 +36,7 @@ case "$secs" in
     exit 2
     ;;
 esac
-targets=(http_head route)
+targets=(http_head route allowlist)
 # The fuzzed engine's data dir (its certificate) lives as long as the fuzzing process: sweep them.
 trap 'rm -rf "${TMPDIR:-/tmp}"/cxr-gate-fuzz-*' EXIT
 

@@ -4,12 +4,15 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+pub mod allowlist;
+pub use allowlist::{format_allowlist, parse_allowlist, AllowedBackend};
 
 pub const DEFAULT_PROXY_PORT: u16 = 48322;
 pub const DEFAULT_BACKEND_PORT: u16 = 49100;
@@ -73,6 +76,15 @@ impl BackendAddr {
         };
         validate_host(&host).map_err(|why| bad(&why))?;
         Ok(Self { host, port })
+    }
+
+    /// The host as an IPv4 address, with `localhost` read as 127.0.0.1 (names are never resolved here).
+    pub fn ipv4(&self) -> Option<Ipv4Addr> {
+        if self.host.eq_ignore_ascii_case("localhost") {
+            Some(Ipv4Addr::LOCALHOST)
+        } else {
+            self.host.parse().ok()
+        }
     }
 
     pub fn is_loopback(&self) -> bool {
@@ -241,8 +253,8 @@ pub struct Config {
     /// Use this certificate instead of a generated one.
     pub custom_cert: Option<CustomCert>,
     pub health: HealthConfig,
-    /// Hosts that `/{ip}:{port}/…` path routing may reach, besides the configured backend and loopback.
-    pub allowed_backends: Vec<String>,
+    /// `host:port` targets that `/{ip}:{port}/…` path routing may reach besides the configured backend.
+    pub allowed_backends: Vec<AllowedBackend>,
     pub max_connections: usize,
     pub timeouts: Timeouts,
     /// How often the LAN interfaces are re-scanned.
@@ -306,20 +318,17 @@ impl Config {
         for name in &self.cert_hostnames {
             validate_cert_name(name, "certificate host name")?;
         }
-        for host in &self.allowed_backends {
-            validate_host(host).map_err(|why| ConfigError::new("allowed backends", host, why))?;
-        }
         Ok(())
     }
 
-    /// The configured backend, loopback and `allowed_backends`: the only hosts path routing may reach.
-    pub fn routing_allowed(&self, host: &str) -> bool {
-        let ip = host.parse::<IpAddr>().ok();
-        if ip.map(|i| i.is_loopback()).unwrap_or(false) || host.eq_ignore_ascii_case("localhost") {
-            return true;
-        }
-        let same = |a: &str| a.eq_ignore_ascii_case(host) || (ip.is_some() && a.parse::<IpAddr>().ok() == ip);
-        same(&self.backend.host) || self.allowed_backends.iter().any(|a| same(a))
+    /// Whether `ip:port` is the configured backend itself (an IPv4 literal, or `localhost` as 127.0.0.1).
+    pub fn is_backend(&self, ip: Ipv4Addr, port: u16) -> bool {
+        port == self.backend.port && self.backend.ipv4() == Some(ip)
+    }
+
+    /// The configured backend and `allowed_backends` entries: the only `ip:port` path routing may reach.
+    pub fn routing_allowed(&self, ip: Ipv4Addr, port: u16) -> bool {
+        self.is_backend(ip, port) || self.allowed_backends.iter().any(|a| a.allows(ip, port, self.backend.port))
     }
 
     /// Applies the HAProxy container's variables, read through `get` (so tests need no process env).
@@ -364,8 +373,7 @@ impl Config {
             self.health.fall = parse_count(&v, "HEALTH_CHECK_FALL")?;
         }
         if let Some(v) = get("ALLOWED_BACKENDS") {
-            self.allowed_backends =
-                parse_list(&v, "ALLOWED_BACKENDS", |h, s| validate_host(h).map_err(|why| ConfigError::new(s, h, why)))?;
+            self.allowed_backends = parse_allowlist(&v, "ALLOWED_BACKENDS")?;
         }
         if let Some(v) = get("DATA_DIR") {
             self.data_dir = PathBuf::from(v);
@@ -434,8 +442,9 @@ pub struct CliOverrides {
     /// Consecutive failed checks to mark the backend DOWN
     #[arg(long, value_name = "N")]
     pub fall: Option<String>,
-    /// Extra hosts that /{ip}:{port}/ path routing may reach, comma-separated
-    #[arg(long, value_name = "a,b")]
+    /// Other runtimes that /{ip}:{port}/ path routing may reach: IP:PORT, IP:LO-HI, NET/LEN:PORT or a bare IP
+    /// (the backend's port), comma-separated; by default only the backend itself
+    #[arg(long, value_name = "IP:PORT,…")]
     pub allowed_backends: Option<String>,
     /// Maximum concurrent client connections
     #[arg(long, value_name = "N")]
@@ -477,9 +486,7 @@ impl CliOverrides {
             cfg.health.fall = parse_count(v, "--fall")?;
         }
         if let Some(v) = &self.allowed_backends {
-            cfg.allowed_backends = parse_list(v, "--allowed-backends", |h, s| {
-                validate_host(h).map_err(|why| ConfigError::new(s, h, why))
-            })?;
+            cfg.allowed_backends = parse_allowlist(v, "--allowed-backends")?;
         }
         if let Some(v) = &self.max_connections {
             cfg.max_connections = match v.trim().parse::<usize>() {
@@ -563,14 +570,14 @@ mod tests {
             ("HEALTH_CHECK_INTERVAL", "500ms"),
             ("HEALTH_CHECK_RISE", "4"),
             ("HEALTH_CHECK_FALL", "5"),
-            ("ALLOWED_BACKENDS", "10.0.0.6,10.0.0.7"),
+            ("ALLOWED_BACKENDS", "10.0.0.6,10.0.0.7:49101-49102"),
         ]))
         .unwrap();
         assert_eq!(c.backend.to_string(), "10.0.0.5:49200");
         assert_eq!(c.listen.port(), 8443);
         assert_eq!(c.cert_hostnames, vec!["vr.lab", "10.0.0.9"]);
         assert_eq!(c.health, HealthConfig { interval: Duration::from_millis(500), rise: 4, fall: 5 });
-        assert_eq!(c.allowed_backends, vec!["10.0.0.6", "10.0.0.7"]);
+        assert_eq!(format_allowlist(&c.allowed_backends), "10.0.0.6, 10.0.0.7:49101-49102");
         // Empty values count as unset, like the container's `${VAR:+x}` checks.
         let mut d = Config::default();
         d.apply_env(env(&[("BACKEND_PORT", " ")])).unwrap();
@@ -639,16 +646,36 @@ mod tests {
     }
 
     #[test]
-    fn only_configured_loopback_and_listed_hosts_are_routable() {
-        let c = Config { allowed_backends: vec!["10.0.0.7".into(), "render-1".into()], ..Config::default() };
-        assert!(c.routing_allowed("127.0.0.1"));
-        assert!(c.routing_allowed("127.9.9.9"));
-        assert!(c.routing_allowed("::1"));
-        assert!(c.routing_allowed("localhost"));
-        assert!(c.routing_allowed("10.0.0.7"));
-        assert!(c.routing_allowed("RENDER-1"));
-        assert!(!c.routing_allowed("10.0.0.8"));
-        assert!(!c.routing_allowed("0.0.0.0"));
+    fn only_the_backend_and_listed_host_ports_are_routable() {
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let c = Config {
+            allowed_backends: parse_allowlist("10.0.0.7, 10.0.0.9:6000-6001", "x").unwrap(),
+            ..Config::default()
+        };
+        // The backend (localhost:49100) is reachable as 127.0.0.1:49100, and nothing else on loopback.
+        assert!(c.routing_allowed(Ipv4Addr::LOCALHOST, 49100));
+        assert!(!c.routing_allowed(Ipv4Addr::LOCALHOST, 9222));
+        assert!(!c.routing_allowed(ip("127.9.9.9"), 49100));
+        assert!(c.routing_allowed(ip("10.0.0.7"), 49100));
+        assert!(!c.routing_allowed(ip("10.0.0.7"), 22));
+        assert!(c.routing_allowed(ip("10.0.0.9"), 6001));
+        assert!(!c.routing_allowed(ip("10.0.0.9"), 49100));
+        assert!(!c.routing_allowed(ip("10.0.0.8"), 49100));
+        assert!(!c.routing_allowed(ip("0.0.0.0"), 49100));
+        // A backend given by name is never resolved here, so only plain paths reach it.
+        let named = Config { backend: BackendAddr::new("runtime.lab", 49100), ..Config::default() };
+        assert!(!named.routing_allowed(Ipv4Addr::LOCALHOST, 49100));
+    }
+
+    #[test]
+    fn allowlist_flags_and_env_name_themselves() {
+        let e = CliOverrides { allowed_backends: Some("10.0.0.7:99999".into()), ..Default::default() }
+            .apply(&mut Config::default())
+            .unwrap_err();
+        assert_eq!(e.setting, "--allowed-backends");
+        let e = Config::default().apply_env(env(&[("ALLOWED_BACKENDS", "render-1")])).unwrap_err();
+        assert_eq!(e.setting, "ALLOWED_BACKENDS");
+        assert!(e.to_string().contains("host names are never looked up"), "{e}");
     }
 
     #[test]

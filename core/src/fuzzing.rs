@@ -1,7 +1,7 @@
 //! Entry points for the cargo-fuzz targets in `fuzz/` (feature `fuzzing`, never in a release build):
-//! the whole HTTP layer fed arbitrary bytes as one client connection, and the path-routing parser.
-//! Both check the gateway's promises on every input: no panic, a well-formed answer, and no
-//! connection to a target outside the allowlist.
+//! the whole HTTP layer fed arbitrary bytes as one client connection, the path-routing parser, and
+//! the allowlist matcher. Each checks the gateway's promises on every input: no panic, a
+//! well-formed answer, and no connection to a target outside the allowlist.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -18,8 +18,10 @@ use crate::connector::{ConnectFuture, Connector};
 use crate::proxy::route::{classify, route, Route, Segment};
 use crate::Gateway;
 
-/// The allowlist the fuzzed gateway runs with, besides loopback and its backend.
-pub const ALLOWED: &str = "192.168.7.7";
+/// The allowlist the fuzzed gateway runs with, besides its backend (127.0.0.1:9).
+pub const ALLOWLIST: &str = "192.168.7.7:49100-49101, 127.0.0.1:5000";
+/// A host in [`ALLOWLIST`] (on ports 49100 and 49101 only).
+pub const ALLOWED_HOST: &str = "192.168.7.7";
 
 /// The `route` fuzz target: any bytes as a request target. hyper only hands over origin-form
 /// targets, so a missing leading '/' is added.
@@ -41,15 +43,19 @@ pub fn check_route(path_and_query: &str) {
             assert_eq!(backend, cfg.backend);
             assert_eq!(pq, path_and_query);
         }
-        (Segment::Target(ip, port, rest), Route::Forward { backend, path_and_query: pq, routed: true }) => {
-            assert!(cfg.routing_allowed(&backend.host), "routed to a host not allowed: {backend}");
-            assert_eq!((backend.host, backend.port), (ip.to_string(), port));
+        (Segment::Target(ip, port, rest), Route::Forward { backend, path_and_query: pq, routed }) => {
+            assert!(cfg.routing_allowed(ip, port), "routed to {ip}:{port}, which is not allowed");
+            if routed {
+                assert_eq!((backend.host, backend.port), (ip.to_string(), port));
+            } else {
+                assert!(cfg.is_backend(ip, port) && backend == cfg.backend, "{ip}:{port} is not the backend");
+            }
             assert!(port > 0 && pq == rest && pq.starts_with('/'));
             assert!(path_and_query.ends_with(rest.trim_start_matches('/')));
         }
-        (Segment::Target(ip, ..), Route::Refused { host }) => {
-            assert_eq!(host, ip.to_string());
-            assert!(!cfg.routing_allowed(&host));
+        (Segment::Target(ip, port, _), Route::Refused { target }) => {
+            assert_eq!(target, format!("{ip}:{port}"));
+            assert!(!cfg.routing_allowed(ip, port));
         }
         (Segment::Invalid(why), Route::Invalid { segment, why: w }) => {
             assert_eq!(why, w);
@@ -57,6 +63,55 @@ pub fn check_route(path_and_query: &str) {
         }
         (seg, r) => panic!("classify gave {seg:?} but route gave {r:?} for {path_and_query:?}"),
     }
+}
+
+/// The `allowlist` fuzz target: the first line is an allowlist entry, the rest an `ip:port` target
+/// (or, when it does not read as one, bytes turned into one). Checks that parsing never panics,
+/// that an entry's normal form parses back to the same entry, and that a target it allows is in
+/// its network and its ports as the entry's text states them.
+pub fn fuzz_allowlist(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let (entry, target) = text.split_once('\n').unwrap_or((&text, ""));
+    let (ip, port) = match target.trim().split_once(':').map(|(i, p)| (i.parse::<Ipv4Addr>(), p.parse::<u16>())) {
+        Some((Ok(ip), Ok(port))) => (ip, port),
+        _ => {
+            let b: Vec<u8> = data.iter().rev().take(6).copied().chain([0; 6]).collect();
+            (Ipv4Addr::new(b[0], b[1], b[2], b[3]), u16::from_be_bytes([b[4], b[5]]))
+        }
+    };
+    check_allowlist_entry(entry, ip, port, 49100);
+}
+
+/// The allowlist invariants for one entry and one target (see [`fuzz_allowlist`]).
+pub fn check_allowlist_entry(entry: &str, ip: Ipv4Addr, port: u16, backend_port: u16) {
+    use crate::config::AllowedBackend;
+    let Ok(a) = AllowedBackend::parse(entry, "fuzzing") else {
+        return;
+    };
+    let normal = a.to_string();
+    assert_eq!(AllowedBackend::parse(&normal, "fuzzing").ok().as_ref(), Some(&a), "{entry:?} → {normal:?}");
+    assert!(a.size() >= 1);
+    if !a.allows(ip, port, backend_port) {
+        return;
+    }
+    // Re-derive what the text says, independently of the parser's types.
+    let (host, ports) = normal.split_once(':').unwrap_or((&normal, ""));
+    let (lo, hi) = match ports.split_once('-') {
+        Some((l, h)) => (l.parse::<u16>().unwrap_or(0), h.parse::<u16>().unwrap_or(0)),
+        None if ports.is_empty() => (backend_port, backend_port),
+        None => (ports.parse().unwrap_or(0), ports.parse().unwrap_or(0)),
+    };
+    assert!((lo..=hi).contains(&port), "{normal} allowed port {port}");
+    let (net, len) = match host.split_once('/') {
+        Some((n, l)) => (n.parse::<Ipv4Addr>().ok(), l.parse::<u32>().unwrap_or(99)),
+        None if host == "localhost" => (Some(Ipv4Addr::LOCALHOST), 32),
+        None => (host.parse().ok(), 32),
+    };
+    let net = net.unwrap_or_else(|| panic!("{normal}: no network in the normal form"));
+    assert!(len <= 32, "{normal}");
+    let shift = 32 - len;
+    let same = |x: Ipv4Addr| if shift == 32 { 0 } else { u32::from(x) >> shift };
+    assert_eq!(same(ip), same(net), "{normal} allowed {ip}");
 }
 
 /// A started gateway (no listener needed) that fuzz inputs are fed to as client connections.
@@ -140,10 +195,9 @@ impl HttpHarness {
         let cfg = self.gw.config();
         let dials = self.dials.take();
         for target in &dials {
-            assert!(
-                *target == cfg.backend || target.is_loopback() || cfg.routing_allowed(&target.host),
-                "dialled {target}, which is not allowed"
-            );
+            let allowed = *target == cfg.backend
+                || target.host.parse::<Ipv4Addr>().is_ok_and(|ip| cfg.routing_allowed(ip, target.port));
+            assert!(allowed, "dialled {target}, which is not allowed");
         }
         // hyper answers an HTTP/1.0 request in kind, so 1.0 is a well-formed answer too.
         if !answer.is_empty() {
@@ -202,7 +256,7 @@ impl<S> Drop for Tap<S> {
 fn config(data_dir: std::path::PathBuf) -> Config {
     let mut c = Config {
         backend: BackendAddr::new("127.0.0.1", 9),
-        allowed_backends: vec![ALLOWED.into()],
+        allowed_backends: crate::config::parse_allowlist(ALLOWLIST, "fuzzing").unwrap_or_default(),
         data_dir,
         ..Config::default()
     };

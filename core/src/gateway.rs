@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -34,8 +34,6 @@ pub enum GatewayError {
     Stopped,
 }
 
-/// Connections over `max_connections` that still get a quick 503 instead of a reset.
-const OVERFLOW_ANSWERS: usize = 64;
 /// While the port is taken by someone else, binding is retried this often.
 const LISTEN_RETRY: Duration = Duration::from_secs(2);
 
@@ -130,8 +128,7 @@ impl Gateway {
         );
         let sessions = Sessions::new(hub.clone(), shutdown.child_token());
         let shared = Arc::new(Shared {
-            conn_limit: ArcSwap::from_pointee(Semaphore::new(config.max_connections)),
-            overflow: Arc::new(Semaphore::new(OVERFLOW_ANSWERS)),
+            conn_limit: crate::proxy::limit::Limiter::new(config.max_connections),
             netcheck_running: Default::default(),
             config: ArcSwap::from_pointee(config),
             hub: hub.clone(),
@@ -197,7 +194,7 @@ impl Gateway {
         shared.config.store(Arc::new(config.clone()));
         let mut changed = Vec::new();
         if old.max_connections != config.max_connections {
-            shared.conn_limit.store(Arc::new(Semaphore::new(config.max_connections)));
+            shared.conn_limit.resize(config.max_connections);
             changed.push("connection limit");
         }
         if old.backend != config.backend || old.health != config.health {

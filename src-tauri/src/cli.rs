@@ -60,7 +60,7 @@ const FIELDS: &[FieldReader] = &[
     ("health_interval", |c| format_duration(c.health.interval)),
     ("health_rise", |c| c.health.rise.to_string()),
     ("health_fall", |c| c.health.fall.to_string()),
-    ("allowed_backends", |c| c.allowed_backends.join(", ")),
+    ("allowed_backends", |c| cxr_gate_core::config::format_allowlist(&c.allowed_backends)),
     ("cert_hostnames", |c| c.cert_hostnames.join(", ")),
     ("custom_cert", |c| format!("{:?}", c.custom_cert)),
 ];

@@ -9,7 +9,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use cxr_gate_core::config::{
-    format_duration, parse_count, parse_duration, parse_list, parse_port, validate_cert_name, CustomCert,
+    format_duration, parse_allowlist, parse_count, parse_duration, parse_list, parse_port, validate_cert_name,
+    AllowedBackend, CustomCert,
 };
 use cxr_gate_core::{BackendAddr, Config, ConfigError};
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,8 @@ pub struct Settings {
     pub health_interval: String,
     pub health_rise: u32,
     pub health_fall: u32,
+    /// Routing allowlist entries as text (`10.0.0.7:49100`, `10.0.0.7:49100-49110`; a bare IP means the
+    /// backend's port, as files from before host:port entries wrote them).
     pub allowed_backends: Vec<String>,
     pub cert_hostnames: Vec<String>,
     /// Set by "Use my own certificate…", cleared by "Use generated certificate".
@@ -49,7 +52,7 @@ impl Default for Settings {
             health_interval: format_duration(c.health.interval),
             health_rise: c.health.rise,
             health_fall: c.health.fall,
-            allowed_backends: c.allowed_backends,
+            allowed_backends: c.allowed_backends.iter().map(ToString::to_string).collect(),
             cert_hostnames: c.cert_hostnames,
             custom_cert: None,
             start_at_login: false,
@@ -103,7 +106,11 @@ impl Settings {
         cfg.health.interval = parse_duration(&self.health_interval, "health interval")?;
         cfg.health.rise = self.health_rise;
         cfg.health.fall = self.health_fall;
-        cfg.allowed_backends = self.allowed_backends.clone();
+        cfg.allowed_backends = self
+            .allowed_backends
+            .iter()
+            .map(|a| AllowedBackend::parse(a, "allowed backends"))
+            .collect::<Result<_, _>>()?;
         cfg.cert_hostnames = self.cert_hostnames.clone();
         cfg.custom_cert = self.custom_cert.clone();
         Ok(())
@@ -189,15 +196,8 @@ pub fn validate_form(form: &SettingsForm, current: &Settings) -> Result<Settings
         Ok(n) => out.health_fall = n,
         Err(e) => put("health_fall", e),
     }
-    let host_check = |h: &str, s: &str| -> Result<(), ConfigError> {
-        match BackendAddr::parse(h, 0, s) {
-            Ok(b) if b.port == 0 => Ok(()),
-            Ok(_) => Err(ConfigError::new(s, h, "expected a host name or IP without a port")),
-            Err(e) => Err(ConfigError::new(s, h, e.expected)),
-        }
-    };
-    match parse_list(&form.allowed_backends, "allowed backends", host_check) {
-        Ok(l) => out.allowed_backends = l,
+    match parse_allowlist(&form.allowed_backends, "allowed backends") {
+        Ok(l) => out.allowed_backends = l.iter().map(ToString::to_string).collect(),
         Err(e) => put("allowed_backends", e),
     }
     match parse_list(&form.cert_hostnames, "certificate host name", validate_cert_name) {
@@ -242,10 +242,18 @@ pub fn load(path: &Path) -> Loaded {
         }
     };
     let problem = match serde_json::from_str::<Settings>(&text) {
-        Ok(s) => match s.check() {
-            Ok(()) => return Loaded { settings: s, notice: None },
-            Err(errs) => errs.into_values().collect::<Vec<_>>().join("; "),
-        },
+        Ok(mut s) => {
+            let migrated = migrate_allowlist(&mut s);
+            match s.check() {
+                Ok(()) => {
+                    if migrated.is_some() {
+                        let _ = save(path, &s);
+                    }
+                    return Loaded { settings: s, notice: migrated };
+                }
+                Err(errs) => errs.into_values().collect::<Vec<_>>().join("; "),
+            }
+        }
         Err(e) => e.to_string(),
     };
     let backup = path.with_file_name(BACKUP_NAME);
@@ -260,6 +268,24 @@ pub fn load(path: &Path) -> Loaded {
         notice.push_str(&format!(" Writing new defaults failed: {e}."));
     }
     Loaded { settings, notice: Some(notice) }
+}
+
+/// Files from before host:port allowlist entries may list host names, which routing never matched
+/// (targets are IPv4 addresses, never looked up). They are dropped with a notice naming them, so
+/// the rest of the file still loads; bare IPs keep their meaning (the backend's port).
+fn migrate_allowlist(s: &mut Settings) -> Option<String> {
+    let (kept, dropped): (Vec<String>, Vec<String>) = std::mem::take(&mut s.allowed_backends)
+        .into_iter()
+        .partition(|a| AllowedBackend::parse(a, "allowed backends").is_ok());
+    s.allowed_backends = kept;
+    if dropped.is_empty() {
+        return None;
+    }
+    Some(format!(
+        "Allowed backends: removed {} — routing reaches IPv4 addresses only and host names are never looked up, \
+         so they never matched. To route to those runtimes, add their IP:PORT in Settings.",
+        dropped.join(", ")
+    ))
 }
 
 /// Writes atomically (temp file + rename), so a crash never leaves half a file.
@@ -300,7 +326,7 @@ mod tests {
             health_interval: "soon".into(),
             health_rise: "0".into(),
             health_fall: "x".into(),
-            allowed_backends: "ok.example, b@d".into(),
+            allowed_backends: "10.0.0.7:5000, ok.example".into(),
             cert_hostnames: "gate.lan, -bad".into(),
             ..form()
         };
@@ -322,7 +348,11 @@ mod tests {
         // Same wording as the headless binary (core's ConfigError).
         assert_eq!(errs["proxy_port"], "invalid proxy port \"70000\": expected a TCP port from 1 to 65535");
         assert!(errs["health_interval"].starts_with("invalid health interval \"soon\": expected a duration"));
-        assert!(errs["allowed_backends"].contains("b@d"), "{}", errs["allowed_backends"]);
+        assert!(
+            errs["allowed_backends"].contains("\"ok.example\": host names are never looked up"),
+            "{}",
+            errs["allowed_backends"]
+        );
         assert!(errs["cert_hostnames"].contains("-bad"), "{}", errs["cert_hostnames"]);
     }
 
@@ -350,15 +380,17 @@ mod tests {
     #[test]
     fn lists_split_on_commas_and_spaces_and_dedupe() {
         let f = SettingsForm {
-            allowed_backends: "10.0.0.7, render-box  10.0.0.7".into(),
+            allowed_backends: "10.0.0.7, LOCALHOST:49101-49102  10.0.0.7".into(),
             cert_hostnames: "gate.lan,*.studio.lan".into(),
             ..form()
         };
         let s = validate_form(&f, &Settings::default()).unwrap();
-        assert_eq!(s.allowed_backends, ["10.0.0.7", "render-box"]);
+        assert_eq!(s.allowed_backends, ["10.0.0.7", "localhost:49101-49102"]);
         assert_eq!(s.cert_hostnames, ["gate.lan", "*.studio.lan"]);
-        let f = SettingsForm { allowed_backends: "10.0.0.7:5000".into(), ..form() };
-        assert!(validate_form(&f, &Settings::default()).is_err());
+        for bad in ["render-box", "10.0.0.7:0", "10.0.0.7:5001-5000"] {
+            let f = SettingsForm { allowed_backends: bad.into(), ..form() };
+            assert!(validate_form(&f, &Settings::default()).is_err(), "{bad}");
+        }
     }
 
     #[test]
@@ -383,7 +415,7 @@ mod tests {
             health_interval: "250ms".into(),
             health_rise: 4,
             health_fall: 5,
-            allowed_backends: vec!["render-box".into()],
+            allowed_backends: vec!["10.0.0.9:5000-5001".into(), "10.0.0.8".into()],
             cert_hostnames: vec!["gate.lan".into()],
             custom_cert: Some(CustomCert { cert: "/x.pem".into(), key: Some("/x.key".into()) }),
             ..Settings::default()
@@ -394,10 +426,30 @@ mod tests {
         assert_eq!(c.listen.to_string(), "0.0.0.0:9443");
         assert_eq!(c.health.interval, std::time::Duration::from_millis(250));
         assert_eq!((c.health.rise, c.health.fall), (4, 5));
-        assert_eq!(c.allowed_backends, ["render-box"]);
+        assert_eq!(cxr_gate_core::config::format_allowlist(&c.allowed_backends), "10.0.0.9:5000-5001, 10.0.0.8");
         assert_eq!(c.cert_hostnames, ["gate.lan"]);
         assert_eq!(c.custom_cert, s.custom_cert);
         assert_eq!(c.validate(), Ok(()));
+    }
+
+    #[test]
+    fn old_allowlists_keep_bare_ips_and_drop_host_names_with_a_notice() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = path_in(dir.path());
+        fs::write(&p, r#"{"proxy_port": 9443, "allowed_backends": ["10.0.0.7", "render-box", "10.0.0.8"]}"#).unwrap();
+        let l = load(&p);
+        assert_eq!(l.settings.proxy_port, 9443, "the rest of the file is kept");
+        assert_eq!(l.settings.allowed_backends, ["10.0.0.7", "10.0.0.8"]);
+        let notice = l.notice.unwrap_or_default();
+        assert!(notice.contains("removed render-box") && notice.contains("IP:PORT"), "{notice}");
+        assert!(!p.with_file_name(BACKUP_NAME).exists(), "not treated as a damaged file");
+        // Written back migrated: the notice is shown once.
+        assert_eq!(load(&p).notice, None);
+        let mut c = Config::default();
+        l.settings.apply_to(&mut c).unwrap();
+        let ip = |s: &str| s.parse::<std::net::Ipv4Addr>().unwrap();
+        assert!(c.routing_allowed(ip("10.0.0.7"), c.backend.port), "a bare IP means the backend's port");
+        assert!(!c.routing_allowed(ip("10.0.0.7"), 22));
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Only loopback addresses are ever contacted.
 
 pub mod chromium;
+pub mod proxy;
 pub mod sys;
 
 use std::io;
@@ -153,6 +154,10 @@ pub struct RecordingConnector {
 impl RecordingConnector {
     pub fn attempts_to(&self, host: &str) -> usize {
         self.attempts.lock().map(|a| a.iter().filter(|b| b.host == host).count()).unwrap_or(0)
+    }
+
+    pub fn attempts_to_addr(&self, host: &str, port: u16) -> usize {
+        self.attempts.lock().map(|a| a.iter().filter(|b| b.host == host && b.port == port).count()).unwrap_or(0)
     }
 }
 

@@ -3,15 +3,13 @@
 //! routing targets outside the allowlist). All on loopback; a recording connector proves no
 //! refused target is ever dialled. Figures go to stdout as `FIGURE | …` lines.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use cxr_gate_core::demo::EchoServer;
-use cxr_gate_tests::chromium::target_dir;
+use cxr_gate_tests::proxy::ProxyProcess;
 use cxr_gate_tests::*;
 use futures_util::future::join_all;
 use rustls::pki_types::ServerName;
@@ -127,48 +125,49 @@ async fn slowloris_gets_408_at_the_head_timeout_while_others_are_served() -> Res
     Ok(())
 }
 
-fn proxy_binary() -> Result<PathBuf> {
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
-    let p = target_dir(env!("CARGO_TARGET_TMPDIR")).join(profile).join("cxr-gate-proxy");
-    ensure!(p.is_file(), "{} not found: run `cargo build -p cxr-gate-core` first", p.display());
-    Ok(p)
-}
-
-struct Proxy(Child);
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// One connection of the flood: TLS, `GET /health`, and what came back, how fast.
 async fn flood_one(tls: Arc<rustls::ClientConfig>, port: u16) -> (&'static str, Duration) {
     let t0 = Instant::now();
     let outcome = async {
-        let tcp = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+        let tcp = match TcpStream::connect(("127.0.0.1", port)).await {
+            Ok(t) => t,
+            // The reset can come before this task got to see the connection established.
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe) => {
+                return "reset"
+            }
+            Err(_) => return "refused",
+        };
         let name = ServerName::IpAddress(std::net::IpAddr::from([127, 0, 0, 1]).into());
-        let mut s = tokio_rustls::TlsConnector::from(tls).connect(name, tcp).await.ok()?;
-        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.ok()?;
-        let (out, closed) = read_until_closed(&mut s, Duration::from_secs(10)).await;
-        Some(if !closed {
+        let hs = tokio::time::timeout(T, tokio_rustls::TlsConnector::from(tls).connect(name, tcp)).await;
+        let mut s = match hs {
+            Err(_) => return "hung",
+            Ok(Err(e)) if matches!(e.kind(), std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe) => {
+                return "reset"
+            }
+            Ok(Err(_)) => return "closed",
+            Ok(Ok(s)) => s,
+        };
+        if s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.is_err() {
+            return "closed after handshake";
+        }
+        let (out, closed) = read_until_closed(&mut s, T).await;
+        if !closed {
             "hung"
         } else if out.starts_with(b"HTTP/1.1 503") {
             "503"
         } else if out.starts_with(b"HTTP/1.1 200") {
             "200"
         } else {
-            "closed"
-        })
+            "closed after handshake"
+        }
     }
     .await;
-    (outcome.unwrap_or("closed"), t0.elapsed())
+    (outcome, t0.elapsed())
 }
 
-/// Over the connection limit: the excess is answered (503) or turned away at once, the proxy's
-/// memory stays bounded, and service resumes as soon as slots free up. Runs the headless binary,
-/// so its memory is its own.
+/// Over the connection limit: every extra connection gets the same answer, a reset at once, the
+/// proxy's memory stays bounded, and service resumes as soon as slots free up. Runs the headless
+/// binary, so its memory is its own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_flood_is_answered_fast_with_bounded_memory_and_service_resumes() -> Result<()> {
     let _turn = SERIAL.lock().await;
@@ -177,33 +176,9 @@ async fn a_connection_flood_is_answered_fast_with_bounded_memory_and_service_res
     const PER_WAVE: usize = 250;
     sys::raise_fd_limit();
     let echo = EchoServer::start("127.0.0.1:0".parse()?).await?;
-    let dir = tempfile::tempdir()?;
-    let port = free_port();
-    let child = Command::new(proxy_binary()?)
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--backend")
-        .arg(echo.addr().to_string())
-        .arg("--data-dir")
-        .arg(dir.path())
-        .arg("--max-connections")
-        .arg(LIMIT.to_string())
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let proxy = Proxy(child);
-    let pid = proxy.0.id();
-    let deadline = Instant::now() + T;
-    let tls = loop {
-        let cert = dir.path().join("cert.pem");
-        if cert.is_file() && TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            break client_tls(&cert)?;
-        }
-        ensure!(Instant::now() < deadline, "the proxy did not start listening");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let limit = LIMIT.to_string();
+    let proxy = ProxyProcess::start(echo.addr(), &["--max-connections", &limit]).await?;
+    let (pid, port, tls) = (proxy.pid(), proxy.port, proxy.tls.clone());
     for _ in 0..20 {
         https_get(&tls, port, "/health").await?;
     }
@@ -271,7 +246,7 @@ async fn a_connection_flood_is_answered_fast_with_bounded_memory_and_service_res
     figure!("flood", "service back {} ms after slots freed; all {} held tunnels still echo", ms(back), held.len());
     ensure!(!counts.contains_key("hung"), "connections left hanging: {counts:?}");
     ensure!(!counts.contains_key("200"), "served over the limit: {counts:?}");
-    ensure!(counts.get("503").copied().unwrap_or(0) > 0, "no quick 503 at all: {counts:?}");
+    ensure!(counts.keys().eq(["reset"].iter()), "every extra connection must get the same answer, a reset: {counts:?}");
     // p99 is the promise; the max also holds a client's own SYN retransmit on a loaded two-core box.
     ensure!(pct(&times, 0.99) < Duration::from_millis(2500), "p99 of the excess took {:?}", pct(&times, 0.99));
     ensure!(pct(&times, 1.0) < Duration::from_secs(8), "slowest excess connection took {:?}", pct(&times, 1.0));
@@ -408,7 +383,7 @@ async fn garbage_gets_the_right_answer_never_a_panic_or_a_forbidden_dial() -> Re
         |c| {
             c.timeouts.tls_handshake = hs;
             c.timeouts.request_head = hs;
-            c.allowed_backends = vec!["192.168.7.7".into()];
+            c.allowed_backends = vec!["192.168.7.7".parse().expect("an allowlist entry")];
             // No periodic probes: every dial recorded below comes from a request.
             c.health.interval = Duration::from_secs(3600);
         },
@@ -633,5 +608,126 @@ async fn garbage_gets_the_right_answer_never_a_panic_or_a_forbidden_dial() -> Re
         ms(t_all.elapsed())
     );
     ensure!(n_panics == 0, "{n_panics} panic(s) during the garbage run");
+    Ok(())
+}
+
+/// Reads pipelined answers until `n` status lines arrived (or the connection closed / `T` passed).
+async fn read_answers<R: AsyncRead + Unpin>(s: &mut R, n: usize) -> Result<Vec<u16>> {
+    let mut buf = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut statuses = Vec::new();
+    let mut at = 0;
+    while statuses.len() < n {
+        let got = tokio::time::timeout(T, s.read(&mut chunk)).await??;
+        ensure!(got > 0, "closed after {} answers", statuses.len());
+        buf.extend_from_slice(&chunk[..got]);
+        // Each answer is a head with a Content-Length body; walk them as they complete.
+        while let Some(end) = buf[at..].windows(4).position(|w| w == b"\r\n\r\n").map(|p| at + p) {
+            let head = String::from_utf8_lossy(&buf[at..end]).into_owned();
+            let len: usize = header(&head, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+            if buf.len() < end + 4 + len {
+                break;
+            }
+            statuses.push(head.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0));
+            at = end + 4 + len;
+        }
+    }
+    Ok(statuses)
+}
+
+/// Thousands of routing targets pipelined over a few keep-alive connections, all inside a wide
+/// allowlist: a target is health-checked (and listed in the status) only once it answered a 101,
+/// so `/health` and the proxy's memory stay flat however many are asked for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_hostile_targets_over_keep_alive_leave_no_state_behind() -> Result<()> {
+    let _turn = SERIAL.lock().await;
+    const CONNS: usize = 4;
+    const PER_CONN: usize = 1000;
+    let echo = EchoServer::start("127.0.0.1:0".parse()?).await?;
+    // A second runtime, reached only through routing.
+    let routed_runtime = EchoServer::start("127.0.0.1:0".parse()?).await?;
+    let echo_port = routed_runtime.addr().port();
+    // A range around that runtime's port: every target in it is allowed, nearly none answers.
+    let lo = echo_port.saturating_sub(3000).max(1024);
+    let hi = lo.saturating_add(CONNS as u16 * PER_CONN as u16 + 1000);
+    let range = format!("127.0.0.1:{lo}-{hi}");
+    let proxy = ProxyProcess::start(echo.addr(), &["--allowed-backends", &range]).await?;
+    let (pid, port, tls) = (proxy.pid(), proxy.port, proxy.tls.clone());
+    // One routed session that really opens: its backend is the one that may be checked.
+    let (mut ws, _) = wss_connect(&tls, port, &format!("/127.0.0.1:{echo_port}/sign_in"), &[]).await?;
+    echo_once(&mut ws, "routed").await?;
+    let listed = |body: &[u8]| -> usize {
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        v["routed"].as_array().map(|a| a.len()).unwrap_or(usize::MAX)
+    };
+    let until = Instant::now() + T;
+    let health_before = loop {
+        let (_, body) = https_get(&tls, port, "/health").await?;
+        if listed(&body) == 1 {
+            break body;
+        }
+        ensure!(Instant::now() < until, "the routed runtime was never listed: {}", String::from_utf8_lossy(&body));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let rss_before = sys::mem_kib(Some(pid), "VmRSS").unwrap_or(0);
+
+    let t0 = Instant::now();
+    let targets: Vec<u16> =
+        (lo..=hi).filter(|p| *p != echo_port && *p != echo.addr().port()).take(CONNS * PER_CONN).collect();
+    let mut workers = Vec::new();
+    for chunk in targets.chunks(PER_CONN) {
+        let (tls, chunk) = (tls.clone(), chunk.to_vec());
+        workers.push(tokio::spawn(async move {
+            let s = tls_connect(&tls, port).await?;
+            let pipelined: Vec<u8> = chunk.iter().flat_map(|p| upgrade(&format!("/127.0.0.1:{p}/x"))).collect();
+            let (mut r, mut w) = tokio::io::split(s);
+            // Written while the answers are read, so neither side's buffers fill and stall the other.
+            let write = async move {
+                w.write_all(&pipelined).await?;
+                w.flush().await?;
+                Ok::<_, std::io::Error>(w)
+            };
+            let (written, answers) = tokio::join!(write, read_answers(&mut r, chunk.len()));
+            written?;
+            answers
+        }));
+    }
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    for w in workers {
+        for st in w.await?? {
+            *statuses.entry(st).or_default() += 1;
+        }
+    }
+    let asked = t0.elapsed();
+    // Several probe intervals later: nothing was started for them, nothing is listed.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (_, health_after) = https_get(&tls, port, "/health").await?;
+    let rss_after = sys::mem_kib(Some(pid), "VmRSS").unwrap_or(0);
+    let routed = listed(&health_after);
+    let health = String::from_utf8_lossy(&health_after);
+    echo_once(&mut ws, "still routed").await?;
+
+    figure!(
+        "hostile targets",
+        "{} upgrade requests to distinct allowed targets over {CONNS} keep-alive connections in {} ms; answers {statuses:?}",
+        targets.len(),
+        ms(asked)
+    );
+    figure!(
+        "hostile targets",
+        "/health {} B before, {} B after ({routed} routed backend listed); proxy RSS {rss_before} KiB before, {rss_after} KiB after",
+        health_before.len(),
+        health_after.len()
+    );
+    ensure!(statuses.values().sum::<usize>() == targets.len(), "some requests got no answer: {statuses:?}");
+    ensure!(routed == 1, "only the target that answered a 101 may be checked, {routed} listed: {health}");
+    ensure!(
+        health_after.len() <= health_before.len() + 16,
+        "/health grew from {} to {} B",
+        health_before.len(),
+        health_after.len()
+    );
+    ensure!(rss_after < rss_before + 16 * 1024, "memory grew from {rss_before} KiB to {rss_after} KiB");
+    drop(proxy);
     Ok(())
 }

@@ -4,12 +4,13 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use cxr_gate_core::config::parse_allowlist;
 use cxr_gate_core::demo::EchoServer;
 use cxr_gate_core::status::{BackendState, CertOrigin};
-use cxr_gate_core::Config;
+use cxr_gate_core::{BackendAddr, Config};
 use cxr_gate_tests::*;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -213,45 +214,63 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
 }
 
 #[tokio::test]
-async fn path_routing_reaches_allowed_hosts_and_refuses_others_without_dialing() -> Result<()> {
+async fn path_routing_reaches_allowed_host_ports_and_refuses_others_without_dialing() -> Result<()> {
     let echo = echo().await?;
     let rec = Arc::new(RecordingConnector::default());
+    let echo_port = echo.addr().port();
     // The configured backend is dead; the echo server is only reachable through a routing segment.
-    let h = Harness::start_with(dead_backend(), |_| {}, rec.clone()).await?;
-    let path = format!("/127.0.0.1:{}/sign_in?x=1", echo.addr().port());
+    let allowed = format!("127.0.0.1:{echo_port}");
+    let h = Harness::start_with(dead_backend(), |c| c.allowed_backends = vec![allowed.parse().unwrap()], rec.clone())
+        .await?;
+    let path = format!("/127.0.0.1:{echo_port}/sign_in?x=1");
     let (mut ws, _) = wss_connect(&h.tls, h.port, &path, &[]).await?;
     assert_eq!(roundtrip(&mut ws, Message::text("routed")).await?, Message::text("routed"));
     assert_eq!(echo.requests().pop().map(|r| r.path).as_deref(), Some("/sign_in?x=1"));
 
-    for target in ["/192.168.77.5:49100/sign_in", "/10.20.30.40/x", "/8.8.8.8:443/"] {
+    // Other hosts, and other ports on loopback (a browser's debugging port, a notebook kernel).
+    let other_port = if echo_port == 9222 { 9223 } else { 9222 };
+    let loopback_other = format!("/127.0.0.1:{other_port}/json");
+    for target in ["/192.168.77.5:49100/sign_in", "/10.20.30.40/x", "/8.8.8.8:443/", &loopback_other] {
         let err = wss_connect(&h.tls, h.port, target, &[]).await.unwrap_err().to_string();
         assert!(err.contains("403"), "{target}: {err}");
     }
     let req = "GET /192.168.77.5/x HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
                Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
     let out = https_raw(&h.tls, h.port, req.as_bytes(), Duration::from_secs(2)).await?;
-    assert!(out.contains("allowed_backends"), "{out}");
+    assert!(out.contains("allowed_backends") && out.contains("192.168.77.5:49100"), "{out}");
     for host in ["192.168.77.5", "10.20.30.40", "8.8.8.8"] {
         assert_eq!(rec.attempts_to(host), 0, "dialed {host}");
     }
-    assert!(rec.attempts_to("127.0.0.1") > 0);
+    assert_eq!(rec.attempts_to_addr("127.0.0.1", other_port), 0, "dialed loopback port {other_port}");
+    assert!(rec.attempts_to_addr("127.0.0.1", echo_port) > 0);
     Ok(())
 }
 
 #[tokio::test]
-async fn allowed_backends_extend_routing() -> Result<()> {
+async fn allowed_backends_extend_routing_by_host_and_port() -> Result<()> {
     let rec = Arc::new(RecordingConnector::default());
-    let h =
-        Harness::start_with(dead_backend(), |c| c.allowed_backends = vec!["192.168.77.5".into()], rec.clone()).await?;
+    let list = parse_allowlist("192.168.77.5:5000-5001, 192.168.77.7", "test")?;
+    let h = Harness::start_with(dead_backend(), |c| c.allowed_backends = list, rec.clone()).await?;
     // Allowed: it is dialed (the recording connector refuses non-loopback, so nothing leaves).
-    let err = wss_connect(&h.tls, h.port, "/192.168.77.5:5000/x", &[]).await.unwrap_err().to_string();
-    assert!(err.contains("503"), "{err}");
-    assert!(rec.attempts_to("192.168.77.5") >= 1);
-    assert!(rec.attempts.lock().unwrap().iter().any(|a| a.host == "192.168.77.5" && a.port == 5000));
+    for target in ["/192.168.77.5:5000/x", "/192.168.77.5:5001/x"] {
+        let err = wss_connect(&h.tls, h.port, target, &[]).await.unwrap_err().to_string();
+        assert!(err.contains("503"), "{err}");
+    }
+    assert_eq!(rec.attempts_to_addr("192.168.77.5", 5000), 1, "dialed once, and no health check before a 101");
+    assert_eq!(rec.attempts_to_addr("192.168.77.5", 5001), 1);
+    // A bare host means the backend's port, as old settings files wrote it.
+    let backend_port = h.gw.config().backend.port;
+    let err = wss_connect(&h.tls, h.port, &format!("/192.168.77.7:{backend_port}/x"), &[]).await.unwrap_err();
+    assert!(err.to_string().contains("503"), "{err}");
+    assert_eq!(rec.attempts_to_addr("192.168.77.7", backend_port), 1);
     // Not allowed: never dialed.
-    let err = wss_connect(&h.tls, h.port, "/192.168.77.6:5000/x", &[]).await.unwrap_err().to_string();
-    assert!(err.contains("403"), "{err}");
+    for target in ["/192.168.77.6:5000/x", "/192.168.77.5:5002/x", "/192.168.77.5:22/x", "/192.168.77.7:5000/x"] {
+        let err = wss_connect(&h.tls, h.port, target, &[]).await.unwrap_err().to_string();
+        assert!(err.contains("403"), "{target}: {err}");
+    }
     assert_eq!(rec.attempts_to("192.168.77.6"), 0);
+    assert_eq!(rec.attempts_to_addr("192.168.77.5", 5002) + rec.attempts_to_addr("192.168.77.5", 22), 0);
+    assert_eq!(rec.attempts_to_addr("192.168.77.7", 5000), 0);
     Ok(())
 }
 
@@ -394,20 +413,109 @@ async fn plain_http_on_the_tls_port_is_told_to_use_https() -> Result<()> {
     Ok(())
 }
 
+/// Whether a new connection gets through the TLS handshake (over the limit it is reset first).
+async fn admitted(h: &Harness) -> bool {
+    match tls_connect(&h.tls, h.port).await {
+        Ok(mut s) => {
+            let _ = s.write_all(b"GET /test HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await;
+            let mut out = Vec::new();
+            let _ = tokio::time::timeout(T, s.read_to_end(&mut out)).await;
+            out.starts_with(b"HTTP/1.1 200")
+        }
+        Err(_) => false,
+    }
+}
+
 #[tokio::test]
-async fn connections_over_the_limit_get_a_quick_503() -> Result<()> {
-    let h = Harness::start(dead_backend(), |c| c.max_connections = 2).await?;
-    let _a = tls_connect(&h.tls, h.port).await?;
-    let _b = tls_connect(&h.tls, h.port).await?;
-    // Give the accept loop a moment to hand both permits out.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let req = "GET /test HTTP/1.1\r\nHost: x\r\n\r\n";
-    let out = https_raw(&h.tls, h.port, req.as_bytes(), T).await?;
-    assert!(out.starts_with("HTTP/1.1 503"), "{out}");
-    drop(_a);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let (head, _) = https_get(&h.tls, h.port, "/test").await?;
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+async fn connections_over_the_limit_are_reset_and_a_new_limit_counts_the_open_ones() -> Result<()> {
+    let echo = echo().await?;
+    let h = Harness::start(echo.addr(), |c| c.max_connections = 3).await?;
+    h.wait_backend(BackendState::Up).await?;
+    let mut open = Vec::new();
+    for i in 0..3 {
+        let (mut ws, _) = wss_connect(&h.tls, h.port, "/", &[]).await?;
+        echo_once(&mut ws, &format!("hold {i}")).await?;
+        open.push(ws);
+    }
+    assert!(!admitted(&h).await, "a 4th connection over a limit of 3");
+    // A lower limit counts the tunnels opened before it.
+    let mut cfg = h.gw.config();
+    cfg.max_connections = 2;
+    h.gw.apply_config(cfg).await?;
+    assert!(!admitted(&h).await, "3 open, limit 2");
+    open.pop();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!admitted(&h).await, "2 open, limit 2");
+    open.pop();
+    let until = tokio::time::Instant::now() + T;
+    while !admitted(&h).await {
+        assert!(tokio::time::Instant::now() < until, "1 open, limit 2: not admitted");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn settings_changes_keep_closing_old_tunnels_when_their_backend_goes_down() -> Result<()> {
+    // Order 1: the check settings change, then the runtime goes DOWN.
+    let first = echo().await?;
+    let h = Harness::start(first.addr(), |_| {}).await?;
+    h.wait_backend(BackendState::Up).await?;
+    let (mut ws, _) = wss_connect(&h.tls, h.port, "/sign_in", &[]).await?;
+    echo_once(&mut ws, "before").await?;
+    let mut cfg = h.gw.config();
+    cfg.health.interval = Duration::from_millis(150);
+    cfg.health.fall = 2;
+    h.gw.apply_config(cfg).await?;
+    echo_once(&mut ws, "after the change").await?;
+    first.stop().await;
+    expect_closed(&mut ws).await?;
+    let mut rx = h.gw.status();
+    wait_for(&mut rx, T, "the close reason", |s| {
+        s.recent_sessions.front().is_some_and(|e| e.reason == "backend marked down")
+    })
+    .await?;
+
+    // Order 2: the backend itself is replaced, then the old one goes DOWN: its tunnel still closes.
+    let old = echo().await?;
+    let new = echo().await?;
+    let h = Harness::start(old.addr(), |_| {}).await?;
+    h.wait_backend(BackendState::Up).await?;
+    let (mut ws, _) = wss_connect(&h.tls, h.port, "/sign_in", &[]).await?;
+    echo_once(&mut ws, "to the old runtime").await?;
+    let mut cfg = h.gw.config();
+    cfg.backend = BackendAddr::new("127.0.0.1", new.addr().port());
+    h.gw.apply_config(cfg).await?;
+    let mut rx = h.gw.status();
+    wait_for(&mut rx, T, "the old backend listed while its session lasts", |s| {
+        s.routed_backends.iter().any(|b| b.addr == old.addr().to_string())
+    })
+    .await?;
+    echo_once(&mut ws, "still the old runtime").await?;
+    old.stop().await;
+    expect_closed(&mut ws).await?;
+    wait_for(&mut rx, T, "the close reason", |s| {
+        s.recent_sessions.front().is_some_and(|e| e.reason == "backend marked down")
+    })
+    .await?;
+    // New sessions go to the new backend.
+    let (mut ws, _) = wss_connect(&h.tls, h.port, "/new", &[]).await?;
+    echo_once(&mut ws, "new").await?;
+    assert_eq!(new.requests().pop().map(|r| r.path).as_deref(), Some("/new"));
+    Ok(())
+}
+
+#[tokio::test]
+async fn shutdown_ends_a_running_network_check() -> Result<()> {
+    let echo = echo().await?;
+    let h = Harness::start(echo.addr(), |_| {}).await?;
+    let (mut ws, _) = wss_connect(&h.tls, h.port, "/netcheck/ws", &[]).await?;
+    let first = tokio::time::timeout(T, ws.next()).await?;
+    assert!(matches!(first, Some(Ok(Message::Text(_)))), "{first:?}");
+    let t0 = Instant::now();
+    h.gw.shutdown().await;
+    expect_closed(&mut ws).await?;
+    assert!(t0.elapsed() < Duration::from_secs(3), "the check outlived the gateway by {:?}", t0.elapsed());
     Ok(())
 }
 

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use cxr_gate_core::fuzzing::{fuzz_route, HttpHarness, ALLOWED};
+use cxr_gate_core::fuzzing::{fuzz_allowlist, fuzz_route, HttpHarness, ALLOWED_HOST};
 use cxr_gate_core::BackendAddr;
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
@@ -84,8 +84,11 @@ fn handshakes_get_the_answers_they_must() {
     );
     assert_eq!(status(&h, two_keys.as_bytes()).0, "HTTP/1.1 400 Bad Request");
 
-    // Routing: a host outside the allowlist is refused, a look-alike target is invalid; neither dials.
+    // Routing: a host:port outside the allowlist is refused, a look-alike target is invalid; neither dials.
     assert_eq!(status(&h, &upgrade("/10.9.9.9:49100/", KEY, "13")), ("HTTP/1.1 403 Forbidden".into(), no_dial.clone()));
+    for other_port in ["/127.0.0.1:9222/json", "/127.0.0.1:5001/", &format!("/{ALLOWED_HOST}:22/")] {
+        assert_eq!(status(&h, &upgrade(other_port, KEY, "13")), ("HTTP/1.1 403 Forbidden".into(), no_dial.clone()));
+    }
     for target in ["/%31%30.0.0.5/", "/[::1]:1/", "/2130706433/", "/0x7f.0.0.1/", "/example.com:49100/"] {
         assert_eq!(
             status(&h, &upgrade(target, KEY, "13")),
@@ -95,11 +98,16 @@ fn handshakes_get_the_answers_they_must() {
     }
 
     // Valid handshakes dial their backend and nothing else (the harness refuses every dial: 503). A
-    // routed backend also gets health-checked, so its probe may add a dial of the same address.
+    // routed backend is health-checked only after a 101, so a refused one is dialled exactly once.
     let (line, dials) = status(&h, &upgrade("/sign_in?x=1", KEY, "13"));
     assert_eq!(line, "HTTP/1.1 503 Service Unavailable");
     assert_eq!(dials, vec![BackendAddr::new("127.0.0.1", 9)]);
-    let (line, dials) = status(&h, &upgrade(&format!("/{ALLOWED}:49100/sign_in"), KEY, "13"));
+    let (line, dials) = status(&h, &upgrade(&format!("/{ALLOWED_HOST}:49100/sign_in"), KEY, "13"));
     assert_eq!(line, "HTTP/1.1 503 Service Unavailable");
-    assert!(!dials.is_empty() && dials.iter().all(|d| *d == BackendAddr::new(ALLOWED, 49100)), "{dials:?}");
+    assert_eq!(dials, vec![BackendAddr::new(ALLOWED_HOST, 49100)]);
+}
+
+#[test]
+fn allowlist_seeds_and_regressions_keep_the_matcher_invariants() {
+    each("allowlist", fuzz_allowlist);
 }

@@ -1,12 +1,16 @@
-//! One probe loop per backend in use (the configured one, plus path-routed ones once used).
-//! Publishes verdicts on the status channel and, on a transition to DOWN, signals every tunnel
-//! to that backend to close (HAProxy's `on-marked-down shutdown-sessions`).
+//! One probe loop per backend in use: the configured one for the gateway's life, and each routed
+//! one (or a configured one replaced by a settings change) while sessions use it, plus a grace period.
+//! Publishes verdicts on the status channel and, on a transition to DOWN, signals every tunnel to
+//! that backend to close (HAProxy's `on-marked-down shutdown-sessions`). Routed checkers start only
+//! once a target has answered a 101 and are capped, so requests alone cannot create probe loops.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::check_tcp::check_tcp;
@@ -16,17 +20,34 @@ use crate::connector::Connector;
 use crate::status::{now_ms, BackendState, BackendStatus, StatusHub};
 use crate::status_log;
 
+/// At most this many backends besides the configured one are checked (and listed in the status).
+pub const MAX_ROUTED_CHECKERS: usize = 32;
+/// A routed backend's checker stops this long after its last session ended.
+pub const ROUTED_GRACE: Duration = Duration::from_secs(60);
+
 struct Entry {
     state: BackendState,
-    /// Bumped on every transition to DOWN; tunnels wait for a change.
+    /// Bumped on every transition to DOWN; tunnels wait for a change. Kept across probe-loop
+    /// restarts, so a settings change does not orphan the tunnels already waiting on it.
     down_epoch: watch::Sender<u64>,
     task: JoinHandle<()>,
+    /// Which probe loop owns this entry; a replaced loop's last writes are ignored.
+    generation: u64,
+    /// Sessions using this backend now.
+    leases: usize,
+    /// The configured backend: checked for as long as the gateway runs.
+    pinned: bool,
+    /// When the last lease ended.
+    idle_since: Option<Instant>,
 }
 
 struct State {
     main: BackendAddr,
     cfg: HealthConfig,
     entries: HashMap<BackendAddr, Entry>,
+    next_generation: u64,
+    /// The cap was hit and said so; said again only after it was left.
+    cap_logged: bool,
 }
 
 pub struct Health {
@@ -36,7 +57,7 @@ pub struct Health {
     state: Arc<Mutex<State>>,
 }
 
-/// Resolves when the backend is marked DOWN (never, if its checker is replaced or stopped).
+/// Resolves when the backend is marked DOWN (never, if the backend is not checked).
 pub struct DownSignal(watch::Receiver<u64>);
 
 impl DownSignal {
@@ -45,19 +66,32 @@ impl DownSignal {
             std::future::pending::<()>().await;
         }
     }
+
+    fn never() -> Self {
+        // The sender is dropped at once, so `changed()` errs and the signal pends forever.
+        DownSignal(watch::channel(0u64).1)
+    }
 }
 
-/// A new configured backend starts as `unknown`; routed ones are forgotten.
-fn publish_unknown(hub: &StatusHub, main: &BackendAddr) {
-    hub.update(|s| {
-        s.backend = BackendStatus {
-            addr: main.to_string(),
-            state: BackendState::Unknown,
-            since_ms: now_ms(),
-            last_error: None,
-        };
-        s.routed_backends.clear();
-    });
+/// A session's hold on its backend's checker: keeps it running, and tells the session when the
+/// backend is marked DOWN. Dropping it starts the grace period once no session is left.
+pub struct Lease {
+    state: Option<Arc<Mutex<State>>>,
+    addr: BackendAddr,
+    pub down: DownSignal,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        let Some(state) = self.state.take() else { return };
+        let mut st = lock(&state);
+        if let Some(e) = st.entries.get_mut(&self.addr) {
+            e.leases = e.leases.saturating_sub(1);
+            if e.leases == 0 {
+                e.idle_since = Some(Instant::now());
+            }
+        }
+    }
 }
 
 fn lock(m: &Mutex<State>) -> MutexGuard<'_, State> {
@@ -73,63 +107,134 @@ impl Health {
         cfg: HealthConfig,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
-        publish_unknown(&hub, &main);
         let h = Arc::new(Self {
             hub,
             connector,
             shutdown,
-            state: Arc::new(Mutex::new(State { main: main.clone(), cfg, entries: HashMap::new() })),
+            state: Arc::new(Mutex::new(State {
+                main: main.clone(),
+                cfg,
+                entries: HashMap::new(),
+                next_generation: 0,
+                cap_logged: false,
+            })),
         });
-        h.watch(&main);
+        h.hub.update(|s| {
+            s.backend = unknown(&main);
+            s.routed_backends.clear();
+        });
+        let mut st = lock(&h.state);
+        let e = h.spawn_entry(&mut st, &main, watch::channel(0u64).0);
+        st.entries.insert(main, Entry { pinned: true, ..e });
+        drop(st);
         h
     }
 
-    /// Starts checking `addr` if nobody does yet.
-    pub fn watch(&self, addr: &BackendAddr) {
-        let mut st = lock(&self.state);
-        if st.entries.contains_key(addr) {
-            return;
-        }
-        let (tx, _) = watch::channel(0u64);
+    /// A new entry for `addr` (not inserted) with a running probe loop that signals through `tx`.
+    fn spawn_entry(&self, st: &mut State, addr: &BackendAddr, tx: watch::Sender<u64>) -> Entry {
+        st.next_generation += 1;
+        let generation = st.next_generation;
         let task = tokio::spawn(probe_loop(
             self.hub.clone(),
             self.connector.clone(),
             self.state.clone(),
             addr.clone(),
             st.cfg.clone(),
+            generation,
             self.shutdown.child_token(),
         ));
-        st.entries.insert(addr.clone(), Entry { state: BackendState::Unknown, down_epoch: tx, task });
+        Entry {
+            state: BackendState::Unknown,
+            down_epoch: tx,
+            task,
+            generation,
+            leases: 0,
+            pinned: false,
+            idle_since: Some(Instant::now()),
+        }
     }
 
+    /// The last verdict on `addr`; `unknown` for a backend nobody checks.
     pub fn state(&self, addr: &BackendAddr) -> BackendState {
         lock(&self.state).entries.get(addr).map(|e| e.state).unwrap_or_default()
     }
 
-    pub fn down_signal(&self, addr: &BackendAddr) -> DownSignal {
-        let st = lock(&self.state);
-        match st.entries.get(addr) {
-            Some(e) => DownSignal(e.down_epoch.subscribe()),
-            // Unwatched: a sender dropped at once makes the signal pend forever.
-            None => DownSignal(watch::channel(0u64).1),
-        }
+    /// How many backends are being checked, the configured one included.
+    pub fn checkers(&self) -> usize {
+        lock(&self.state).entries.len()
     }
 
-    /// New backend or check settings: restart the probe loops (states start over as `unknown`).
-    pub fn reconfigure(&self, main: BackendAddr, cfg: HealthConfig) {
-        {
-            let mut st = lock(&self.state);
-            if st.main == main && st.cfg == cfg {
-                return;
+    /// Registers a session with `addr` (call it once the backend answered the 101): starts checking
+    /// `addr` if nobody does yet and the cap allows, and returns the session's DOWN signal.
+    pub fn lease(&self, addr: &BackendAddr) -> Lease {
+        let mut st = lock(&self.state);
+        if !st.entries.contains_key(addr) {
+            let routed = st.entries.values().filter(|e| !e.pinned).count();
+            if routed >= MAX_ROUTED_CHECKERS {
+                if !st.cap_logged {
+                    st.cap_logged = true;
+                    drop(st);
+                    status_log!(
+                        self.hub,
+                        warn,
+                        "{MAX_ROUTED_CHECKERS} routed backends are checked already (the cap): {addr} is not \
+                         health-checked, so its sessions will not be closed if it goes down"
+                    );
+                }
+                return Lease { state: None, addr: addr.clone(), down: DownSignal::never() };
             }
-            for (_, e) in st.entries.drain() {
-                e.task.abort();
-            }
-            st.main = main.clone();
-            st.cfg = cfg;
+            st.cap_logged = false;
+            let e = self.spawn_entry(&mut st, addr, watch::channel(0u64).0);
+            st.entries.insert(addr.clone(), e);
         }
-        publish_unknown(&self.hub, &main);
-        self.watch(&main);
+        let Some(e) = st.entries.get_mut(addr) else {
+            return Lease { state: None, addr: addr.clone(), down: DownSignal::never() };
+        };
+        e.leases += 1;
+        e.idle_since = None;
+        let down = DownSignal(e.down_epoch.subscribe());
+        Lease { state: Some(self.state.clone()), addr: addr.clone(), down }
+    }
+
+    /// New configured backend or check settings. Probe loops restart with the new settings (their
+    /// verdicts start over as `unknown`), but keep their DOWN notifiers: sessions opened before the
+    /// change are still closed when their backend goes DOWN. A replaced backend is checked for as
+    /// long as its sessions last, like a routed one.
+    pub fn reconfigure(&self, main: BackendAddr, cfg: HealthConfig) {
+        let mut st = lock(&self.state);
+        if st.main == main && st.cfg == cfg {
+            return;
+        }
+        st.main = main.clone();
+        st.cfg = cfg;
+        let old: Vec<(BackendAddr, Entry)> = st.entries.drain().collect();
+        for (addr, e) in old {
+            e.task.abort();
+            let pinned = addr == main;
+            if !pinned && e.leases == 0 {
+                continue;
+            }
+            let fresh = self.spawn_entry(&mut st, &addr, e.down_epoch);
+            st.entries.insert(addr, Entry { pinned, leases: e.leases, idle_since: e.idle_since, ..fresh });
+        }
+        if !st.entries.contains_key(&main) {
+            let e = self.spawn_entry(&mut st, &main, watch::channel(0u64).0);
+            st.entries.insert(main.clone(), Entry { pinned: true, ..e });
+        }
+        let kept: Vec<String> = st.entries.keys().filter(|a| **a != main).map(ToString::to_string).collect();
+        drop(st);
+        self.hub.update(|s| {
+            s.backend = unknown(&main);
+            s.routed_backends.retain(|b| kept.contains(&b.addr));
+            for b in &mut s.routed_backends {
+                *b = unknown_named(&b.addr);
+            }
+            for a in &kept {
+                if !s.routed_backends.iter().any(|b| &b.addr == a) {
+                    s.routed_backends.push(unknown_named(a));
+                }
+            }
+        });
     }
 
     pub fn stop(&self) {
@@ -139,18 +244,68 @@ impl Health {
     }
 }
 
+fn unknown(addr: &BackendAddr) -> BackendStatus {
+    unknown_named(&addr.to_string())
+}
+
+fn unknown_named(addr: &str) -> BackendStatus {
+    BackendStatus { addr: addr.to_string(), state: BackendState::Unknown, since_ms: now_ms(), last_error: None }
+}
+
+/// What the probe loop should do after a probe, decided under the lock.
+enum After {
+    Go {
+        is_main: bool,
+    },
+    /// Replaced by a newer loop, or removed: stop quietly.
+    Gone,
+    /// An unused routed backend past its grace period: drop it and stop.
+    Retire,
+}
+
+fn after_probe(
+    state: &Mutex<State>,
+    hub: &StatusHub,
+    addr: &BackendAddr,
+    generation: u64,
+    verdict: Option<BackendState>,
+) -> After {
+    let mut st = lock(state);
+    let is_main = st.main == *addr;
+    let Some(e) = st.entries.get_mut(addr).filter(|e| e.generation == generation) else {
+        return After::Gone;
+    };
+    if let Some(new) = verdict {
+        e.state = new;
+        if new == BackendState::Down {
+            e.down_epoch.send_modify(|n| *n += 1);
+        }
+    }
+    let expired = e.idle_since.is_some_and(|t| t.elapsed() >= ROUTED_GRACE);
+    if !e.pinned && e.leases == 0 && expired {
+        st.entries.remove(addr);
+        // Under the lock, so a new checker for the same backend cannot have published yet.
+        let name = addr.to_string();
+        hub.update(|s| s.routed_backends.retain(|b| b.addr != name));
+        return After::Retire;
+    }
+    After::Go { is_main }
+}
+
 async fn probe_loop(
     hub: StatusHub,
     connector: Arc<dyn Connector>,
     state: Arc<Mutex<State>>,
     addr: BackendAddr,
     cfg: HealthConfig,
+    generation: u64,
     shutdown: CancellationToken,
 ) {
     let mut counter = Counter::new(cfg.rise, cfg.fall);
     let mut ticker = tokio::time::interval(cfg.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_error: Option<String> = None;
+    let name = addr.to_string();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -160,32 +315,25 @@ async fn probe_loop(
         let result = check_tcp(connector.as_ref(), &addr, cfg.interval).await;
         let err = result.as_ref().err().cloned();
         let transition = counter.record(result.is_ok());
-        let is_main = lock(&state).main == addr;
-        if let Some(new) = transition {
-            let msg = match new {
-                BackendState::Down => format!(
-                    "backend {addr} is DOWN ({} failed check{}: {})",
-                    counter.failures(),
-                    if counter.failures() == 1 { "" } else { "s" },
-                    err.as_deref().unwrap_or("unknown error")
-                ),
-                _ => format!(
-                    "backend {addr} is UP ({} successful check{})",
-                    counter.successes(),
-                    if counter.successes() == 1 { "" } else { "s" }
-                ),
-            };
-            if new == BackendState::Down {
-                status_log!(hub, warn, "{msg}");
-            } else {
-                status_log!(hub, info, "{msg}");
+        let is_main = match after_probe(&state, &hub, &addr, generation, transition) {
+            After::Go { is_main } => is_main,
+            After::Gone => return,
+            After::Retire => {
+                tracing::debug!("stopped checking {name}: no session used it for {}s", ROUTED_GRACE.as_secs());
+                return;
             }
-            let mut st = lock(&state);
-            if let Some(e) = st.entries.get_mut(&addr) {
-                e.state = new;
-                if new == BackendState::Down {
-                    e.down_epoch.send_modify(|n| *n += 1);
-                }
+        };
+        if let Some(new) = transition {
+            let (n, what) = match new {
+                BackendState::Down => (counter.failures(), "failed"),
+                _ => (counter.successes(), "successful"),
+            };
+            let plural = if n == 1 { "" } else { "s" };
+            if new == BackendState::Down {
+                let why = err.as_deref().unwrap_or("unknown error");
+                status_log!(hub, warn, "backend {addr} is DOWN ({n} {what} check{plural}: {why})");
+            } else {
+                status_log!(hub, info, "backend {addr} is UP ({n} {what} check{plural})");
             }
         }
         // Publish only what changed, so an idle gateway does not wake the UI every interval.
@@ -193,17 +341,13 @@ async fn probe_loop(
         if transition.is_some() || shown_error != last_error {
             last_error = shown_error.clone();
             let snapshot =
-                BackendStatus { addr: addr.to_string(), state: counter.state(), since_ms: 0, last_error: shown_error };
+                BackendStatus { addr: name.clone(), state: counter.state(), since_ms: 0, last_error: shown_error };
             hub.update(|s| {
                 let slot = if is_main {
                     Some(&mut s.backend)
                 } else {
-                    let name = addr.to_string();
                     if !s.routed_backends.iter().any(|b| b.addr == name) {
-                        s.routed_backends.push(BackendStatus { since_ms: now_ms(), ..Default::default() });
-                        if let Some(last) = s.routed_backends.last_mut() {
-                            last.addr = name.clone();
-                        }
+                        s.routed_backends.push(BackendStatus { since_ms: now_ms(), ..unknown_named(&name) });
                     }
                     s.routed_backends.iter_mut().find(|b| b.addr == name)
                 };
@@ -222,3 +366,6 @@ async fn probe_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

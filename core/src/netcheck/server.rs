@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,46 @@ use crate::status_log;
 
 pub const KEEP_RESULTS: usize = 20;
 const CHUNK: usize = 64 * 1024;
+/// A control message or the result that takes longer than this to send means the headset stopped reading.
+const SEND_LIMIT: Duration = Duration::from_secs(5);
+/// How long past its planned end a bulk phase may run before the headset counts as gone.
+const PHASE_SLACK: Duration = Duration::from_secs(2);
+/// What the headset may take to report the download and to upload (beyond the phase itself).
+const REPORT_LIMIT: Duration = Duration::from_secs(15);
+
+/// Why a check ended before its result.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// A send did not go out by its deadline: the headset stopped reading (nothing more is sent).
+    #[error("the headset stopped reading")]
+    Stalled,
+    #[error("the headset closed the test")]
+    Closed,
+    #[error("the headset stopped answering")]
+    Silent,
+    #[error("the headset stopped sending")]
+    StoppedSending,
+    #[error("{0}")]
+    Protocol(&'static str),
+    #[error(transparent)]
+    WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
+}
+
+/// The "one check at a time" flag, held for a check's whole life and cleared however it ends
+/// (result, error, deadline, shutdown, a dropped task).
+pub struct Busy<'a>(&'a AtomicBool);
+
+impl<'a> Busy<'a> {
+    pub fn take(flag: &'a AtomicBool) -> Option<Self> {
+        (!flag.swap(true, Ordering::AcqRel)).then_some(Busy(flag))
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Timing {
@@ -71,8 +111,17 @@ pub fn accept(
         };
         let cfg = WebSocketConfig::default().max_message_size(Some(4 * CHUNK)).max_frame_size(Some(4 * CHUNK));
         let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(cfg)).await;
-        session(&shared, peer, force, &mut ws).await;
-        let _ = ws.close(None).await;
+        let shutdown = shared.shutdown.clone();
+        tokio::select! {
+            ended = session(&shared, peer, force, &mut ws) => {
+                // A headset that stopped reading would not take a close frame either.
+                if !matches!(ended, Err(CheckError::Stalled)) {
+                    let _ = tokio::time::timeout(SEND_LIMIT, ws.close(None)).await;
+                }
+            }
+            // Ends the check (and frees its flag and connection slot) with the gateway.
+            _ = shutdown.cancelled() => {}
+        }
     });
     let mut r = Response::new(empty());
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -85,31 +134,33 @@ pub fn accept(
     r
 }
 
-async fn session(shared: &Shared, peer: SocketAddr, force: bool, ws: &mut Ws) {
+async fn session(shared: &Shared, peer: SocketAddr, force: bool, ws: &mut Ws) -> Result<(), CheckError> {
     let streams = shared.sessions.count();
     if streams > 0 && !force {
         let msg = format!(
             "A CloudXR stream is running ({streams} headset{} connected). Testing now takes bandwidth from it.",
             if streams == 1 { "" } else { "s" }
         );
-        let _ = send_json(ws, json!({"type": "busy", "sessions": streams, "message": msg})).await;
-        return;
+        return send_json(ws, json!({"type": "busy", "sessions": streams, "message": msg})).await;
     }
-    if shared.netcheck_running.swap(true, Ordering::AcqRel) {
+    let Some(busy) = Busy::take(&shared.netcheck_running) else {
         let msg = "Another network check is running; try again in a few seconds.";
-        let _ = send_json(ws, json!({"type": "busy", "sessions": 0, "message": msg})).await;
-        return;
-    }
+        return send_json(ws, json!({"type": "busy", "sessions": 0, "message": msg})).await;
+    };
     let outcome = measure(ws, peer, Timing::default()).await;
-    shared.netcheck_running.store(false, Ordering::Release);
+    drop(busy);
     match outcome {
         Ok(result) => {
-            let _ = send_json(ws, json!({"type": "result", "result": &result})).await;
+            let sent = send_json(ws, json!({"type": "result", "result": &result})).await;
             record(&shared.hub, result);
+            sent
         }
         Err(e) => {
             tracing::info!("network check from {peer} ended early: {e}");
-            let _ = send_json(ws, json!({"type": "error", "message": e})).await;
+            if !matches!(e, CheckError::Stalled) {
+                send_json(ws, json!({"type": "error", "message": e.to_string()})).await?;
+            }
+            Err(e)
         }
     }
 }
@@ -123,30 +174,38 @@ pub fn record(hub: &StatusHub, result: NetCheckResult) {
     });
 }
 
-async fn send_json(ws: &mut Ws, v: Value) -> Result<(), String> {
-    ws.send(Message::text(v.to_string())).await.map_err(|e| e.to_string())
+async fn send_json(ws: &mut Ws, v: Value) -> Result<(), CheckError> {
+    send_by(ws, Message::text(v.to_string()), Instant::now() + SEND_LIMIT).await
+}
+
+/// Sends one message, failing if the headset has not taken it by `deadline` (it stopped reading).
+async fn send_by(ws: &mut Ws, m: Message, deadline: Instant) -> Result<(), CheckError> {
+    match tokio::time::timeout_at(deadline.into(), ws.send(m)).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(CheckError::Stalled),
+    }
 }
 
 /// The next text message as JSON (binary messages are skipped), within `within`.
-async fn next_json(ws: &mut Ws, within: Duration) -> Result<Value, String> {
+async fn next_json(ws: &mut Ws, within: Duration) -> Result<Value, CheckError> {
     tokio::time::timeout(within, async {
         loop {
             match ws.next().await {
                 Some(Ok(Message::Text(t))) => {
                     return serde_json::from_str::<Value>(t.as_str())
-                        .map_err(|_| "bad message from the headset".to_string())
+                        .map_err(|_| CheckError::Protocol("bad message from the headset"))
                 }
-                Some(Ok(Message::Close(_))) | None => return Err("the headset closed the test".to_string()),
-                Some(Err(e)) => return Err(e.to_string()),
+                Some(Ok(Message::Close(_))) | None => return Err(CheckError::Closed),
+                Some(Err(e)) => return Err(e.into()),
                 Some(Ok(_)) => {}
             }
         }
     })
     .await
-    .map_err(|_| "the headset stopped answering".to_string())?
+    .map_err(|_| CheckError::Silent)?
 }
 
-pub async fn measure(ws: &mut Ws, peer: SocketAddr, t: Timing) -> Result<NetCheckResult, String> {
+pub async fn measure(ws: &mut Ws, peer: SocketAddr, t: Timing) -> Result<NetCheckResult, CheckError> {
     // Round trip: the server stamps each ping and the headset echoes it at once.
     send_json(ws, json!({"type": "phase", "phase": "ping", "seconds": t.ping.as_secs_f64()})).await?;
     let start = Instant::now();
@@ -165,7 +224,7 @@ pub async fn measure(ws: &mut Ws, peer: SocketAddr, t: Timing) -> Result<NetChec
         tokio::select! {
             _ = tick.tick(), if now < ping_end => {
                 sent.insert(seq, Instant::now());
-                ws.send(Message::text(format!("p:{seq}"))).await.map_err(|e| e.to_string())?;
+                send_by(ws, Message::text(format!("p:{seq}")), drain_end).await?;
                 seq += 1;
             }
             m = ws.next() => match m {
@@ -176,8 +235,8 @@ pub async fn measure(ws: &mut Ws, peer: SocketAddr, t: Timing) -> Result<NetChec
                         }
                     }
                 }
-                Some(Ok(Message::Close(_))) | None => return Err("the headset closed the test".into()),
-                Some(Err(e)) => return Err(e.to_string()),
+                Some(Ok(Message::Close(_))) | None => return Err(CheckError::Closed),
+                Some(Err(e)) => return Err(e.into()),
                 Some(Ok(_)) => {}
             },
             _ = tokio::time::sleep_until(tokio::time::Instant::from_std(drain_end)) => break,
@@ -190,15 +249,16 @@ pub async fn measure(ws: &mut Ws, peer: SocketAddr, t: Timing) -> Result<NetChec
     send_json(ws, json!({"type": "phase", "phase": "down", "seconds": t.down.as_secs_f64()})).await?;
     let chunk = Bytes::from(vec![0x5a; CHUNK]);
     let t0 = Instant::now();
+    let down_deadline = t0 + t.down + PHASE_SLACK;
     let mut down_sent: u64 = 0;
     while t0.elapsed() < t.down {
-        ws.send(Message::Binary(chunk.clone())).await.map_err(|e| e.to_string())?;
+        send_by(ws, Message::Binary(chunk.clone()), down_deadline).await?;
         down_sent += CHUNK as u64;
     }
     send_json(ws, json!({"type": "down_end", "bytes": down_sent})).await?;
-    let report = next_json(ws, Duration::from_secs(15)).await?;
+    let report = next_json(ws, REPORT_LIMIT).await?;
     if report["type"] != "down_result" {
-        return Err("unexpected message from the headset".into());
+        return Err(CheckError::Protocol("unexpected message from the headset"));
     }
     let down_mbps = mbps(report["bytes"].as_u64().unwrap_or(0), report["ms"].as_f64().unwrap_or(0.0));
 
@@ -208,11 +268,11 @@ pub async fn measure(ws: &mut Ws, peer: SocketAddr, t: Timing) -> Result<NetChec
     let mut last = Instant::now();
     let mut up_bytes: u64 = 0;
     let mut first_len: u64 = 0;
-    let deadline = Instant::now() + t.up + Duration::from_secs(15);
+    let deadline = Instant::now() + t.up + REPORT_LIMIT;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         match tokio::time::timeout(left, ws.next()).await {
-            Err(_) => return Err("the headset stopped sending".into()),
+            Err(_) => return Err(CheckError::StoppedSending),
             Ok(Some(Ok(Message::Binary(b)))) => {
                 let now = Instant::now();
                 if first.is_none() {
@@ -227,8 +287,8 @@ pub async fn measure(ws: &mut Ws, peer: SocketAddr, t: Timing) -> Result<NetChec
                     break;
                 }
             }
-            Ok(Some(Ok(Message::Close(_)))) | Ok(None) => return Err("the headset closed the test".into()),
-            Ok(Some(Err(e))) => return Err(e.to_string()),
+            Ok(Some(Ok(Message::Close(_)))) | Ok(None) => return Err(CheckError::Closed),
+            Ok(Some(Err(e))) => return Err(e.into()),
             Ok(Some(Ok(_))) => {}
         }
     }

@@ -1,5 +1,6 @@
-//! The TCP listener: accepts, enforces the connection limit, answers plain HTTP with a 400 that says
-//! "use https://", and completes the TLS handshake within its time limit before handing over to hyper.
+//! The TCP listener: accepts, enforces the connection limit (a reset beyond it), answers plain HTTP
+//! with a 400 that says "use https://", and completes the TLS handshake within one deadline before
+//! handing over to hyper.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use super::io::{canned_response, drain_and_answer, sniff, FirstBytes};
-use super::pages::{OVERLOADED_BODY, PLAIN_HTTP_BODY};
+use super::pages::PLAIN_HTTP_BODY;
 use super::{ConnSlot, Shared};
 
 pub struct Listener {
@@ -51,35 +52,34 @@ async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, cancel: Cancell
             },
         };
         let _ = tcp.set_nodelay(true);
-        let limit = shared.conn_limit.load_full();
-        match limit.try_acquire_owned() {
-            Ok(permit) => {
-                let shared = shared.clone();
-                tokio::spawn(handle(shared, tcp, peer, Some(ConnSlot::new(permit))));
+        match shared.conn_limit.try_take() {
+            Some(permit) => {
+                tokio::spawn(handle(shared.clone(), tcp, peer, ConnSlot::new(permit)));
             }
-            Err(_) => match shared.overflow.clone().try_acquire_owned() {
-                Ok(permit) => {
-                    let shared = shared.clone();
-                    tokio::spawn(async move {
-                        handle(shared, tcp, peer, None).await;
-                        drop(permit);
-                    });
-                }
-                Err(_) => drop(tcp),
-            },
+            None => refuse(tcp, peer),
         }
     }
 }
 
-/// `slot` is the connection's place under the limit; `None` means over the limit (a quick 503).
-async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, slot: Option<ConnSlot>) {
+/// Over the limit, every connection gets the same answer: a TCP reset at once. No TLS handshake,
+/// no task, no buffer: a flood costs the gateway nothing it has to bound separately.
+fn refuse(tcp: TcpStream, peer: SocketAddr) {
+    tracing::debug!("connection limit reached: resetting {peer}");
+    // SO_LINGER 0 turns the close into an RST; it cannot block, as nothing was written.
+    let _ = tcp.set_zero_linger();
+    drop(tcp);
+}
+
+/// `slot` is the connection's place under the limit, held for as long as any part of it lives.
+async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, slot: ConnSlot) {
     let cfg = shared.config.load_full();
-    let hs_timeout = cfg.timeouts.tls_handshake;
+    // One deadline for the whole handshake, the first-byte peek included.
+    let deadline = tokio::time::Instant::now() + cfg.timeouts.tls_handshake;
     let local = match tcp.local_addr() {
         Ok(a) => a,
         Err(_) => return,
     };
-    match tokio::time::timeout(hs_timeout, sniff(&tcp)).await {
+    match tokio::time::timeout_at(deadline, sniff(&tcp)).await {
         Ok(Ok(FirstBytes::Tls)) => {}
         Ok(Ok(FirstBytes::PlainHttp)) => {
             tracing::debug!("plain HTTP from {peer} on the TLS port");
@@ -89,7 +89,7 @@ async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, slot: Opt
         _ => return,
     }
     let acceptor = TlsAcceptor::from(shared.tls.clone());
-    let tls = match tokio::time::timeout(hs_timeout, acceptor.accept(tcp)).await {
+    let tls = match tokio::time::timeout_at(deadline, acceptor.accept(tcp)).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => {
             // "certificate unknown" here usually means a LAN client reached an IP missing from the SANs.
@@ -100,10 +100,6 @@ async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, slot: Opt
             tracing::debug!("TLS handshake with {peer} timed out");
             return;
         }
-    };
-    let Some(slot) = slot else {
-        drain_and_answer(tls, &canned_response("503 Service Unavailable", OVERLOADED_BODY)).await;
-        return;
     };
     super::http::serve(shared, tls, peer, local, slot).await;
 }

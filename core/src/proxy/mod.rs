@@ -3,6 +3,7 @@
 
 pub mod http;
 pub mod io;
+pub mod limit;
 pub mod listener;
 pub mod pages;
 pub mod route;
@@ -12,7 +13,6 @@ pub mod tunnel;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Config;
@@ -25,10 +25,10 @@ use crate::tls::CertManager;
 /// HTTP connection, then the tunnel or network check it upgraded to (hyper hands the socket over
 /// and returns, so the permit must travel with it).
 #[derive(Clone, Default)]
-pub struct ConnSlot(#[allow(dead_code)] Option<Arc<OwnedSemaphorePermit>>);
+pub struct ConnSlot(#[allow(dead_code)] Option<Arc<limit::Permit>>);
 
 impl ConnSlot {
-    pub fn new(permit: OwnedSemaphorePermit) -> Self {
+    pub fn new(permit: limit::Permit) -> Self {
         ConnSlot(Some(Arc::new(permit)))
     }
 }
@@ -42,10 +42,8 @@ pub struct Shared {
     pub sessions: Arc<sessions::Sessions>,
     pub connector: Arc<dyn Connector>,
     pub tls: Arc<rustls::ServerConfig>,
-    /// Permits for concurrent client connections (`max_connections`).
-    pub conn_limit: ArcSwap<Semaphore>,
-    /// Connections over the limit still get a quick 503, up to this many at once.
-    pub overflow: Arc<Semaphore>,
+    /// Concurrent client connections (`max_connections`); over it, a connection is reset at once.
+    pub conn_limit: Arc<limit::Limiter>,
     /// One headset network check at a time.
     pub netcheck_running: std::sync::atomic::AtomicBool,
     pub shutdown: CancellationToken,

@@ -80,9 +80,29 @@ pub struct Health<'a> {
     pub active_sessions: usize,
     pub version: &'a str,
     pub last_error: Option<&'a str>,
+    /// Path-routed backends being checked (each answered a 101; at most 32).
+    pub routed: Vec<Routed<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Routed<'a> {
+    pub backend: &'a str,
+    pub state: &'a str,
+    pub since_ms: u64,
+    pub last_error: Option<&'a str>,
 }
 
 pub fn health_json(st: &Status, active_sessions: usize) -> String {
+    let routed = st
+        .routed_backends
+        .iter()
+        .map(|b| Routed {
+            backend: &b.addr,
+            state: b.state.as_str(),
+            since_ms: b.since_ms,
+            last_error: b.last_error.as_deref(),
+        })
+        .collect();
     let h = Health {
         state: st.backend.state.as_str(),
         backend: &st.backend.addr,
@@ -90,6 +110,7 @@ pub fn health_json(st: &Status, active_sessions: usize) -> String {
         active_sessions,
         version: crate::VERSION,
         last_error: st.backend.last_error.as_deref(),
+        routed,
     };
     serde_json::to_string_pretty(&h).unwrap_or_else(|_| "{}".into())
 }
@@ -102,17 +123,16 @@ pub fn backend_unreachable(backend: &str, why: Option<&str>) -> String {
     s
 }
 
-pub fn route_refused(host: &str) -> String {
+pub fn route_refused(target: &str) -> String {
     format!(
-        "Routing to {host} is not allowed. Only the configured backend, loopback and the hosts in the \
-allowed_backends setting can be reached (ALLOWED_BACKENDS / --allowed-backends / Settings → Allowed backends).\n"
+        "Routing to {target} is not allowed. Only the configured backend and the host:port entries of the \
+allowed_backends setting can be reached; to add this one, list {target} in ALLOWED_BACKENDS / \
+--allowed-backends / Settings → Allowed backends.\n"
     )
 }
 
 pub const PLAIN_HTTP_BODY: &str =
     "This is the CXR Gate TLS port: use https:// (for pages) or wss:// (for WebSockets) instead of http://.\n";
-
-pub const OVERLOADED_BODY: &str = "CXR Gate is at its connection limit; try again in a moment.\n";
 
 #[cfg(test)]
 mod tests {
@@ -136,5 +156,10 @@ mod tests {
         assert_eq!(v["backend"], "localhost:49100");
         assert_eq!(v["active_sessions"], 3);
         assert_eq!(v["version"], crate::VERSION);
+        assert_eq!(v["routed"], serde_json::json!([]));
+        st.routed_backends.push(crate::status::BackendStatus { addr: "10.0.0.7:49100".into(), ..Default::default() });
+        let v: serde_json::Value = serde_json::from_str(&health_json(&st, 0)).unwrap();
+        assert_eq!(v["routed"][0]["backend"], "10.0.0.7:49100");
+        assert_eq!(v["routed"][0]["state"], "unknown");
     }
 }

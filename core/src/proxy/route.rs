@@ -1,6 +1,7 @@
 //! Where an upgrade request goes: the configured backend, or — like NVIDIA's nginx example —
 //! the server named by a first path segment `/{ipv4}` or `/{ipv4}:{port}`, with that segment stripped.
-//! Only hosts in the allow list can be reached, so the gateway never becomes an open proxy.
+//! Only the configured backend and the `host:port` entries of the allowlist can be reached, so the
+//! gateway never becomes an open proxy, not even to other services on the workstation's loopback.
 
 use std::net::Ipv4Addr;
 
@@ -10,8 +11,8 @@ use crate::config::{BackendAddr, Config, DEFAULT_BACKEND_PORT};
 pub enum Route {
     /// Forward to `backend` with `path_and_query` as the request target.
     Forward { backend: BackendAddr, path_and_query: String, routed: bool },
-    /// A routing segment naming a host that is not allowed.
-    Refused { host: String },
+    /// A routing segment naming an `ip:port` that is not allowed.
+    Refused { target: String },
     /// A first segment that tries to name a target in a form this gateway does not take
     /// (host name, IPv6, encoded or non-canonical IPv4, bad port). Never resolved, never dialled.
     Invalid { segment: String, why: &'static str },
@@ -133,12 +134,15 @@ pub fn route(cfg: &Config, path_and_query: &str) -> Route {
             Route::Forward { backend: cfg.backend.clone(), path_and_query: path_and_query.to_string(), routed: false }
         }
         Segment::Invalid(why) => Route::Invalid { segment: quote_segment(path_and_query), why },
+        // The configured backend named by its address is the backend: same health checks, same sessions.
+        Segment::Target(ip, port, rest) if cfg.is_backend(ip, port) => {
+            Route::Forward { backend: cfg.backend.clone(), path_and_query: rest, routed: false }
+        }
         Segment::Target(ip, port, rest) => {
-            let host = ip.to_string();
-            if cfg.routing_allowed(&host) {
-                Route::Forward { backend: BackendAddr::new(host, port), path_and_query: rest, routed: true }
+            if cfg.routing_allowed(ip, port) {
+                Route::Forward { backend: BackendAddr::new(ip.to_string(), port), path_and_query: rest, routed: true }
             } else {
-                Route::Refused { host }
+                Route::Refused { target: format!("{ip}:{port}") }
             }
         }
     }
@@ -149,7 +153,7 @@ mod tests {
     use super::*;
 
     fn cfg(allowed: &[&str]) -> Config {
-        Config { allowed_backends: allowed.iter().map(|s| s.to_string()).collect(), ..Config::default() }
+        Config { allowed_backends: allowed.iter().map(|s| s.parse().unwrap()).collect(), ..Config::default() }
     }
 
     #[test]
@@ -222,14 +226,31 @@ mod tests {
     }
 
     #[test]
-    fn loopback_and_allowed_hosts_route_others_are_refused() {
-        let c = cfg(&["192.168.1.20"]);
-        assert!(matches!(route(&c, "/127.0.0.1:6000/a"), Route::Forward { routed: true, .. }));
-        assert!(matches!(route(&c, "/192.168.1.20/a"), Route::Forward { routed: true, .. }));
-        assert_eq!(route(&c, "/192.168.1.21:49100/a"), Route::Refused { host: "192.168.1.21".into() });
-        assert_eq!(route(&c, "/8.8.8.8/a"), Route::Refused { host: "8.8.8.8".into() });
-        // The configured backend's own IP is allowed without listing it.
+    fn only_the_backend_and_allowed_host_ports_route_others_are_refused() {
+        let c = cfg(&["192.168.1.20", "192.168.1.30:5000-5001"]);
+        // Loopback is not blanket-allowed: only the backend's own port (the backend is localhost:49100).
+        assert_eq!(route(&c, "/127.0.0.1:6000/a"), Route::Refused { target: "127.0.0.1:6000".into() });
+        assert_eq!(route(&c, "/127.0.0.1:9222/json"), Route::Refused { target: "127.0.0.1:9222".into() });
+        assert_eq!(
+            route(&c, "/127.0.0.1:49100/a?b"),
+            Route::Forward { backend: c.backend.clone(), path_and_query: "/a?b".into(), routed: false }
+        );
+        assert_eq!(
+            route(&c, "/192.168.1.20/a"),
+            Route::Forward {
+                backend: BackendAddr::new("192.168.1.20", 49100),
+                path_and_query: "/a".into(),
+                routed: true
+            }
+        );
+        assert_eq!(route(&c, "/192.168.1.20:22/a"), Route::Refused { target: "192.168.1.20:22".into() });
+        assert!(matches!(route(&c, "/192.168.1.30:5001/a"), Route::Forward { routed: true, .. }));
+        assert_eq!(route(&c, "/192.168.1.30:5002/a"), Route::Refused { target: "192.168.1.30:5002".into() });
+        assert_eq!(route(&c, "/192.168.1.21:49100/a"), Route::Refused { target: "192.168.1.21:49100".into() });
+        assert_eq!(route(&c, "/8.8.8.8/a"), Route::Refused { target: "8.8.8.8:49100".into() });
+        // The configured backend's own address and port route to it without listing it.
         let c2 = Config { backend: BackendAddr::new("10.1.1.1", 49100), ..Config::default() };
-        assert!(matches!(route(&c2, "/10.1.1.1/a"), Route::Forward { routed: true, .. }));
+        assert!(matches!(route(&c2, "/10.1.1.1/a"), Route::Forward { routed: false, .. }));
+        assert!(matches!(route(&c2, "/10.1.1.1:49101/a"), Route::Refused { .. }));
     }
 }

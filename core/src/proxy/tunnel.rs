@@ -51,20 +51,16 @@ pub async fn forward(
     let cfg = shared.config.load_full();
     let pq = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
     let (backend, target) = match route(&cfg, &pq) {
-        Route::Refused { host } => {
-            tracing::warn!("refused routing {peer} to {host}: not in allowed_backends");
-            return text(StatusCode::FORBIDDEN, pages::route_refused(&host));
+        Route::Refused { target } => {
+            tracing::warn!("refused routing {peer} to {target}: not in allowed_backends");
+            return text(StatusCode::FORBIDDEN, pages::route_refused(&target));
         }
         Route::Invalid { segment, why } => {
             tracing::warn!("refused routing {peer} to {segment:?}: {why}");
             return text(StatusCode::BAD_REQUEST, format!("Cannot route to \"{segment}\": {why}.\n"));
         }
-        Route::Forward { backend, path_and_query, routed } => {
-            if routed {
-                shared.health.watch(&backend);
-            }
-            (backend, path_and_query)
-        }
+        // Routed backends are health-checked only once they answered a 101 (see `Health::lease`).
+        Route::Forward { backend, path_and_query, .. } => (backend, path_and_query),
     };
     let name = backend.to_string();
     if shared.health.state(&backend) == BackendState::Down {
@@ -106,7 +102,6 @@ pub async fn forward(
         parts.headers.insert("x-forwarded-for", v);
     }
     parts.headers.insert("x-forwarded-proto", HeaderValue::from_static("https"));
-    let down = shared.health.down_signal(&backend);
 
     let mut resp =
         match tokio::time::timeout(UPGRADE_ANSWER_TIMEOUT, sender.send_request(Request::from_parts(parts, empty())))
@@ -134,6 +129,8 @@ pub async fn forward(
     out.headers_mut().remove(header::CONTENT_LENGTH);
 
     let path = target;
+    // Taken now, before the 101 is relayed: a DOWN verdict from here on closes the tunnel.
+    let lease = shared.health.lease(&backend);
     tokio::spawn(async move {
         let _slot = slot;
         let (c, b) = match tokio::join!(client_upgrade, backend_upgrade) {
@@ -145,8 +142,10 @@ pub async fn forward(
         };
         let session = shared.sessions.open(peer.to_string(), path, name);
         let idle = shared.config.load().timeouts.tunnel_idle;
-        let reason = join(c, b, &session, down, idle).await;
+        let mut lease = lease;
+        let reason = join(c, b, &session, &mut lease.down, idle).await;
         shared.sessions.close(&session, &reason);
+        drop(lease);
     });
     out
 }
@@ -190,7 +189,7 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     }
 }
 
-async fn join(client: Upgraded, backend: Upgraded, s: &Session, mut down: DownSignal, idle: Duration) -> String {
+async fn join(client: Upgraded, backend: Upgraded, s: &Session, down: &mut DownSignal, idle: Duration) -> String {
     let origin = Instant::now();
     let activity = AtomicU64::new(0);
     let (cr, cw) = tokio::io::split(TokioIo::new(client));
