@@ -474,14 +474,24 @@ impl ServerCertVerifier for PinnedCert {
     }
 }
 
+/// The one suite and key exchange both proxies are measured with: the client offers nothing else,
+/// so neither server's preference (CXR Gate orders AES-256 first, HAProxy AES-128) decides.
+const PINNED_SUITE: &str = "TLS13_AES_128_GCM_SHA256";
+const PINNED_GROUP: &str = "X25519";
+
 fn tls_connector(cert_pem: &Path) -> Result<TlsConnector> {
     let der = CertificateDer::from_pem_file(cert_pem)
         .with_context(|| format!("reading {}", cert_pem.display()))?
         .as_ref()
         .to_vec();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let ring = rustls::crypto::ring::default_provider();
+    let provider = Arc::new(CryptoProvider {
+        cipher_suites: vec![rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256],
+        kx_groups: vec![rustls::crypto::ring::kx_group::X25519],
+        ..ring
+    });
     let mut cfg = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()?
+        .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(PinnedCert { der, provider }))
         .with_no_client_auth();
@@ -511,6 +521,8 @@ struct Target {
     tls: Option<TlsConnector>,
     /// The proxy process (None for direct).
     pid: Option<u32>,
+    /// Every (suite, key exchange) a session negotiated, to show both proxies were measured alike.
+    negotiated: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Target {
@@ -532,7 +544,17 @@ async fn open(t: &Target, path: &str) -> Result<Ws> {
     let tcp = TcpStream::connect(t.addr).await?;
     tcp.set_nodelay(true)?;
     let (io, scheme): (Box<dyn Io>, &str) = match &t.tls {
-        Some(c) => (Box::new(c.connect(ServerName::from(LOOPBACK), tcp).await?), "wss"),
+        Some(c) => {
+            let s = c.connect(ServerName::from(LOOPBACK), tcp).await?;
+            let conn = s.get_ref().1;
+            let suite = conn.negotiated_cipher_suite().map(|c| format!("{:?}", c.suite()));
+            let group = conn.negotiated_key_exchange_group().map(|g| format!("{:?}", g.name()));
+            let seen = format!("{} with {}", suite.unwrap_or_else(|| "?".into()), group.unwrap_or_else(|| "?".into()));
+            if let Ok(mut n) = t.negotiated.lock() {
+                n.insert(seen);
+            }
+            (Box::new(s), "wss")
+        }
         None => (Box::new(tcp), "ws"),
     };
     let url = format!("{scheme}://{}{path}", t.addr);
@@ -877,18 +899,30 @@ async fn run(opts: &Opts, work: &Path) -> Result<()> {
     // Give the writer a moment to finish the files before reading them.
     tokio::time::sleep(Duration::from_millis(200)).await;
     let tls = tls_connector(&cert)?;
-    let gate_t = Target { kind: Kind::Gate, addr: gate_addr, tls: Some(tls.clone()), pid: Some(gate.pid()) };
+    let gate_t = Target {
+        kind: Kind::Gate,
+        addr: gate_addr,
+        tls: Some(tls.clone()),
+        pid: Some(gate.pid()),
+        negotiated: Default::default(),
+    };
     wait_ready(&gate_t, &mut Some(&mut gate)).await?;
     step(&format!("CXR Gate ready on wss://{gate_addr} (pid {})", gate.pid()));
 
     step("starting haproxy with the container's configuration");
     let (mut haproxy, haproxy_addr) = start_haproxy(opts, work, &gate_data, echo_addr, maxconn)?;
     let haproxy_pid = haproxy.pid();
-    let haproxy_t = Target { kind: Kind::Haproxy, addr: haproxy_addr, tls: Some(tls), pid: Some(haproxy_pid) };
+    let haproxy_t = Target {
+        kind: Kind::Haproxy,
+        addr: haproxy_addr,
+        tls: Some(tls),
+        pid: Some(haproxy_pid),
+        negotiated: Default::default(),
+    };
     wait_ready(&haproxy_t, &mut Some(&mut haproxy)).await?;
     step(&format!("HAProxy ready on wss://{haproxy_addr} (pid {haproxy_pid})"));
 
-    let direct_t = Target { kind: Kind::Direct, addr: echo_addr, tls: None, pid: None };
+    let direct_t = Target { kind: Kind::Direct, addr: echo_addr, tls: None, pid: None, negotiated: Default::default() };
     wait_ready(&direct_t, &mut Some(&mut echo)).await?;
 
     let targets = [&gate_t, &haproxy_t, &direct_t];
@@ -935,8 +969,18 @@ async fn run(opts: &Opts, work: &Path) -> Result<()> {
         println!("- open-file limit: {l}");
     }
     println!();
+    let negotiated =
+        |t: &Target| t.negotiated.lock().map(|n| n.iter().cloned().collect::<Vec<_>>().join(" / ")).unwrap_or_default();
+    let (gate_tls, haproxy_tls) = (negotiated(&gate_t), negotiated(&haproxy_t));
+    let pinned = format!("{PINNED_SUITE} with {PINNED_GROUP}");
     print!("{}", table(&rows(&cols, opts)));
+    println!(
+        "| TLS negotiated by every session (client offers only {pinned}) | {gate_tls} | {haproxy_tls} | no TLS | — |"
+    );
     println!();
+    if gate_tls != pinned || haproxy_tls != pinned {
+        bail!("the proxies negotiated {gate_tls:?} and {haproxy_tls:?}, not only {pinned:?}: the comparison is not like for like");
+    }
     println!(
         "Lower is better except throughput. Set-up is TCP + TLS (full handshake, no resumption) + \
          WebSocket upgrade until the 101; direct has no TLS. Both proxies serve the same certificate."
