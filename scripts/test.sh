@@ -3,7 +3,7 @@
 #   setup (apt packages, Rust, tauri-driver, Node for the Tauri CLI) → rustfmt → clippy → build →
 #   cargo test --workspace (unit, integration, reliability and abuse, Chromium headset flow, desktop
 #   e2e under Xvfb) → TLS scan with testssl.sh → the container image (podman: build, a wss://
-#   session through it, podman stop) →
+#   session through it, podman stop) → the Helm chart (lint, render, validate; no cluster) →
 #   Linux .deb built with the Tauri CLI, installed with dpkg, `cxr-gate --version` run.
 # Stops at the first failure. This is also what CI runs (.ci/run).
 #
@@ -87,6 +87,10 @@ bash scripts/tls-scan.sh
 # ------------------------------------------------------------------------------------------------
 banner "container image: static cxr-gate-proxy FROM scratch (podman), wss:// through it, podman stop"
 bash scripts/container-test.sh
+
+# ------------------------------------------------------------------------------------------------
+banner "Helm chart: helm lint --strict, helm template = deploy/k8s/, kubernetes-validate --strict"
+bash scripts/k8s-check.sh
 
 # ------------------------------------------------------------------------------------------------
 banner "Linux .deb: build with the Tauri CLI, install with dpkg, run --version"
