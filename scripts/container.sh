@@ -61,7 +61,12 @@ build() { # tag, extra podman build flags...
   podman image inspect --format '{{.Id}}' "$tag"
 }
 
+previous="$(podman image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)"
 id="$(build "$image")"
+# The tag moved to the new build: drop the image it left behind, unless something else uses it.
+if [ -n "$previous" ] && [ "$previous" != "$id" ]; then
+  podman rmi "$previous" >/dev/null 2>&1 || true
+fi
 size="$(podman image inspect --format '{{.Size}}' "$image")"
 echo "image: $image"
 echo "image ID: $id"
