@@ -24,9 +24,11 @@ struct Cli {
     /// Log filter, e.g. info, debug, cxr_gate_core=debug
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
-    /// Check the gate running on this host instead of starting one (a container's health check):
-    /// GET /health over TLS from its listener (PROXY_PORT / --listen; loopback when it listens on all
-    /// interfaces), print one line, exit 0 when it answers, else 1
+    /// Probe the gate running on this host instead of starting one (a container's health check): exit 0
+    /// when it answers, else 1
+    ///
+    /// Sends GET /health over TLS to its listener (PROXY_PORT / --listen; loopback when it listens on
+    /// all interfaces) and prints one line.
     #[arg(long)]
     check_health: bool,
     /// With --check-health: also require the CloudXR Runtime to be UP (readiness)
