@@ -1,7 +1,6 @@
 //! cxr-gate-proxy: the headless CXR Gate for Linux servers and containers. Same settings as NVIDIA's
 //! HAProxy container (BACKEND_HOST, BACKEND_PORT, PROXY_PORT, CERT_HOSTNAMES, HEALTH_CHECK_*), plus flags.
 //! Exit codes: 0 after a clean shutdown, 2 for bad configuration, 1 when it cannot listen.
-//! `--check-health [--ready]` probes a running gate instead (the container image's health check).
 
 use std::process::ExitCode;
 use std::time::Duration;
