@@ -2,7 +2,8 @@
 # Runs every check CXR Gate has, on a fresh Debian 12 machine, doing all set-up itself:
 #   setup (apt packages, Rust, tauri-driver, Node for the Tauri CLI) → rustfmt → clippy → build →
 #   cargo test --workspace (unit, integration, reliability and abuse, Chromium headset flow, desktop
-#   e2e under Xvfb) → TLS scan with testssl.sh →
+#   e2e under Xvfb) → TLS scan with testssl.sh → the container image (podman: build, a wss://
+#   session through it, podman stop) → the Helm chart (lint, render, validate; no cluster) →
 #   Linux .deb built with the Tauri CLI, installed with dpkg, `cxr-gate --version` run.
 # Stops at the first failure. This is also what CI runs (.ci/run).
 #
@@ -82,6 +83,14 @@ xvfb-run -a --server-args="-screen 0 1400x1000x24" "${dbus[@]}" \
 # ------------------------------------------------------------------------------------------------
 banner "TLS scan: testssl.sh against the running proxy, checked against the policy (docs/SECURITY.md)"
 bash scripts/tls-scan.sh
+
+# ------------------------------------------------------------------------------------------------
+banner "container image: static cxr-gate-proxy FROM scratch (podman), wss:// through it, podman stop"
+bash scripts/container-test.sh
+
+# ------------------------------------------------------------------------------------------------
+banner "Helm chart: helm lint --strict, helm template = deploy/k8s/, kubernetes-validate --strict"
+bash scripts/k8s-check.sh
 
 # ------------------------------------------------------------------------------------------------
 banner "Linux .deb: build with the Tauri CLI, install with dpkg, run --version"

@@ -12,6 +12,7 @@ mod gateway;
 pub mod health;
 pub mod net;
 pub mod netcheck;
+pub mod probe;
 pub mod proxy;
 pub mod qr;
 pub mod status;

@@ -3,12 +3,13 @@
 //! Exit codes: 0 after a clean shutdown, 2 for bad configuration, 1 when it cannot listen.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Result;
 use clap::Parser;
 use cxr_gate_core::config::{process_env, Config};
 use cxr_gate_core::status::{CertOrigin, ListenerState, Status};
-use cxr_gate_core::{qr, CliOverrides, Gateway};
+use cxr_gate_core::{probe, qr, CliOverrides, Gateway};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -22,6 +23,44 @@ struct Cli {
     /// Log filter, e.g. info, debug, cxr_gate_core=debug
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
+    /// Probe the gate running on this host instead of starting one (a container's health check): exit 0
+    /// when it answers, else 1
+    ///
+    /// Sends GET /health over TLS to its listener (PROXY_PORT / --listen; loopback when it listens on
+    /// all interfaces) and prints one line.
+    #[arg(long)]
+    check_health: bool,
+    /// With --check-health: also require the CloudXR Runtime to be UP (readiness)
+    #[arg(long, requires = "check_health")]
+    ready: bool,
+}
+
+/// How long `--check-health` waits for the whole answer (container health checks time out at 5 s+).
+const CHECK_WITHIN: Duration = Duration::from_secs(4);
+
+/// `--check-health [--ready]`: exit 0 healthy, 1 otherwise (Docker's HEALTHCHECK codes; 2 is reserved there).
+fn check_health(cli: &Cli) -> ExitCode {
+    let cfg = match config_from(cli) {
+        Ok(c) => c,
+        Err(e) => {
+            println!("unhealthy: cxr-gate-proxy: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt.block_on(probe::check(cfg.listen, cli.ready, CHECK_WITHIN)),
+        Err(e) => {
+            println!("unhealthy: cxr-gate-proxy: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let (healthy, line) = probe::verdict(&result, cli.ready);
+    println!("{line}");
+    if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn config_from(cli: &Cli) -> Result<Config, cxr_gate_core::ConfigError> {
@@ -129,9 +168,19 @@ async fn run(cfg: Config) -> Result<ExitCode> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.check_health {
+        return check_health(&cli);
+    }
     let filter =
         tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).init();
+    // Colours only on a terminal: container logs (podman logs, kubectl logs) and journals get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr)
+        .init();
     let cfg = match config_from(&cli) {
         Ok(c) => c,
         Err(e) => {

@@ -1,5 +1,5 @@
 //! The HTTP layer (hyper): head limits, CORS on every answer, OPTIONS preflight, the proxy's own
-//! pages, and handing WebSocket upgrades to the tunnel.
+//! pages (`/health?ready=1` answers 503 unless the runtime is UP), and handing WebSocket upgrades to the tunnel.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -18,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use super::io::HeadDeadlineIo;
 use super::pages;
 use super::{ConnSlot, Shared};
+use crate::status::BackendState;
 
 pub type Body = BoxBody<Bytes, hyper::Error>;
 
@@ -238,8 +239,13 @@ fn page(shared: &Shared, ctx: &ConnCtx, req: &Request<hyper::body::Incoming>) ->
             r
         }
         "/health" => {
-            let body = pages::health_json(&shared.hub.snapshot(), shared.sessions.count());
+            let snapshot = shared.hub.snapshot();
+            let body = pages::health_json(&snapshot, shared.sessions.count());
             let mut r = with_type(body, "application/json");
+            // A readiness probe's question, "can a headset start a session now?": 503 unless the runtime is UP.
+            if asks_ready(req.uri().query()) && snapshot.backend.state != BackendState::Up {
+                *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+            }
             r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
@@ -266,9 +272,23 @@ fn page(shared: &Shared, ctx: &ConnCtx, req: &Request<hyper::body::Incoming>) ->
     }
 }
 
+/// `/health?ready=1` (or `?ready`): the readiness form of `/health`.
+fn asks_ready(query: Option<&str>) -> bool {
+    query.is_some_and(|q| q.split('&').any(|kv| kv == "ready" || kv == "ready=1"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readiness_is_asked_with_ready_1() {
+        assert!(asks_ready(Some("ready=1")));
+        assert!(asks_ready(Some("x=2&ready")));
+        assert!(!asks_ready(None));
+        assert!(!asks_ready(Some("ready=0")));
+        assert!(!asks_ready(Some("already=1")));
+    }
 
     fn req(method: &str, headers: &[(&str, &str)]) -> Request<()> {
         let mut b = Request::builder().method(method).uri("/sign_in");
