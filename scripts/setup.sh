@@ -8,6 +8,7 @@ want=(
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
   xvfb xauth dbus-x11 webkit2gtk-driver fonts-dejavu-core
   chromium chromium-driver
+  openssl libnss3-tools
   haproxy
 )
 missing=()

@@ -222,7 +222,8 @@ impl Gateway {
         Ok(())
     }
 
-    /// Makes a new self-signed certificate now and swaps it in without dropping sessions.
+    /// Issues a new serving certificate now (from the same local CA) and swaps it in without
+    /// dropping sessions.
     pub async fn regenerate_cert(&self) -> Result<CertInfo, GatewayError> {
         let shared = &self.inner.shared;
         let ips = lan::cert_ips(&shared.hub.snapshot().lan);
@@ -231,9 +232,26 @@ impl Gateway {
         status_log!(
             shared.hub,
             warn,
-            "new certificate {}: headsets must open the trust page again",
+            "new certificate {}: devices that installed the CA keep trusting it, others open the trust page again",
             info.fingerprint_sha256
         );
+        self.after_new_cert(info).await
+    }
+
+    /// Replaces the local CA and the certificate it issued, without dropping sessions. Every device
+    /// that installed the old CA must install the new one.
+    pub async fn rotate_ca(&self) -> Result<CertInfo, GatewayError> {
+        let shared = &self.inner.shared;
+        let ips = lan::cert_ips(&shared.hub.snapshot().lan);
+        let info =
+            shared.certs.rotate_ca(&ips, "requested by the user").map_err(|e| GatewayError::Cert(e.to_string()))?;
+        let ca = info.ca.as_ref().map(|c| c.fingerprint_sha256.clone()).unwrap_or_default();
+        status_log!(shared.hub, warn, "new local CA {ca}: every device must install it again (/ca.crt)");
+        self.after_new_cert(info).await
+    }
+
+    async fn after_new_cert(&self, info: CertInfo) -> Result<CertInfo, GatewayError> {
+        let shared = &self.inner.shared;
         shared.hub.update(|s| {
             s.cert = Some(info.clone());
             s.cert_error = None;
@@ -360,6 +378,9 @@ fn refresh_cert(certs: &CertManager, hub: &StatusHub, ifaces: &[LanInterface]) {
         Ok(info) => {
             // The tls module already traces these; the status log is what the window shows.
             if before.as_ref() != Some(&info.fingerprint_sha256) {
+                if let Some(notice) = &info.notice {
+                    hub.log("warn", notice.clone());
+                }
                 if let Some(reason) = &info.regenerated_reason {
                     hub.log("warn", format!("new certificate ({reason}); fingerprint {}", info.fingerprint_sha256));
                 }

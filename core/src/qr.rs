@@ -59,6 +59,11 @@ pub fn trust_url(ip: &str, port: u16) -> String {
     format!("https://{}/", authority(ip, port))
 }
 
+/// `https://<ip>:<port>/ca.crt`: the local CA, to install once on a device.
+pub fn ca_url(ip: &str, port: u16) -> String {
+    format!("https://{}/ca.crt", authority(ip, port))
+}
+
 /// `wss://<ip>:<port>`: what the WebXR client connects to.
 pub fn wss_url(ip: &str, port: u16) -> String {
     format!("wss://{}", authority(ip, port))

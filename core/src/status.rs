@@ -90,6 +90,33 @@ pub struct CertInfo {
     pub cert_path: String,
     /// Why it was (re)generated on this run, if it was.
     pub regenerated_reason: Option<String>,
+    /// The local CA that issued it (generated certificates only; `None` for a custom certificate).
+    #[serde(default)]
+    pub ca: Option<CaInfo>,
+    /// Wanted names the CA's name constraints do not allow, so the certificate cannot cover them
+    /// (a new CA made now would include them).
+    #[serde(default)]
+    pub outside_ca: Vec<String>,
+    /// Something the user must hear about the certificate this run, e.g. the one-time switch to the
+    /// local CA.
+    #[serde(default)]
+    pub notice: Option<String>,
+}
+
+/// The local certificate authority that signs the serving certificate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct CaInfo {
+    /// "CXR Gate CA on <host>", what trust dialogs show.
+    pub common_name: String,
+    pub fingerprint_sha256: String,
+    pub not_before_ms: u64,
+    pub not_after_ms: u64,
+    /// Where `ca.pem` is on disk.
+    pub cert_path: String,
+    /// What it may sign for (its name constraints): networks and DNS names.
+    pub permitted: Vec<String>,
+    /// Not the CA of the previous run: devices that installed the old one must install this one.
+    pub changed_since_last_run: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

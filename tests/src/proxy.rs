@@ -31,11 +31,22 @@ pub struct ProxyProcess {
 
 impl ProxyProcess {
     /// Starts the binary on `127.0.0.1:<free port>` for `backend` with `args` added, and waits until
-    /// it listens. Its stderr is kept in the data dir (see [`ProxyProcess::stderr`]).
+    /// it listens. Its output is kept in the data dir (see [`ProxyProcess::stderr`], [`ProxyProcess::stdout`]).
     pub async fn start(backend: std::net::SocketAddr, args: &[&str]) -> Result<ProxyProcess> {
+        Self::start_trusting(backend, args, None).await
+    }
+
+    /// As [`ProxyProcess::start`]; the client trusts the certificates in `trust` (a custom
+    /// certificate given in `args`) instead of the generated `cert.pem`.
+    pub async fn start_trusting(
+        backend: std::net::SocketAddr,
+        args: &[&str],
+        trust: Option<&Path>,
+    ) -> Result<ProxyProcess> {
         let dir = tempfile::tempdir()?;
         let port = free_port();
         let log = std::fs::File::create(dir.path().join("stderr.log"))?;
+        let out = std::fs::File::create(dir.path().join("stdout.log"))?;
         let child = Command::new(proxy_binary()?)
             .arg("--listen")
             .arg(format!("127.0.0.1:{port}"))
@@ -47,11 +58,12 @@ impl ProxyProcess {
             .env("RUST_LOG", "info")
             .env_remove("ALLOWED_BACKENDS")
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(out)
             .stderr(log)
             .spawn()?;
         let mut child = child;
-        match wait_listening(&mut child, port, dir.path()).await {
+        let cert = trust.map(Path::to_path_buf).unwrap_or_else(|| dir.path().join("cert.pem"));
+        match wait_listening(&mut child, port, &cert).await {
             Ok(tls) => Ok(ProxyProcess { child, port, tls, dir }),
             Err(e) => {
                 let _ = child.kill();
@@ -70,18 +82,22 @@ impl ProxyProcess {
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
     }
+
+    /// What the proxy printed (its banner).
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stdout.log")).unwrap_or_default()
+    }
 }
 
 /// Waits (up to 30 s) until the proxy listens and its certificate is on disk; a client trusting it.
-async fn wait_listening(child: &mut Child, port: u16, dir: &Path) -> Result<Arc<rustls::ClientConfig>> {
+async fn wait_listening(child: &mut Child, port: u16, cert: &Path) -> Result<Arc<rustls::ClientConfig>> {
     let deadline = Instant::now() + Duration::from_secs(30);
-    let cert = dir.join("cert.pem");
     loop {
         if let Some(status) = child.try_wait()? {
             bail!("cxr-gate-proxy exited with {status}");
         }
         if cert.is_file() && TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return client_tls(&cert);
+            return client_tls(cert);
         }
         ensure!(Instant::now() < deadline, "cxr-gate-proxy did not start listening within 30 s");
         tokio::time::sleep(Duration::from_millis(50)).await;

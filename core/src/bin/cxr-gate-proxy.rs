@@ -33,6 +33,41 @@ struct Cli {
     /// With --check-health: also require the CloudXR Runtime to be UP (readiness)
     #[arg(long, requires = "check_health")]
     ready: bool,
+    /// Replace the local CA in the data dir with a new one, print its fingerprint and exit (every
+    /// device that installed the old CA must install the new one; a running gate picks it up)
+    #[arg(long, conflicts_with = "check_health")]
+    rotate_ca: bool,
+}
+
+/// `--rotate-ca`: a new CA (and certificate) in the data dir; 0 done, 2 when it cannot be done.
+fn rotate_ca(cli: &Cli) -> ExitCode {
+    let cfg = match config_from(cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cxr-gate-proxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let certs =
+        cxr_gate_core::tls::CertManager::new(&cfg.data_dir, cfg.custom_cert.clone(), cfg.cert_hostnames.clone());
+    let lan = cxr_gate_core::net::lan::scan();
+    match certs.rotate_ca(&cxr_gate_core::net::lan::cert_ips(&lan), "--rotate-ca") {
+        Ok(info) => {
+            let ca = info.ca.unwrap_or_default();
+            let port = cfg.listen.port();
+            println!("new local CA \"{}\" in {}", ca.common_name, ca.cert_path);
+            println!("  SHA-256 {}", ca.fingerprint_sha256);
+            println!("every device that installed the previous CA must install this one:");
+            for i in &lan {
+                println!("  {}", qr::ca_url(&i.ip, port));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cxr-gate-proxy: cannot rotate the CA: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// How long `--check-health` waits for the whole answer (container health checks time out at 5 s+).
@@ -91,6 +126,22 @@ fn banner(st: &Status) -> String {
         if !c.missing.is_empty() {
             out.push_str(&format!("    WARNING: does not cover {}\n", c.missing.join(", ")));
         }
+        if !c.outside_ca.is_empty() {
+            out.push_str(&format!(
+                "    WARNING: the CA may not sign for {} (run --rotate-ca to include them)\n",
+                c.outside_ca.join(", ")
+            ));
+        }
+        if let Some(ca) = &c.ca {
+            out.push_str(&format!("  local CA: {} ({})\n", ca.common_name, ca.cert_path));
+            out.push_str(&format!("    SHA-256 {}\n", ca.fingerprint_sha256));
+            if ca.changed_since_last_run {
+                out.push_str("    NEW since the last run: devices must install it again\n");
+            }
+        }
+        if let Some(notice) = &c.notice {
+            out.push_str(&format!("  NOTE: {notice}\n"));
+        }
     }
     let listen_ip = st.listener.addr.rsplit_once(':').map(|(h, _)| h.trim_matches(['[', ']'])).unwrap_or("");
     let all = listen_ip == "0.0.0.0" || listen_ip == "::";
@@ -114,6 +165,12 @@ fn banner(st: &Status) -> String {
             qr::wss_url(ip, port),
             note.unwrap_or_default()
         ));
+    }
+    if st.cert.as_ref().is_some_and(|c| c.ca.is_some()) {
+        out.push_str("  or install the CA once per device, and never see a warning again:\n");
+        for ip in &ips {
+            out.push_str(&format!("    {}\n", qr::ca_url(ip, port)));
+        }
     }
     let qr_ip = if all { st.primary_ip().map(str::to_string) } else { Some(listen_ip.to_string()) };
     if let Some(ip) = qr_ip {
@@ -170,6 +227,9 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if cli.check_health {
         return check_health(&cli);
+    }
+    if cli.rotate_ca {
+        return rotate_ca(&cli);
     }
     let filter =
         tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

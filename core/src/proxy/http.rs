@@ -226,7 +226,12 @@ fn page(shared: &Shared, ctx: &ConnCtx, req: &Request<hyper::body::Incoming>) ->
     match path {
         "/" | "/index.html" => {
             let url = format!("wss://{}:{}", host_for_url(ctx.local), ctx.local.port());
-            let mut r = with_type(pages::trust_page(&url, crate::VERSION), "text/html; charset=utf-8");
+            let cert = shared.certs.info();
+            let ca = cert
+                .as_ref()
+                .and_then(|c| c.ca.as_ref())
+                .map(|c| pages::CaView { common_name: &c.common_name, fingerprint_sha256: &c.fingerprint_sha256 });
+            let mut r = with_type(pages::trust_page(&url, crate::VERSION, ca.as_ref()), "text/html; charset=utf-8");
             // A reused connection after this page made the WebXR client see a spurious 501.
             r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
             r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -263,6 +268,22 @@ fn page(shared: &Shared, ctx: &ConnCtx, req: &Request<hyper::body::Incoming>) ->
                 r
             }
             None => text(StatusCode::SERVICE_UNAVAILABLE, "No certificate is loaded.\n"),
+        },
+        "/ca.crt" => match shared.certs.ca_der() {
+            Some(der) => {
+                // The type Android and Windows open as "install a CA certificate".
+                let mut r = with_type(der, "application/x-x509-ca-cert");
+                r.headers_mut().insert(
+                    header::CONTENT_DISPOSITION,
+                    HeaderValue::from_static("attachment; filename=\"cxr-gate-ca.crt\""),
+                );
+                r
+            }
+            None => text(StatusCode::NOT_FOUND, pages::NO_CA_BODY),
+        },
+        "/ca.pem" => match shared.certs.ca_pem() {
+            Some(pem) => with_type(pem, "application/x-pem-file"),
+            None => text(StatusCode::NOT_FOUND, pages::NO_CA_BODY),
         },
         other => {
             let mut r = with_type(pages::not_found_page(other), "text/html; charset=utf-8");

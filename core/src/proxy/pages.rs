@@ -24,12 +24,59 @@ p{margin:.5em 0}.muted{color:var(--muted)}
 code{font:1.25em/1.3 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:#8881;padding:.35em .55em;border-radius:12px;word-break:break-all;user-select:all}
 button,a.button{font:inherit;font-size:.95em;padding:.55em 1.1em;border-radius:14px;border:0;background:var(--accent);color:#fff;cursor:pointer;text-decoration:none;min-height:2.4em}
 button:focus-visible,a.button:focus-visible{outline:4px solid var(--fg);outline-offset:3px}
+h2{font-size:1.3em;margin:.2em 0 .4em}section.card{margin-top:1.2em}details{margin:.5em 0}summary{cursor:pointer;font-weight:600;min-height:2em}
+li{margin:.3em 0}
 #copied{min-height:1.5em;color:var(--ok)}
 "#;
 
-/// The trust page: what a headset sees after "Advanced → Proceed".
-pub fn trust_page(wss_url: &str, version: &str) -> String {
+/// The local CA as the trust page shows it.
+pub struct CaView<'a> {
+    pub common_name: &'a str,
+    pub fingerprint_sha256: &'a str,
+}
+
+/// "Install once": the CA's fingerprint, its download links and the steps per device.
+fn install_once(ca: Option<&CaView<'_>>) -> String {
+    let Some(ca) = ca else {
+        return String::new();
+    };
+    let (cn, fp) = (html_escape(ca.common_name), html_escape(ca.fingerprint_sha256));
+    format!(
+        r#"<section class="card" id="install-once">
+<h2>Install once, never click through again</h2>
+<p>Install this computer's certificate authority on a device once: it then trusts CXR Gate without a
+warning, also after the computer's IP address changes or the certificate is renewed.</p>
+<p><b id="ca-name">{cn}</b><br><span class="muted">SHA-256</span> <code id="ca-fingerprint">{fp}</code></p>
+<p><a class="button" id="ca-download" href="/ca.crt" download="cxr-gate-ca.crt">Download the CA (.crt)</a>
+<a href="/ca.pem">PEM</a></p>
+<p class="muted">Compare the fingerprint on the device with the one CXR Gate shows on the computer before you trust it.</p>
+<details><summary>Meta Quest</summary><ol>
+<li>On a computer with <code>adb</code> and the headset in developer mode: <code>adb push cxr-gate-ca.crt /sdcard/Download/</code></li>
+<li><code>adb shell am start -n com.android.settings/.security.InstallCaCertificateWarning</code>, then in the headset <i>Install anyway</i> and pick <i>cxr-gate-ca.crt</i> from <i>Download</i>.</li>
+</ol></details>
+<details><summary>Pico 4 Ultra and Android phones</summary><ol>
+<li>Download the CA on the device with the button above (or <code>adb push</code> it as for Quest).</li>
+<li>Settings → Security → Encryption &amp; credentials → Install a certificate → <i>CA certificate</i> → <i>Install anyway</i> → pick <i>cxr-gate-ca.crt</i>. With <code>adb</code>, the same screen opens with the Quest command.</li>
+</ol></details>
+<details><summary>Windows (Chrome, Edge)</summary><ol>
+<li>Double-click the downloaded file → <i>Install Certificate</i> → <i>Current User</i> → <i>Place all certificates in</i> <i>Trusted Root Certification Authorities</i>. Or in a terminal: <code>certutil -user -addstore Root cxr-gate-ca.crt</code></li>
+<li>Firefox: Settings → Privacy &amp; Security → Certificates → View Certificates → Authorities → Import.</li>
+</ol></details>
+<details><summary>macOS</summary><ol>
+<li>Double-click the file: Keychain Access adds it; open it, <i>Trust</i> → <i>When using this certificate: Always Trust</i>.</li>
+</ol></details>
+<details><summary>Linux (Chrome, Chromium, Firefox)</summary><ol>
+<li>Chrome/Chromium: <code>certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n "{cn}" -i cxr-gate-ca.crt</code> (package <code>libnss3-tools</code>).</li>
+<li>Firefox: Settings → Privacy &amp; Security → Certificates → View Certificates → Authorities → Import.</li>
+</ol></details>
+</section>"#
+    )
+}
+
+/// The trust page: what a headset sees after "Advanced → Proceed" (or at once, with the CA installed).
+pub fn trust_page(wss_url: &str, version: &str, ca: Option<&CaView<'_>>) -> String {
     let url = html_escape(wss_url);
+    let install = install_once(ca);
     format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
@@ -43,7 +90,9 @@ pub fn trust_page(wss_url: &str, version: &str) -> String {
 <p><a class="button" id="netcheck" href="/netcheck">Test my connection</a></p>
 <p class="muted">Keep this address: if the computer's IP address changes, open this page again.</p>
 <p class="muted">CXR Gate {version} · <a href="/cert.crt">download certificate</a></p>
-</div></main>
+</div>
+{install}
+</main>
 <script>
 document.getElementById('copy').addEventListener('click', async () => {{
   const text = document.getElementById('wss-url').textContent;
@@ -131,6 +180,9 @@ allowed_backends setting can be reached; to add this one, list {target} in ALLOW
     )
 }
 
+pub const NO_CA_BODY: &str =
+    "This CXR Gate serves a certificate of your own (--cert), so it has no local CA to install.\n";
+
 pub const PLAIN_HTTP_BODY: &str =
     "This is the CXR Gate TLS port: use https:// (for pages) or wss:// (for WebSockets) instead of http://.\n";
 
@@ -140,10 +192,25 @@ mod tests {
 
     #[test]
     fn trust_page_shows_the_escaped_url() {
-        let p = trust_page("wss://192.168.1.20:48322", "1.0");
+        let p = trust_page("wss://192.168.1.20:48322", "1.0", None);
         assert!(p.contains("Certificate accepted"));
         assert!(p.contains(r#"<code id="wss-url">wss://192.168.1.20:48322</code>"#));
-        assert!(trust_page("wss://<x>", "1").contains("wss://&lt;x&gt;"));
+        assert!(!p.contains("install-once"), "no CA, no install section");
+        assert!(trust_page("wss://<x>", "1", None).contains("wss://&lt;x&gt;"));
+    }
+
+    #[test]
+    fn trust_page_offers_the_ca_once_with_its_fingerprint() {
+        let ca = CaView { common_name: "CXR Gate CA on <ws>", fingerprint_sha256: "AB:CD" };
+        let p = trust_page("wss://10.0.0.5:48322", "1.0", Some(&ca));
+        assert!(p.contains(r#"<code id="ca-fingerprint">AB:CD</code>"#));
+        assert!(p.contains("CXR Gate CA on &lt;ws&gt;") && !p.contains("<ws>"));
+        assert!(p.contains(r#"href="/ca.crt""#) && p.contains(r#"href="/ca.pem""#));
+        for device in ["Meta Quest", "Pico 4 Ultra and Android phones", "Windows", "macOS", "Linux"] {
+            assert!(p.contains(&format!("<summary>{device}")), "{device}");
+        }
+        assert!(p.contains("com.android.settings/.security.InstallCaCertificateWarning"));
+        assert!(p.contains("certutil -user -addstore Root"));
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! Certificate material without state: generating the self-signed certificate (rcgen), reading PEM
-//! certificates and keys (PKCS#8, SEC1, PKCS#1), checking that a key matches its certificate, and
-//! the facts the manager decides on (fingerprint, SANs, validity) plus SAN coverage (wildcards, IPs).
+//! Certificate material without state: issuing the serving certificate (rcgen, signed by the local
+//! CA), reading PEM certificates and keys (PKCS#8, SEC1, PKCS#1), checking that a key matches its
+//! certificate, and the facts the manager decides on (fingerprint, SANs, validity) plus SAN
+//! coverage (wildcards, IPs).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -264,27 +265,18 @@ pub(crate) fn load_material(
     Ok(Material { chain, key, facts })
 }
 
-/// A fresh self-signed certificate: PEM texts to save and the material to serve.
+/// A freshly issued certificate: PEM texts to save and the material to serve.
 pub(crate) struct Generated {
+    /// The leaf then its CA, LF line ends on every platform (what `/cert.pem` serves, byte for byte).
     pub cert_pem: String,
     pub key_pem: String,
     pub material: Material,
 }
 
-/// Generates an ECDSA P-256 self-signed server certificate for `names`, valid from `not_before`
-/// to `not_after` (seconds since the epoch).
-pub(crate) fn generate(
-    common_name: &str,
-    names: &[Name],
-    not_before: i64,
-    not_after: i64,
-) -> Result<Generated, TlsError> {
-    let gen_err = |e: rcgen::Error| TlsError::Generate(e.to_string());
-    let key_pair = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen_err)?;
-
-    let mut params = CertificateParams::default();
-    // Always explicit: rcgen's default validity (1975–4096) is rejected by browsers.
-    // (Converted through x509-parser's ASN1Time, which speaks the same `time` type as rcgen.)
+/// Sets `params`' validity to `not_before`..`not_after` (seconds since the epoch), converted through
+/// x509-parser's ASN1Time, which speaks the same `time` type as rcgen. Always explicit: rcgen's
+/// default validity (1975–4096) is rejected by browsers.
+pub(crate) fn set_validity(params: &mut CertificateParams, not_before: i64, not_after: i64) -> Result<(), TlsError> {
     let to_datetime = |secs: i64| {
         ASN1Time::from_timestamp(secs)
             .map(|t| t.to_datetime())
@@ -292,11 +284,30 @@ pub(crate) fn generate(
     };
     params.not_before = to_datetime(not_before)?;
     params.not_after = to_datetime(not_after)?;
+    Ok(())
+}
+
+/// Issues an ECDSA P-256 serving certificate for `names`, valid from `not_before` to `not_after`
+/// (seconds since the epoch), signed by `issuer` whose certificate is `ca_der`.
+pub(crate) fn generate_signed(
+    common_name: &str,
+    names: &[Name],
+    not_before: i64,
+    not_after: i64,
+    issuer: &rcgen::Issuer<'_, impl rcgen::SigningKey>,
+    ca_der: CertificateDer<'static>,
+) -> Result<Generated, TlsError> {
+    let gen_err = |e: rcgen::Error| TlsError::Generate(e.to_string());
+    let key_pair = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen_err)?;
+
+    let mut params = CertificateParams::default();
+    set_validity(&mut params, not_before, not_after)?;
     let mut dn = DistinguishedName::new();
     dn.push(DnType::CommonName, common_name);
     params.distinguished_name = dn;
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    params.use_authority_key_identifier_extension = true;
     params.subject_alt_names = names
         .iter()
         .map(|n| match n {
@@ -306,9 +317,11 @@ pub(crate) fn generate(
         .collect::<Result<Vec<_>, _>>()
         .map_err(gen_err)?;
 
-    let cert = params.self_signed(&key_pair).map_err(gen_err)?;
-    let cert_pem = cert.pem();
-    let key_pem = key_pair.serialize_pem();
+    let cert = params.signed_by(&key_pair, issuer).map_err(gen_err)?;
+    // Our own encoder, not rcgen's (whose line ends follow the platform): one encoding on disk and
+    // on the wire.
+    let cert_pem = pem_encode("CERTIFICATE", cert.der().as_ref()) + &pem_encode("CERTIFICATE", ca_der.as_ref());
+    let key_pem = key_pair.serialize_pem().replace("\r\n", "\n");
     // Read back through the same path as saved files, so what is served is exactly what is saved.
     let label = Path::new("(generated certificate)");
     let material = load_material(label, cert_pem.as_bytes(), label, key_pem.as_bytes())?;
@@ -416,14 +429,21 @@ mod tests {
     }
 
     #[test]
-    fn generated_material_round_trips() {
+    fn issued_material_round_trips_with_its_chain() {
         let now = 1_700_000_000;
+        let permits = super::super::ca::permits_for(None, &[]);
+        let ca = super::super::ca::Ca::create("CXR Gate CA test", &permits, now - DAY_SECS).unwrap();
         let names = vec![dns("localhost"), Name::Ip("127.0.0.1".parse().unwrap())];
-        let g = generate("CXR Gate test", &names, now - DAY_SECS, now + 365 * DAY_SECS).unwrap();
+        let g = ca.issue(&names, now - DAY_SECS, now + 365 * DAY_SECS).unwrap();
         assert_eq!(g.material.facts.not_before, now - DAY_SECS);
         assert_eq!(g.material.facts.not_after, now + 365 * DAY_SECS);
         assert_eq!(g.material.facts.sans, names);
-        assert_eq!(g.material.chain_pem(), g.cert_pem.replace("\r\n", "\n"));
+        assert_eq!(g.material.chain.len(), 2, "leaf then CA");
+        assert_eq!(g.material.chain[1].as_ref(), ca.der.as_ref());
+        // One encoding: what is saved is what is served, LF only, on every platform.
+        assert_eq!(g.material.chain_pem(), g.cert_pem);
+        assert!(!g.cert_pem.contains('\r') && !g.key_pem.contains('\r'));
+        assert!(ca.signed(g.material.leaf_der().as_slice()));
         assert_eq!(date(0), "1970-01-01");
     }
 }

@@ -1,10 +1,16 @@
 //! TLS for the gateway listener: the rustls server configuration (ring provider, TLS 1.2 and 1.3,
-//! ALPN `http/1.1`) and the certificate manager, which keeps a generated self-signed certificate in
-//! the data dir (or serves a user-supplied one) and hot-swaps it into running listeners.
+//! ALPN `http/1.1`) and the certificate manager, which keeps a local CA and the serving certificate
+//! it issues in the data dir (or serves a user-supplied one) and hot-swaps it into running listeners.
+//! `cert` is certificate material, `ca` the local CA, `policy` when to (re)issue, `store` the files,
+//! `manager` the state that ties them together, `resolver` the hot swap.
 
+mod ca;
 mod cert;
+mod error;
 mod manager;
+mod policy;
 mod resolver;
+mod store;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -12,7 +18,8 @@ use std::sync::Arc;
 use rustls::server::ResolvesServerCert;
 use rustls::ServerConfig;
 
-pub use manager::{CertManager, TlsError};
+pub use error::TlsError;
+pub use manager::CertManager;
 
 use crate::config::CustomCert;
 use crate::status::CertInfo;
@@ -135,39 +142,47 @@ mod tests {
     async fn loopback_handshake_and_hot_swap() {
         let dir = tempfile::tempdir().unwrap();
         let mgr = CertManager::new(dir.path(), None, vec![]);
-        let first = mgr.ensure(&[]).unwrap();
+        let first = mgr.ensure(&[Ipv4Addr::new(192, 168, 1, 20)]).unwrap();
         let first_der = mgr.cert_der().unwrap();
+        let ca_der = mgr.ca_der().unwrap();
         let port = echo_server(server_config(mgr.resolver()).unwrap()).await;
 
-        // TLS 1.3 and TLS 1.2 both work; the SAN 127.0.0.1 (and localhost) verifies; ALPN is http/1.1.
-        let tls13 = client(&first_der, &[&rustls::version::TLS13], &[b"h2", b"http/1.1"]);
+        // Trusting only the local CA: TLS 1.3 and 1.2 both work; the SANs 127.0.0.1, localhost and
+        // the LAN IP verify (the name is only checked, nothing is sent there); ALPN is http/1.1.
+        let tls13 = client(&ca_der, &[&rustls::version::TLS13], &[b"h2", b"http/1.1"]);
         let mut old = connect(&tls13, port, "127.0.0.1").await.unwrap();
         assert_eq!(old.get_ref().1.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_3));
         assert_eq!(old.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
         assert_eq!(echo(&mut old, b"ping").await, b"ping");
+        assert!(connect(&tls13, port, "192.168.1.20").await.is_ok());
+        assert!(connect(&tls13, port, "192.168.1.21").await.is_err(), "not a SAN");
 
-        let tls12 = client(&first_der, &[&rustls::version::TLS12], &[]);
+        let tls12 = client(&ca_der, &[&rustls::version::TLS12], &[]);
         let mut s12 = connect(&tls12, port, "localhost").await.unwrap();
         assert_eq!(s12.get_ref().1.protocol_version(), Some(rustls::ProtocolVersion::TLSv1_2));
         assert_eq!(echo(&mut s12, b"v12").await, b"v12");
 
         // A client that only speaks h2 is refused (ALPN exactly http/1.1).
-        let h2_only = client(&first_der, &[&rustls::version::TLS13], &[b"h2"]);
+        let h2_only = client(&ca_der, &[&rustls::version::TLS13], &[b"h2"]);
         assert!(connect(&h2_only, port, "127.0.0.1").await.is_err());
 
-        // Hot swap: the next handshake gets the new certificate, the open session keeps working.
+        // Re-issued: the next handshake gets the new certificate, the open session keeps working,
+        // and a client that trusts the CA trusts the new one without being told.
         let second = mgr.regenerate(&[], "test").unwrap();
         assert_ne!(first.fingerprint_sha256, second.fingerprint_sha256);
         let second_der = mgr.cert_der().unwrap();
-        let fresh = client(&second_der, &[&rustls::version::TLS13], &[]);
+        let fresh = client(&ca_der, &[&rustls::version::TLS13], &[]);
         let new = connect(&fresh, port, "127.0.0.1").await.unwrap();
         assert_eq!(peer_leaf(&new), second_der);
         assert_eq!(peer_leaf(&old), first_der);
         assert_eq!(echo(&mut old, b"still here").await, b"still here");
-        // A client trusting only the old certificate now fails verification (a fresh connector:
-        // `tls13` could resume its earlier session, which skips certificates altogether).
-        let stale = client(&first_der, &[&rustls::version::TLS13], &[]);
+
+        // A new CA: clients that trusted the old one must install the new one.
+        mgr.rotate_ca(&[], "test").unwrap();
+        let stale = client(&ca_der, &[&rustls::version::TLS13], &[]);
         assert!(connect(&stale, port, "127.0.0.1").await.is_err());
+        let rotated = client(&mgr.ca_der().unwrap(), &[&rustls::version::TLS13], &[]);
+        assert!(connect(&rotated, port, "127.0.0.1").await.is_ok());
     }
 
     #[tokio::test]
@@ -178,7 +193,7 @@ mod tests {
         let other_dir = tempfile::tempdir().unwrap();
         let other = CertManager::new(other_dir.path(), None, vec![]);
         other.ensure(&[]).unwrap();
-        let c = client(&other.cert_der().unwrap(), &[&rustls::version::TLS13], &[]);
+        let c = client(&other.ca_der().unwrap(), &[&rustls::version::TLS13], &[]);
         assert!(connect(&c, port, "127.0.0.1").await.is_err());
     }
 

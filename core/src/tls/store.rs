@@ -1,0 +1,151 @@
+//! The certificate files in the data dir: their names, atomic writes (the keys private from the
+//! first byte), and `cert-state.json`, which remembers what the previous run served so a change
+//! can be told to the user.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use super::TlsError;
+use crate::status::CertOrigin;
+
+/// The serving certificate (leaf, then the CA) and its key.
+pub(crate) const CERT_FILE: &str = "cert.pem";
+pub(crate) const KEY_FILE: &str = "key.pem";
+/// The local CA and its key.
+pub(crate) const CA_FILE: &str = "ca.pem";
+pub(crate) const CA_KEY_FILE: &str = "ca-key.pem";
+pub(crate) const STATE_FILE: &str = "cert-state.json";
+
+/// Where the files of one data dir are.
+#[derive(Debug, Clone)]
+pub(crate) struct Store {
+    dir: PathBuf,
+}
+
+/// What the previous run served.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StateFile {
+    pub fingerprint_sha256: String,
+    #[serde(default)]
+    pub origin: CertOrigin,
+    #[serde(default)]
+    pub updated_ms: u64,
+    /// The CA that issued it (absent in files from before the local CA).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_fingerprint_sha256: Option<String>,
+}
+
+impl Store {
+    pub(crate) fn new(dir: &Path) -> Self {
+        Store { dir: dir.to_path_buf() }
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub(crate) fn path(&self, file: &str) -> PathBuf {
+        self.dir.join(file)
+    }
+
+    /// A file's bytes, `None` if it does not exist.
+    pub(crate) fn read(&self, file: &str) -> io::Result<Option<Vec<u8>>> {
+        read_if_exists(&self.path(file))
+    }
+
+    /// Writes a certificate and its key: the key first (private), then the certificate, each atomically.
+    pub(crate) fn write_pair(&self, cert_file: &str, cert: &[u8], key_file: &str, key: &[u8]) -> Result<(), TlsError> {
+        fs::create_dir_all(&self.dir).map_err(|source| TlsError::Write { path: self.dir.clone(), source })?;
+        write_atomic(&self.path(key_file), key, true)?;
+        write_atomic(&self.path(cert_file), cert, false)
+    }
+
+    /// The record the previous run left, if it left a readable one.
+    pub(crate) fn read_state(&self) -> Option<StateFile> {
+        let path = self.path(STATE_FILE);
+        let bytes = match read_if_exists(&path) {
+            Ok(bytes) => bytes?,
+            Err(e) => {
+                tracing::warn!("cannot read {}: {e}", path.display());
+                return None;
+            }
+        };
+        match serde_json::from_slice::<StateFile>(&bytes) {
+            Ok(state) => Some(state),
+            Err(e) => {
+                tracing::warn!("ignoring {}: {e}", path.display());
+                None
+            }
+        }
+    }
+
+    pub(crate) fn write_state(&self, state: &StateFile) -> Result<(), TlsError> {
+        let path = self.path(STATE_FILE);
+        let json = serde_json::to_vec_pretty(state)
+            .map_err(|e| TlsError::Write { path: path.clone(), source: io::Error::other(e) })?;
+        fs::create_dir_all(&self.dir).map_err(|source| TlsError::Write { path: self.dir.clone(), source })?;
+        write_atomic(&path, &json, false)
+    }
+}
+
+pub(crate) fn read_if_exists(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Writes via a temp file in the same directory and a rename, so a crash never leaves half a file.
+/// `private` files are created mode 0600 on unix (a key must never be readable by others, not
+/// even briefly); on Windows the data dir under the user profile is private to the user already.
+fn write_atomic(path: &Path, data: &[u8], private: bool) -> Result<(), TlsError> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), TMP_SEQ.fetch_add(1, Ordering::Relaxed)));
+    let result = write_new(&tmp, data, private).and_then(|()| fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(|source| TlsError::Write { path: path.to_path_buf(), source })
+}
+
+fn write_new(path: &Path, data: &[u8], private: bool) -> io::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    // create_new: never follow or reuse something already at the temp name.
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(if private { 0o600 } else { 0o644 });
+    }
+    #[cfg(not(unix))]
+    let _ = private;
+    let mut file = options.open(path)?;
+    file.write_all(data)?;
+    file.sync_all()
+}
+
+/// A saved key readable by other users (copied around, or from an older version) is made private.
+#[cfg(unix)]
+pub(crate) fn make_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = fs::metadata(path) else {
+        return;
+    };
+    if meta.permissions().mode() & 0o077 != 0 {
+        match fs::set_permissions(path, fs::Permissions::from_mode(0o600)) {
+            Ok(()) => tracing::warn!("{} was readable by other users; made it private (0600)", path.display()),
+            Err(e) => tracing::warn!("{} is readable by other users and cannot be made private: {e}", path.display()),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub(crate) fn make_private(_path: &Path) {}
