@@ -81,7 +81,18 @@ pub async fn body_text(c: &Client) -> String {
     }
 }
 
-fn capabilities(profile: &Path) -> serde_json::Map<String, Value> {
+/// What a session starts with beyond the defaults.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    /// `HOME` for the browser: Chromium on Linux reads the NSS database `$HOME/.pki/nssdb`, so a
+    /// test can hand it one that trusts a CA (see [`nss_trust`]). Default: the caller's HOME.
+    pub home: Option<PathBuf>,
+    /// Host names the browser resolves to 127.0.0.1 (every other name still fails to resolve).
+    pub loopback_names: Vec<String>,
+}
+
+fn capabilities(profile: &Path, opts: &Options) -> serde_json::Map<String, Value> {
+    let maps: String = opts.loopback_names.iter().map(|n| format!("MAP {n} 127.0.0.1, ")).collect();
     let args = vec![
         "--headless=new".to_string(),
         "--no-sandbox".into(),
@@ -103,7 +114,7 @@ fn capabilities(profile: &Path) -> serde_json::Map<String, Value> {
         "--password-store=basic".into(),
         "--no-proxy-server".into(),
         // Only loopback exists for this browser: any other name fails to resolve.
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1".into(),
+        format!("--host-resolver-rules={maps}MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"),
         "--window-size=1280,900".into(),
     ];
     let mut m = serde_json::Map::new();
@@ -124,8 +135,17 @@ pub struct Browser {
 impl Browser {
     /// `log` receives chromedriver's log (kept for failures).
     pub async fn start(log: &Path) -> Result<Browser, String> {
+        Self::start_with(log, &Options::default()).await
+    }
+
+    pub async fn start_with(log: &Path, opts: &Options) -> Result<Browser, String> {
         let port = crate::free_port();
-        let mut driver = tokio::process::Command::new(driver_bin())
+        let mut cmd = tokio::process::Command::new(driver_bin());
+        if let Some(home) = &opts.home {
+            // chromedriver hands its environment to the browser it starts.
+            cmd.env("HOME", home);
+        }
+        let mut driver = cmd
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
             .arg(format!("--log-path={}", log.display()))
@@ -144,7 +164,7 @@ impl Browser {
         let profile = tempfile::tempdir().map_err(|e| e.to_string())?;
         let client = ClientBuilder::rustls()
             .map_err(|e| e.to_string())?
-            .capabilities(capabilities(profile.path()))
+            .capabilities(capabilities(profile.path(), opts))
             .connect(&format!("http://127.0.0.1:{port}"))
             .await
             .map_err(|e| format!("Chromium session via chromedriver: {e}"))?;
@@ -190,4 +210,28 @@ pub async fn accept_certificate(c: &Client, origin: &str) -> Result<String, Stri
     })
     .await
     .ok_or_else(|| "the \"Certificate accepted\" page did not appear after Proceed".to_string())
+}
+
+/// Makes `$home/.pki/nssdb` (the NSS database Chromium and Chrome read on Linux) trust the CA in
+/// `ca_pem` for TLS servers, with Debian's `certutil` (package libnss3-tools).
+pub fn nss_trust(home: &Path, ca_pem: &Path, nickname: &str) -> Result<(), String> {
+    let db = home.join(".pki/nssdb");
+    std::fs::create_dir_all(&db).map_err(|e| format!("{}: {e}", db.display()))?;
+    let db_arg = format!("sql:{}", db.display());
+    let run = |args: &[&str]| -> Result<(), String> {
+        let out = std::process::Command::new("certutil")
+            .args(args)
+            .output()
+            .map_err(|e| format!("certutil (apt package libnss3-tools): {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("certutil {args:?}: {}", String::from_utf8_lossy(&out.stderr)))
+        }
+    };
+    if !db.join("cert9.db").exists() {
+        run(&["-N", "-d", &db_arg, "--empty-password"])?;
+    }
+    let ca = ca_pem.display().to_string();
+    run(&["-A", "-d", &db_arg, "-n", nickname, "-t", "C,,", "-i", &ca])
 }
