@@ -85,12 +85,14 @@ OPTIONAL_VULNERABILITIES = [
 ACCEPTED = {
     "cert_chain_of_trust": (
         r"self.signed",
-        "self-signed LAN certificate, generated per install: the headset trusts it once via the trust "
-        "page (SHA-256 fingerprint printed by the proxy); a CA-issued one can be given with --cert",
+        "issued by the install's own local CA (self-signed root, sent in the chain), which no public store "
+        "holds: a device installs the CA once (/ca.crt) or accepts the certificate on the trust page; a "
+        "CA-issued one can be given with --cert",
     ),
     "cert_revocation": (
         r"Neither CRL nor OCSP",
-        "no CA behind a self-signed certificate to run CRL/OCSP; revoking = regenerating the certificate",
+        "the local CA runs no CRL/OCSP service on a LAN without internet; a compromised CA is rotated "
+        "(--rotate-ca / New CA…), a certificate re-issued",
     ),
     "HSTS": (
         r"not offered",

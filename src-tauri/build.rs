@@ -15,6 +15,9 @@ const COMMANDS: &[&str] = &[
     "restart_proxy",
     "firewall_status",
     "add_firewall_rules",
+    "ca_trust_status",
+    "trust_ca",
+    "rotate_ca",
 ];
 
 fn main() {

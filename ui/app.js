@@ -10,6 +10,7 @@ const $ = (id) => document.getElementById(id);
 let last = null;         // the last status view drawn
 let qrKey = "";          // what the QR code currently shows
 let firewall = null;     // the last firewall view
+let caTrustFor = "";     // the CA fingerprint the trust line was last checked for
 
 // ------------------------------------------------------------------ formatting
 
@@ -221,6 +222,7 @@ function renderCert(v) {
   $("cert-generated").hidden = !custom;
   $("cert-regenerate").hidden = custom;
   if (!c) {
+    renderCa(null);
     setText("cert-fingerprint", "—");
     setText("cert-expiry", "—");
     setText("cert-path", "");
@@ -231,6 +233,14 @@ function renderCert(v) {
   setText("cert-fingerprint", c.fingerprint_sha256);
   setText("cert-path", c.cert_path);
   setText("cert-reason", c.regenerated_reason ? `New this run (${c.regenerated_reason}).` : "");
+  $("cert-notice").hidden = !c.notice;
+  setText("cert-notice", c.notice || "");
+  const outside = c.outside_ca || [];
+  $("cert-outside").hidden = !outside.length;
+  setText("cert-outside", outside.length
+    ? `The CA may not sign for ${outside.join(", ")}: press “New CA…” to make one that includes them (every device then installs it again).`
+    : "");
+  renderCa(c.ca);
   rebuild($("cert-sans"), JSON.stringify(c.sans), () =>
     c.sans.map((s) => el("li", { "data-testid": "cert-san", "data-san": s, text: s })));
   const lan = v.lan.map((i) => i.ip);
@@ -242,6 +252,34 @@ function renderCert(v) {
       return el("li", { class: ok ? "covered" : "missing", "data-ip": ip, title: ok ? "covered" : "missing from the certificate", text: (ok ? "✓ " : "✗ ") + ip });
     });
   });
+}
+
+function renderCa(ca) {
+  $("ca").hidden = !ca;
+  if (!ca) { caTrustFor = ""; return; }
+  setText("ca-name", ca.common_name);
+  setText("ca-fingerprint", ca.fingerprint_sha256);
+  setText("ca-path", ca.cert_path);
+  setText("ca-expiry", dateTime(ca.not_after_ms));
+  setText("ca-permitted", ca.permitted.join(", "));
+  // Asking the browsers' stores runs a tool: only when the CA is new to this window.
+  if (caTrustFor !== ca.fingerprint_sha256) {
+    caTrustFor = ca.fingerprint_sha256;
+    checkCaTrust();
+  }
+}
+
+function renderCaTrust(t) {
+  const p = $("ca-trust");
+  p.className = "small " + (t.trusted === true ? "ok-text" : t.trusted === false ? "warn-text" : "muted");
+  p.dataset.trusted = t.trusted === true ? "yes" : t.trusted === false ? "no" : "unknown";
+  setText(p, t.detail);
+  $("ca-trust-button").disabled = !t.can_install || t.trusted === true;
+}
+
+async function checkCaTrust() {
+  try { renderCaTrust(await invoke("ca_trust_status")); }
+  catch (e) { renderCaTrust({ trusted: null, detail: errText(e), can_install: false }); }
 }
 
 function stateCell(td, kind, text, note) {
@@ -505,6 +543,24 @@ function wire() {
       flash("cert-msg", m || "No file chosen; nothing changed.", m ? "ok" : "");
     } catch (err) {
       flash("cert-msg", errText(err), "err");
+    }
+  }));
+  $("ca-trust-button").addEventListener("click", (e) => busy(e.currentTarget, async () => {
+    flash("ca-msg", "Adding the CA to this PC's trusted roots…");
+    try {
+      const t = await invoke("trust_ca");
+      renderCaTrust(t);
+      flash("ca-msg", t.trusted ? "Done: this PC trusts the CA." : t.detail, t.trusted ? "ok" : "err");
+    } catch (err) {
+      flash("ca-msg", errText(err), "err");
+    }
+  }));
+  $("ca-rotate").addEventListener("click", (e) => busy(e.currentTarget, async () => {
+    try {
+      const m = await invoke("rotate_ca");
+      flash("ca-msg", m || "Kept the current CA.", m ? "ok" : "");
+    } catch (err) {
+      flash("ca-msg", errText(err), "err");
     }
   }));
   $("cert-generated").addEventListener("click", (e) => busy(e.currentTarget, async () => {

@@ -113,6 +113,8 @@ pub struct CaInfo {
     pub not_after_ms: u64,
     /// Where `ca.pem` is on disk.
     pub cert_path: String,
+    /// The serial number, lower-case hex (how Windows' certificate store finds it).
+    pub serial_hex: String,
     /// What it may sign for (its name constraints): networks and DNS names.
     pub permitted: Vec<String>,
     /// Not the CA of the previous run: devices that installed the old one must install this one.

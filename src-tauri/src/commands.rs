@@ -18,6 +18,7 @@ use tauri_plugin_dialog::DialogExt;
 use crate::firewall::{self, FirewallView};
 use crate::settings::{self, FieldErrors, Settings, SettingsForm};
 use crate::state::{self, lock, AppState, MAIN_WINDOW};
+use crate::trust;
 use crate::view::StatusView;
 
 #[tauri::command]
@@ -143,7 +144,77 @@ pub async fn regenerate_cert<R: Runtime>(app: AppHandle<R>) -> Result<String, St
     let gw = st.gateway.read().await;
     let gw = gw.as_ref().ok_or("CXR Gate is shutting down")?;
     let info = gw.regenerate_cert().await.map_err(|e| e.to_string())?;
-    Ok(format!("New certificate {}. Headsets must open the trust page again.", short_fp(&info.fingerprint_sha256)))
+    Ok(format!(
+        "New certificate {}. Devices that installed the CA keep trusting it; others open the trust page again.",
+        short_fp(&info.fingerprint_sha256)
+    ))
+}
+
+/// The local CA in use, with its DER read back from `ca.pem`.
+fn ca_file(st: &AppState) -> Result<trust::CaFile, String> {
+    let status = st.status.borrow().clone();
+    let ca =
+        status.cert.and_then(|c| c.ca).ok_or("No local CA is in use (a certificate of your own is configured).")?;
+    let pem = std::fs::read_to_string(&ca.cert_path).map_err(|e| format!("Could not read {}: {e}", ca.cert_path))?;
+    let der = {
+        use rustls_pki_types::pem::PemObject;
+        rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+            .map_err(|e| format!("{} is not a PEM certificate: {e}", ca.cert_path))?
+            .to_vec()
+    };
+    Ok(trust::CaFile {
+        path: ca.cert_path.into(),
+        common_name: ca.common_name,
+        fingerprint_sha256: ca.fingerprint_sha256,
+        serial_hex: ca.serial_hex,
+        der,
+    })
+}
+
+/// Whether this PC's browsers trust the local CA.
+#[tauri::command]
+pub async fn ca_trust_status<R: Runtime>(app: AppHandle<R>) -> Result<trust::TrustView, String> {
+    let ca = ca_file(&app.state::<AppState>())?;
+    Ok(trust::status(&app, &ca).await)
+}
+
+/// "Trust on this PC".
+#[tauri::command]
+pub async fn trust_ca<R: Runtime>(app: AppHandle<R>) -> Result<trust::TrustView, String> {
+    let ca = ca_file(&app.state::<AppState>())?;
+    trust::install(&app, &ca).await
+}
+
+/// "New CA…": after a confirmation, a new local CA; every device must install it again.
+#[tauri::command]
+pub async fn rotate_ca<R: Runtime>(app: AppHandle<R>) -> Result<Option<String>, String> {
+    use tauri_plugin_dialog::{MessageDialogButtons, MessageDialogKind};
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut d = app
+        .dialog()
+        .message(
+            "A new CA replaces the current one. Every headset and PC that installed the current CA must \
+             install the new one (or accept the certificate again). Do this when the CA key may have leaked, \
+             or to cover names the current CA may not sign for.",
+        )
+        .title("Make a new CA?")
+        .kind(MessageDialogKind::Warning)
+        .buttons(MessageDialogButtons::OkCancelCustom("Make a new CA".into(), "Cancel".into()));
+    if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
+        d = d.parent(&w);
+    }
+    d.show(move |ok| {
+        let _ = tx.send(ok);
+    });
+    if !rx.await.unwrap_or(false) {
+        return Ok(None);
+    }
+    let st = app.state::<AppState>();
+    let gw = st.gateway.read().await;
+    let gw = gw.as_ref().ok_or("CXR Gate is shutting down")?;
+    let info = gw.rotate_ca().await.map_err(|e| e.to_string())?;
+    let ca = info.ca.map(|c| short_fp(&c.fingerprint_sha256)).unwrap_or_default();
+    Ok(Some(format!("New CA {ca}. Install it on every device again (the trust page offers it).")))
 }
 
 fn short_fp(fp: &str) -> String {

@@ -11,6 +11,7 @@ mod notify;
 mod settings;
 mod state;
 mod tray;
+mod trust;
 mod view;
 
 use std::fs;
@@ -93,6 +94,9 @@ pub fn run() -> i32 {
             commands::restart_proxy,
             commands::firewall_status,
             commands::add_firewall_rules,
+            commands::ca_trust_status,
+            commands::trust_ca,
+            commands::rotate_ca,
         ])
         .on_window_event(|window, event| {
             if let WindowEvent::CloseRequested { api, .. } = event {

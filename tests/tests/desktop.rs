@@ -266,6 +266,8 @@ async fn desktop_app_shows_runtime_state_qr_and_certificate() {
     let backend: SocketAddr = ([127, 0, 0, 1], backend_port).into();
     let listen_port = free_port();
     let (driver_port, native_port) = (free_port(), free_port());
+    // The app's HOME: "Trust on this PC" writes the CA into $HOME/.pki/nssdb, here a fresh one.
+    let home = tempfile::tempdir().expect("temp home");
 
     let mut cmd = if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() && which("dbus-run-session").is_some() {
         let mut c = Command::new("dbus-run-session");
@@ -277,6 +279,7 @@ async fn desktop_app_shows_runtime_state_qr_and_certificate() {
     cmd.args(["--port", &driver_port.to_string(), "--native-port", &native_port.to_string()])
         .env("DISPLAY", &display)
         .env("NO_AT_BRIDGE", "1")
+        .env("HOME", home.path())
         .env("RUST_LOG", "info")
         .stdout(Stdio::null());
     let _driver = spawn_group(&mut cmd).unwrap_or_else(|e| panic!("could not start {}: {e}", driver.display()));
@@ -307,14 +310,20 @@ async fn desktop_app_shows_runtime_state_qr_and_certificate() {
         .await
         .unwrap_or_else(|e| panic!("WebDriver session with {} failed: {e}", app.display()));
 
-    let result = run_checks(&client, data.path(), backend, listen_port).await;
+    let result = run_checks(&client, data.path(), home.path(), backend, listen_port).await;
     let _ = client.close().await;
     if let Err(e) = result {
         panic!("{e}");
     }
 }
 
-async fn run_checks(c: &Client, data_dir: &Path, backend: SocketAddr, listen_port: u16) -> Result<(), String> {
+async fn run_checks(
+    c: &Client,
+    data_dir: &Path,
+    home: &Path,
+    backend: SocketAddr,
+    listen_port: u16,
+) -> Result<(), String> {
     // 1. The backend is not running: DOWN (after the first health checks).
     wait_runtime(c, "down", Duration::from_secs(45)).await;
 
@@ -359,6 +368,33 @@ async fn run_checks(c: &Client, data_dir: &Path, backend: SocketAddr, listen_por
     .await;
     let fp = text(c, "[data-testid=cert-fingerprint]").await?;
     assert_eq!(fp.split(':').count(), 32, "SHA-256 fingerprint: {fp}");
+
+    // The local CA: shown, not trusted by this (fresh) PC yet; "Trust on this PC" puts it into the
+    // NSS database the browsers here read, and the window then says so.
+    let ca_name = text(c, "[data-testid=ca-name]").await?;
+    assert!(ca_name.starts_with("CXR Gate CA"), "CA name: {ca_name}");
+    let ca_fp = text(c, "[data-testid=ca-fingerprint]").await?;
+    assert_eq!(ca_fp.split(':').count(), 32, "CA fingerprint: {ca_fp}");
+    eventually(Duration::from_secs(15), "the CA not trusted yet", || async {
+        let t = attr(c, "[data-testid=ca-trust]", "data-trusted").await?;
+        Ok((t.as_deref() == Some("no")).then_some(()))
+    })
+    .await;
+    click(c, "ca-trust-button").await?;
+    eventually(Duration::from_secs(20), "the CA trusted on this PC", || async {
+        let t = attr(c, "[data-testid=ca-trust]", "data-trusted").await?;
+        let line = text(c, "[data-testid=ca-trust]").await?;
+        if t.as_deref() == Some("yes") {
+            Ok(Some(()))
+        } else {
+            Err(format!("{t:?}: {line}"))
+        }
+    })
+    .await;
+    let db = format!("sql:{}", home.join(".pki/nssdb").display());
+    let listed = Command::new("certutil").args(["-L", "-d", &db]).output().map_err(|e| format!("certutil: {e}"))?;
+    let listed = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(listed.contains(&ca_name) && listed.contains("C,,"), "NSS database after Trust on this PC:\n{listed}");
 
     // The Meta Web Launch switch turns the QR code into an oculus.com link to the trust page.
     click_css(c, "label.switch.meta").await?;

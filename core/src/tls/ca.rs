@@ -120,6 +120,7 @@ pub(crate) struct Ca {
 pub(crate) struct CaFacts {
     pub fingerprint: String,
     pub common_name: String,
+    pub serial_hex: String,
     pub not_before: i64,
     pub not_after: i64,
     /// Empty when the certificate has no name constraints (a CA from elsewhere): everything allowed.
@@ -236,6 +237,7 @@ pub(crate) fn parse_facts(der: &[u8]) -> Result<CaFacts, String> {
     Ok(CaFacts {
         fingerprint: cert::fingerprint(der),
         common_name,
+        serial_hex: x509.raw_serial().iter().map(|b| format!("{b:02x}")).collect(),
         not_before: x509.validity().not_before.timestamp(),
         not_after: x509.validity().not_after.timestamp(),
         permits,

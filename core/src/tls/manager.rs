@@ -522,6 +522,7 @@ fn ca_info(c: &Ca, path: &Path, changed: bool) -> CaInfo {
         not_before_ms: ms(c.facts.not_before),
         not_after_ms: ms(c.facts.not_after),
         cert_path: path.display().to_string(),
+        serial_hex: c.facts.serial_hex.clone(),
         permitted: c.facts.permits.iter().map(ToString::to_string).collect(),
         changed_since_last_run: changed,
     }

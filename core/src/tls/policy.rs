@@ -144,6 +144,7 @@ mod tests {
         let ca = CaFacts {
             fingerprint: String::new(),
             common_name: String::new(),
+            serial_hex: String::new(),
             not_before: 0,
             not_after: 0,
             permits: super::super::ca::permits_for(Some("ws-01"), &[]),
