@@ -193,6 +193,8 @@ async fn handle(shared: Arc<Shared>, ctx: Arc<ConnCtx>, req: Request<hyper::body
         } else {
             super::tunnel::forward(shared.clone(), ctx.peer, ctx.slot.clone(), req).await
         }
+    } else if super::webapp::is_app_path(req.uri().path()) {
+        super::webapp::serve(&shared, &req).await
     } else {
         page(&shared, &ctx, &req)
     };
@@ -226,7 +228,8 @@ fn page(shared: &Shared, ctx: &ConnCtx, req: &Request<hyper::body::Incoming>) ->
     match path {
         "/" | "/index.html" => {
             let url = format!("wss://{}:{}", host_for_url(ctx.local), ctx.local.port());
-            let mut r = with_type(pages::trust_page(&url, crate::VERSION), "text/html; charset=utf-8");
+            let app = super::webapp::link(shared, &host_for_url(ctx.local), ctx.local.port());
+            let mut r = with_type(pages::trust_page(&url, crate::VERSION, app.as_deref()), "text/html; charset=utf-8");
             // A reused connection after this page made the WebXR client see a spurious 501.
             r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
             r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -27,9 +27,11 @@ button:focus-visible,a.button:focus-visible{outline:4px solid var(--fg);outline-
 #copied{min-height:1.5em;color:var(--ok)}
 "#;
 
-/// The trust page: what a headset sees after "Advanced → Proceed".
-pub fn trust_page(wss_url: &str, version: &str) -> String {
+/// The trust page: what a headset sees after "Advanced → Proceed". `app` is the link to the web
+/// app served at `/app/`, when one is configured.
+pub fn trust_page(wss_url: &str, version: &str, app: Option<&str>) -> String {
     let url = html_escape(wss_url);
+    let app_block = app.map(app_link_block).unwrap_or_default();
     format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
@@ -40,7 +42,7 @@ pub fn trust_page(wss_url: &str, version: &str) -> String {
 <div class="url"><code id="wss-url">{url}</code>
 <button id="copy" type="button">Copy</button></div>
 <p id="copied" role="status" aria-live="polite"></p>
-<p><a class="button" id="netcheck" href="/netcheck">Test my connection</a></p>
+{app_block}<p><a class="button" id="netcheck" href="/netcheck">Test my connection</a></p>
 <p class="muted">Keep this address: if the computer's IP address changes, open this page again.</p>
 <p class="muted">CXR Gate {version} · <a href="/cert.crt">download certificate</a></p>
 </div></main>
@@ -56,6 +58,16 @@ document.getElementById('copy').addEventListener('click', async () => {{
   }}
 }});
 </script></body></html>"#
+    )
+}
+
+/// The trust page's "Open the web app" block: the same origin, so this acceptance covers it.
+fn app_link_block(href: &str) -> String {
+    format!(
+        r#"<p><a class="button" id="open-app" href="{}">Open the web app</a></p>
+<p class="muted">The web app is served from this address, so it may connect right away.</p>
+"#,
+        html_escape(href)
     )
 }
 
@@ -140,10 +152,16 @@ mod tests {
 
     #[test]
     fn trust_page_shows_the_escaped_url() {
-        let p = trust_page("wss://192.168.1.20:48322", "1.0");
+        let p = trust_page("wss://192.168.1.20:48322", "1.0", None);
         assert!(p.contains("Certificate accepted"));
         assert!(p.contains(r#"<code id="wss-url">wss://192.168.1.20:48322</code>"#));
-        assert!(trust_page("wss://<x>", "1").contains("wss://&lt;x&gt;"));
+        assert!(trust_page("wss://<x>", "1", None).contains("wss://&lt;x&gt;"));
+        assert!(!p.contains("open-app"));
+        let with_app = trust_page("wss://10.0.0.5:48322", "1", Some("/app/?serverIP=10.0.0.5&port=48322"));
+        assert!(
+            with_app.contains(r#"<a class="button" id="open-app" href="/app/?serverIP=10.0.0.5&amp;port=48322">"#),
+            "{with_app}"
+        );
     }
 
     #[test]
