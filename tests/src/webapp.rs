@@ -12,6 +12,9 @@ use serde_json::Value;
 
 use crate::chromium::{body_text, poll};
 
+/// Where the test client's socket goes (below `wss://{serverIP}:{port}`).
+pub const SIGN_IN_PATH: &str = "/sign_in?peer=webapp";
+
 /// What the test client sends; the echo backend sends it back.
 pub const ECHO_TEXT: &str = "hello from /app/";
 
