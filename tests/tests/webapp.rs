@@ -2,7 +2,8 @@
 //! these tests): files with their types and validators, HEAD, 304s and redirects; every traversal
 //! form (`..`, `%2e%2e`, `%2f`, backslashes, absolute and drive paths, NUL, symlinks out of the
 //! root, listing attempts) answered 400 or 404 without a byte of the sentinel file beside the root;
-//! a missing web root at start (exit 2) and one deleted while running (503, then back).
+//! a missing web root at start (exit 2) and one deleted while running (503, the status and the log
+//! say why, then back); the status following settings applied while running.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -324,5 +325,41 @@ async fn without_a_web_root_app_is_a_404_that_says_how_to_set_one() -> Result<()
     assert!(String::from_utf8_lossy(&a.body).contains("--web-root"), "{}", a.all());
     let trust = ask(&p.tls, p.port, "GET", "/", &[]).await;
     assert!(!String::from_utf8_lossy(&trust.body).contains("open-app"), "no link without a web app");
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_status_says_why_the_web_app_cannot_be_served_and_follows_settings() -> Result<()> {
+    let s = site()?;
+    let echo = EchoServer::start("127.0.0.1:0".parse()?).await?;
+    let root = s.root.clone();
+    let h = Harness::start(echo.addr(), |c| c.web_root = Some(root)).await?;
+    let st = h.gw.status().borrow().web_app.clone();
+    assert_eq!(st.root.as_deref(), Some(s.root.display().to_string().as_str()));
+    assert_eq!((st.query.as_str(), st.error), ("?serverIP={ip}&port={port}", None));
+
+    let moved = s.root.with_file_name("moved");
+    rename(&s.root, &moved)?;
+    assert_eq!(ask(&h.tls, h.port, "GET", "/app/", &[]).await.status, 503);
+    let mut rx = h.gw.status();
+    let st = wait_for(&mut rx, Duration::from_secs(5), "web app error", |s| s.web_app.error.is_some()).await?;
+    assert!(st.web_app.error.as_deref().is_some_and(|e| e.contains("does not exist")), "{:?}", st.web_app);
+    assert!(st.log.iter().any(|l| l.level == "warn" && l.msg.contains("/app/ cannot be served")), "{:?}", st.log);
+    rename(&moved, &s.root)?;
+    assert_eq!(ask(&h.tls, h.port, "GET", "/app/", &[]).await.status, 200);
+    wait_for(&mut rx, Duration::from_secs(5), "web app error cleared", |s| s.web_app.error.is_none()).await?;
+
+    // Settings applied while running: another template, then no web app at all.
+    let mut cfg = h.gw.config();
+    cfg.app_query = "?server={wss}".into();
+    h.gw.apply_config(cfg.clone()).await?;
+    assert_eq!(h.gw.status().borrow().web_app.query, "?server={wss}");
+    let trust = ask(&h.tls, h.port, "GET", "/", &[]).await;
+    let link = format!("href=\"/app/?server=wss%3A%2F%2F127.0.0.1%3A{}\"", h.port);
+    assert!(String::from_utf8_lossy(&trust.body).contains(&link), "no {link}");
+    cfg.web_root = None;
+    h.gw.apply_config(cfg).await?;
+    assert_eq!(h.gw.status().borrow().web_app.root, None);
+    assert_eq!(ask(&h.tls, h.port, "GET", "/app/", &[]).await.status, 404);
     Ok(())
 }

@@ -268,16 +268,25 @@ pub fn note_problem(shared: &Shared, problem: Option<String>) {
 pub fn refresh(shared: &Shared) {
     let cfg = shared.config.load();
     let root = cfg.web_root.as_ref().map(|r| r.display().to_string());
-    shared.hub.update(|s| {
-        if s.web_app.root != root {
-            s.web_app.error = None;
-        }
-        s.web_app.root = root.clone();
-        s.web_app.query = cfg.app_query.clone();
-    });
-    if let Some(r) = &cfg.web_root {
-        note_problem(shared, check_web_root(r, "web app folder").err().map(|e| e.expected));
+    // Only a change wakes the status's receivers (this runs at every LAN scan).
+    let changed = !shared.hub.read(|s| s.web_app.root == root);
+    if changed || !shared.hub.read(|s| s.web_app.query == cfg.app_query) {
+        shared.hub.update(|s| {
+            if s.web_app.root != root {
+                s.web_app.error = None;
+            }
+            s.web_app.root = root.clone();
+            s.web_app.query = cfg.app_query.clone();
+        });
     }
+    let Some(r) = &cfg.web_root else {
+        return;
+    };
+    let problem = check_web_root(r, "web app folder").err().map(|e| e.expected);
+    if changed && problem.is_none() {
+        status_log!(shared.hub, info, "web app: serving {} at /app/", r.display());
+    }
+    note_problem(shared, problem);
 }
 
 /// Answers a request for `/app` or below (GET and HEAD; the caller already answered OPTIONS).
