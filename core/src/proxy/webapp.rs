@@ -99,7 +99,7 @@ pub fn sanitize(raw: &str) -> Result<AppPath, Refused> {
         return Err(bad("absolute paths are not allowed"));
     }
     let mut segments: Vec<String> = decoded.split('/').map(str::to_string).collect();
-    let dir = segments.last().map_or(true, String::is_empty);
+    let dir = segments.last().is_none_or(String::is_empty);
     if dir {
         segments.pop();
     }
