@@ -438,7 +438,8 @@ function fillSettings(s) {
   overrides = s.overrides || {};
   for (const f of FIELDS) {
     $(f).value = s.form[f];
-    $(f).placeholder = s.defaults[f] || "";
+    // Empty means "none" for the web app fields, not "the default".
+    $(f).placeholder = f === "web_root" ? "none" : f === "app_query" ? "empty: no query" : (s.defaults[f] || "");
   }
   for (const c of CHECKS) $(c).checked = !!s.form[c];
   $("cert-hostnames").value = s.form.cert_hostnames;

@@ -79,6 +79,9 @@ fn site() -> Result<Site> {
     std::fs::write(root.join("bundle.js"), "console.log('app');")?;
     std::fs::write(root.join("mod.mjs"), "export const x = 1;")?;
     std::fs::write(root.join("client.wasm"), EMPTY_WASM)?;
+    // Bigger than any buffer on the way: streamed in chunks, and every byte must arrive.
+    let big: Vec<u8> = (0..3 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    std::fs::write(root.join("big.wasm"), big)?;
     std::fs::write(root.join("style.css"), "body{margin:0}")?;
     std::fs::write(root.join("data.json"), "{\"a\":1}")?;
     std::fs::write(root.join("nested/index.html"), "<h1>nested</h1>")?;
@@ -123,6 +126,7 @@ async fn web_root_files_are_served_with_their_types_validators_and_redirects() -
         ("/app/bundle.js", "bundle.js", "text/javascript; charset=utf-8"),
         ("/app/mod.mjs", "mod.mjs", "text/javascript; charset=utf-8"),
         ("/app/client.wasm", "client.wasm", "application/wasm"),
+        ("/app/big.wasm", "big.wasm", "application/wasm"),
         ("/app/style.css", "style.css", "text/css; charset=utf-8"),
         ("/app/data.json", "data.json", "application/json"),
         ("/app/nested/", "nested/index.html", "text/html; charset=utf-8"),
