@@ -11,6 +11,7 @@ const COMMANDS: &[&str] = &[
     "copy_text",
     "regenerate_cert",
     "choose_custom_cert",
+    "choose_web_root",
     "use_generated_cert",
     "restart_proxy",
     "firewall_status",

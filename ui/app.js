@@ -187,6 +187,12 @@ function renderAddresses(v) {
   setText("trust-url", a.trust_url);
   setText("wss-url", a.wss_url);
   setText("step-wss", a.wss_url);
+  // With a web app folder: its link (what the QR code carries) and, if it cannot be served, why.
+  $("app-block").hidden = !a.app_url;
+  setText("app-url", a.app_url || "");
+  const appErr = (v.web_app && v.web_app.error) || "";
+  $("app-error").hidden = !appErr;
+  setText("app-error", appErr ? "The web app cannot be served: " + appErr : "");
   refreshQr(v);
 }
 
@@ -194,7 +200,8 @@ async function refreshQr(v) {
   const a = selectedAddress(v);
   if (!a) return;
   const meta = $("meta-switch").checked;
-  const key = `${a.ip}|${v.listener.port}|${meta}`;
+  const page = a.app_url || a.trust_url;
+  const key = `${a.ip}|${v.listener.port}|${meta}|${page}`;
   if (key === qrKey) return;
   qrKey = key;
   try {
@@ -203,8 +210,9 @@ async function refreshQr(v) {
     $("qr").innerHTML = q.svg; // SVG made by Rust from a URL it built; no user text in it
     $("qr").setAttribute("aria-label", "QR code for " + q.url);
     setText("qr-carries", meta
-      ? `The code opens Meta's “send to headset” page for ${a.trust_url}. Scan it with a phone signed in to the headset's Meta account.`
-      : `The code opens ${a.trust_url} in the headset browser.`);
+      ? `The code opens Meta's “send to headset” page for ${page}. Scan it with a phone signed in to the headset's Meta account.`
+      : `The code opens ${page} in the headset browser.` +
+        (a.app_url ? " Accept the certificate warning there once: it covers the web app and its connection." : ""));
   } catch (e) {
     qrKey = "";
     setText("qr-carries", "QR code unavailable: " + errText(e));
@@ -444,7 +452,7 @@ function renderTimes() {
 
 // ------------------------------------------------------------------ settings
 
-const FIELDS = ["backend_host", "backend_port", "proxy_port", "health_interval", "health_rise", "health_fall", "allowed_backends", "cert_hostnames"];
+const FIELDS = ["backend_host", "backend_port", "proxy_port", "health_interval", "health_rise", "health_fall", "allowed_backends", "cert_hostnames", "web_root", "app_query"];
 const CHECKS = ["start_at_login", "start_minimized"];
 let overrides = {};
 
@@ -468,7 +476,8 @@ function fillSettings(s) {
   overrides = s.overrides || {};
   for (const f of FIELDS) {
     $(f).value = s.form[f];
-    $(f).placeholder = s.defaults[f] || "";
+    // Empty means "none" for the web app fields, not "the default".
+    $(f).placeholder = f === "web_root" ? "none" : f === "app_query" ? "empty: no query" : (s.defaults[f] || "");
   }
   for (const c of CHECKS) $(c).checked = !!s.form[c];
   $("cert-hostnames").value = s.form.cert_hostnames;
@@ -523,6 +532,18 @@ function wire() {
   $("meta-switch").addEventListener("change", () => last && refreshQr(last));
   $("copy-trust").addEventListener("click", (e) => copy(e.currentTarget, $("trust-url").textContent));
   $("copy-wss").addEventListener("click", (e) => copy(e.currentTarget, $("wss-url").textContent));
+  $("copy-app").addEventListener("click", (e) => copy(e.currentTarget, $("app-url").textContent));
+  // Browse… fills the field (Rust shows the dialog and checks the folder); Save applies it.
+  $("web_root-browse").addEventListener("click", (e) => busy(e.currentTarget, async () => {
+    try {
+      const pick = await invoke("choose_web_root");
+      if (!pick) return;
+      $("web_root").value = pick.path;
+      fieldMsg("web_root", pick.problem || "Press Save & apply to serve it.", pick.problem ? "err" : "");
+    } catch (err) {
+      fieldMsg("web_root", errText(err), "err");
+    }
+  }));
   $("copy-firewall").addEventListener("click", (e) => copy(e.currentTarget, $("firewall-commands-text").textContent));
   $("copy-log").addEventListener("click", (e) => {
     const lines = (last && last.log) || [];

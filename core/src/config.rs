@@ -12,7 +12,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub mod allowlist;
+pub mod webapp;
 pub use allowlist::{format_allowlist, parse_allowlist, AllowedBackend};
+pub use webapp::{check_web_root, validate_app_query, DEFAULT_APP_QUERY};
 
 pub const DEFAULT_PROXY_PORT: u16 = 48322;
 pub const DEFAULT_BACKEND_PORT: u16 = 49100;
@@ -260,6 +262,10 @@ pub struct Config {
     /// How often the LAN interfaces are re-scanned.
     #[serde(with = "duration_str")]
     pub lan_scan_interval: Duration,
+    /// A built web client (a folder with `index.html`) served at `/app/`; none by default.
+    pub web_root: Option<PathBuf>,
+    /// Appended to `/app/` in the QR code and the trust page's link (see `config::webapp`).
+    pub app_query: String,
 }
 
 impl Default for Config {
@@ -275,6 +281,8 @@ impl Default for Config {
             max_connections: 1024,
             timeouts: Timeouts::default(),
             lan_scan_interval: Duration::from_secs(10),
+            web_root: None,
+            app_query: DEFAULT_APP_QUERY.to_string(),
         }
     }
 }
@@ -318,6 +326,8 @@ impl Config {
         for name in &self.cert_hostnames {
             validate_cert_name(name, "certificate host name")?;
         }
+        // Only the template: a web root that is missing is reported where it is set and while serving.
+        validate_app_query(&self.app_query, "app query")?;
         Ok(())
     }
 
@@ -377,6 +387,13 @@ impl Config {
         }
         if let Some(v) = get("DATA_DIR") {
             self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = get("WEB_ROOT") {
+            self.web_root = Some(PathBuf::from(v));
+        }
+        if let Some(v) = get("APP_QUERY") {
+            validate_app_query(&v, "APP_QUERY")?;
+            self.app_query = v;
         }
         Ok(())
     }
@@ -449,6 +466,13 @@ pub struct CliOverrides {
     /// Maximum concurrent client connections
     #[arg(long, value_name = "N")]
     pub max_connections: Option<String>,
+    /// Serve your built CloudXR.js web client (a folder with index.html) at https://<ip>:<port>/app/
+    #[arg(long, value_name = "DIR")]
+    pub web_root: Option<PathBuf>,
+    /// Query the QR code and the trust page add to /app/, with {ip}, {port}, {wss}
+    /// [default: ?serverIP={ip}&port={port}]; "" for none
+    #[arg(long, value_name = "TEMPLATE")]
+    pub app_query: Option<String>,
 }
 
 impl CliOverrides {
@@ -493,6 +517,13 @@ impl CliOverrides {
                 Ok(n) if n > 0 => n,
                 _ => return Err(ConfigError::new("--max-connections", v, "expected a whole number of at least 1")),
             };
+        }
+        if let Some(v) = &self.web_root {
+            cfg.web_root = Some(v.clone());
+        }
+        if let Some(v) = &self.app_query {
+            validate_app_query(v, "--app-query")?;
+            cfg.app_query = v.clone();
         }
         Ok(())
     }
@@ -690,5 +721,32 @@ mod tests {
         let partial: Config = serde_json::from_str(r#"{"backend":"10.1.1.1:49100"}"#).unwrap();
         assert_eq!(partial.listen, c.listen);
         assert!(serde_json::from_str::<Config>(r#"{"backend":"bad host!"}"#).is_err());
+    }
+
+    #[test]
+    fn web_app_settings_come_from_env_and_flags_and_old_files_load() {
+        let mut c = Config::default();
+        assert_eq!((c.web_root.as_deref(), c.app_query.as_str()), (None, "?serverIP={ip}&port={port}"));
+        c.apply_env(env(&[("WEB_ROOT", "/srv/app"), ("APP_QUERY", "?server={wss}")])).unwrap();
+        assert_eq!(c.web_root.as_deref(), Some(std::path::Path::new("/srv/app")));
+        assert_eq!(c.app_query, "?server={wss}");
+        let o =
+            CliOverrides { web_root: Some("/opt/app".into()), app_query: Some(String::new()), ..Default::default() };
+        o.apply(&mut c).unwrap();
+        assert_eq!(c.web_root.as_deref(), Some(std::path::Path::new("/opt/app")));
+        assert_eq!(c.app_query, "", "an empty flag means no query");
+        c.validate().unwrap();
+
+        let e = Config::default().apply_env(env(&[("APP_QUERY", "?ip={host}")])).unwrap_err();
+        assert_eq!(e.setting, "APP_QUERY");
+        let e = CliOverrides { app_query: Some("?a b".into()), ..Default::default() }
+            .apply(&mut Config::default())
+            .unwrap_err();
+        assert_eq!(e.setting, "--app-query");
+        let bad = Config { app_query: "{nope}".into(), ..Config::default() };
+        assert_eq!(bad.validate().unwrap_err().setting, "app query");
+        // Files written before these settings existed still load, with the defaults.
+        let old: Config = serde_json::from_str(r#"{"backend":"10.1.1.1:49100"}"#).unwrap();
+        assert_eq!((old.web_root, old.app_query), (None, DEFAULT_APP_QUERY.to_string()));
     }
 }

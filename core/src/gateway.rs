@@ -146,6 +146,7 @@ impl Gateway {
             shutdown: shutdown.clone(),
         });
         let t1 = tokio::spawn(sessions.refresh_loop());
+        crate::proxy::webapp::refresh(&shared);
         check_ports(&shared).await;
         let t2 = tokio::spawn(lan_watch(shared.clone(), lan_source, ifaces));
         let t3 = tokio::spawn(listen_retry(inner.clone()));
@@ -209,6 +210,10 @@ impl Gateway {
         }
         if old.allowed_backends != config.allowed_backends {
             changed.push("allowed backends");
+        }
+        if old.web_root != config.web_root || old.app_query != config.app_query {
+            crate::proxy::webapp::refresh(shared);
+            changed.push("web app");
         }
         let relisten =
             old.listen != config.listen || (changed.contains(&"certificate") && self.listen_error().is_some());
@@ -445,6 +450,8 @@ async fn lan_watch(shared: Arc<Shared>, source: Arc<dyn LanSource>, mut last: Ve
         let (certs, hub, ifaces) = (shared.certs.clone(), shared.hub.clone(), last.clone());
         // File reads, and key generation when the LAN changed: off the async workers.
         let _ = tokio::task::spawn_blocking(move || refresh_cert(&certs, &hub, &ifaces)).await;
+        // A web app folder deleted (or restored) while running shows in the status without a request.
+        crate::proxy::webapp::refresh(&shared);
         check_ports(&shared).await;
     }
 }

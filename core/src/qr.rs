@@ -1,6 +1,6 @@
-//! QR codes and the links they carry: the headset trust page (`https://<ip>:<port>/`), the `wss://`
-//! address, and Meta Web Launch links; rendered as scalable SVG for the UI and trust page, and as
-//! Unicode half blocks for the terminal.
+//! QR codes and the links they carry: the headset trust page (`https://<ip>:<port>/`), the web app
+//! (`/app/` with its query), the `wss://` address, and Meta Web Launch links; rendered as scalable
+//! SVG for the UI and trust page, and as Unicode half blocks for the terminal.
 
 use qrcode::render::{svg as qsvg, unicode::Dense1x2};
 use qrcode::{EcLevel, QrCode};
@@ -62,6 +62,18 @@ pub fn trust_url(ip: &str, port: u16) -> String {
 /// `https://<ip>:<port>/ca.crt`: the local CA, to install once on a device.
 pub fn ca_url(ip: &str, port: u16) -> String {
     format!("https://{}/ca.crt", authority(ip, port))
+}
+
+/// `https://<ip>:<port>/app/<query>`: the web app served from the gateway's own origin, with the
+/// query template (`config::webapp`) filled in for this address.
+pub fn app_url(ip: &str, port: u16, query_template: &str) -> String {
+    let host = authority(ip, port);
+    let host = host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h);
+    format!(
+        "https://{}/app/{}",
+        authority(ip, port),
+        crate::config::webapp::render_app_query(query_template, host, port)
+    )
 }
 
 /// `wss://<ip>:<port>`: what the WebXR client connects to.
@@ -152,6 +164,21 @@ mod tests {
         assert_eq!(trust_url("fd00::1", 48322), "https://[fd00::1]:48322/");
         assert_eq!(wss_url("fe80::1%eth0", 443), "wss://[fe80::1%25eth0]:443");
         assert_eq!(wss_url("[::1]", 48322), "wss://[::1]:48322");
+    }
+
+    #[test]
+    fn app_urls_fill_the_template() {
+        let q = crate::config::DEFAULT_APP_QUERY;
+        assert_eq!(
+            app_url("192.168.1.20", 48322, q),
+            "https://192.168.1.20:48322/app/?serverIP=192.168.1.20&port=48322"
+        );
+        assert_eq!(app_url("10.0.0.5", 9, ""), "https://10.0.0.5:9/app/");
+        assert_eq!(app_url("fd00::1", 48322, "?ip={ip}"), "https://[fd00::1]:48322/app/?ip=%5Bfd00%3A%3A1%5D");
+        assert_eq!(
+            app_url("10.0.0.5", 48322, "?server={wss}"),
+            "https://10.0.0.5:48322/app/?server=wss%3A%2F%2F10.0.0.5%3A48322"
+        );
     }
 
     #[test]

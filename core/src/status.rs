@@ -212,6 +212,19 @@ pub struct Status {
     pub log: VecDeque<LogLine>,
     /// Headset network checks, newest first (at most 20).
     pub netchecks: VecDeque<crate::netcheck::NetCheckResult>,
+    /// The web app served at `/app/`.
+    pub web_app: WebAppStatus,
+}
+
+/// The web app served at `/app/` (`web_root`), and why it cannot be served, if it cannot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct WebAppStatus {
+    /// The configured folder; `None` when no web app is configured.
+    pub root: Option<String>,
+    /// The query template links to `/app/` carry.
+    pub query: String,
+    /// Why `/app/` answers 503 now (folder gone, no `index.html`…).
+    pub error: Option<String>,
 }
 
 impl Status {
@@ -244,6 +257,12 @@ impl StatusHub {
 
     pub fn snapshot(&self) -> Status {
         self.tx.borrow().clone()
+    }
+
+    /// Reads one part of the status without cloning the whole snapshot. `f` must not call
+    /// [`StatusHub::update`] (the snapshot is locked for reading while it runs).
+    pub fn read<T>(&self, f: impl FnOnce(&Status) -> T) -> T {
+        f(&self.tx.borrow())
     }
 
     /// Changes the snapshot in place and wakes the receivers (even with none subscribed).

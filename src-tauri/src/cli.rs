@@ -19,7 +19,8 @@ use crate::settings::Settings;
     version,
     about = "CXR Gate: a wss:// gateway for the NVIDIA CloudXR Runtime, with a tray icon and a status window.",
     after_help = "Flags and the HAProxy container's env vars (BACKEND_HOST, BACKEND_PORT, PROXY_PORT, CERT_HOSTNAMES,\n\
-HEALTH_CHECK_INTERVAL/RISE/FALL, ALLOWED_BACKENDS, DATA_DIR) override the saved settings for this run only."
+HEALTH_CHECK_INTERVAL/RISE/FALL, ALLOWED_BACKENDS, DATA_DIR, WEB_ROOT, APP_QUERY) override the saved settings for this\n\
+run only."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -63,6 +64,8 @@ const FIELDS: &[FieldReader] = &[
     ("allowed_backends", |c| cxr_gate_core::config::format_allowlist(&c.allowed_backends)),
     ("cert_hostnames", |c| c.cert_hostnames.join(", ")),
     ("custom_cert", |c| format!("{:?}", c.custom_cert)),
+    ("web_root", |c| c.web_root.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "no web app".into())),
+    ("app_query", |c| c.app_query.clone()),
 ];
 
 /// A setting replaced for this run.
@@ -230,6 +233,19 @@ mod tests {
         assert!(e.to_string().starts_with("invalid BACKEND_PORT \"x\""), "{e}");
         let e = launch(&["--health-interval", "1ms"], &[]).effective(&Settings::default()).unwrap_err();
         assert_eq!(e.setting, "health interval");
+    }
+
+    #[test]
+    fn web_app_flags_and_env_override_the_saved_folder() {
+        let saved = Settings { web_root: Some("/saved/app".into()), ..Settings::default() };
+        let (cfg, over) = launch(&["--web-root", "/flag/app"], &[("APP_QUERY", "?s={wss}")]).effective(&saved).unwrap();
+        assert_eq!(cfg.web_root, Some(PathBuf::from("/flag/app")));
+        assert_eq!(cfg.app_query, "?s={wss}");
+        let by_field: BTreeMap<_, _> = over.iter().map(|o| (o.field, (o.source, o.value.as_str()))).collect();
+        assert_eq!(by_field["web_root"], (Source::Flag, "/flag/app"));
+        assert_eq!(by_field["app_query"], (Source::Env, "?s={wss}"));
+        let e = launch(&["--app-query", "?{x}"], &[]).effective(&Settings::default()).unwrap_err();
+        assert_eq!(e.setting, "--app-query");
     }
 
     #[test]

@@ -114,21 +114,29 @@ pub fn dismiss_notice<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>)
 #[derive(Debug, Clone, Serialize)]
 pub struct QrView {
     pub svg: String,
-    /// What the code carries (the trust page, or the Meta Web Launch link to it).
+    /// What the code carries (the trust page or the web app, or the Meta Web Launch link to it).
     pub url: String,
 }
 
-/// The link a QR code carries for `ip`: the trust page, or a Meta Web Launch link to it.
-pub fn qr_url(ip: &str, port: u16, meta_launch: bool) -> Result<String, String> {
+/// The link a QR code carries for `ip`: the web app (`/app/` with `app_query` filled in) when a
+/// web app folder is set, else the trust page; or a Meta Web Launch link to it. Either page meets
+/// the certificate warning first, so one acceptance covers it.
+pub fn qr_url(ip: &str, port: u16, meta_launch: bool, app_query: Option<&str>) -> Result<String, String> {
     let ip: IpAddr = ip.trim().parse().map_err(|_| format!("{ip:?} is not an IP address"))?;
-    let trust = qr::trust_url(&ip.to_string(), port);
-    Ok(if meta_launch { qr::meta_web_launch(&trust) } else { trust })
+    let page = match app_query {
+        Some(q) => qr::app_url(&ip.to_string(), port, q),
+        None => qr::trust_url(&ip.to_string(), port),
+    };
+    Ok(if meta_launch { qr::meta_web_launch(&page) } else { page })
 }
 
 #[tauri::command]
 pub fn qr(state: State<'_, AppState>, ip: String, meta_launch: bool) -> Result<QrView, String> {
-    let port = state.status.borrow().listener.port;
-    let url = qr_url(&ip, port, meta_launch)?;
+    let (port, app_query) = {
+        let s = state.status.borrow();
+        (s.listener.port, s.web_app.root.as_ref().map(|_| s.web_app.query.clone()))
+    };
+    let url = qr_url(&ip, port, meta_launch, app_query.as_deref())?;
     let svg = qr::svg(&url).map_err(|e| e.to_string())?;
     Ok(QrView { svg, url })
 }
@@ -253,6 +261,32 @@ async fn pick_file<R: Runtime>(app: &AppHandle<R>, title: &str, filter: (&str, &
     rx.await.ok().flatten().and_then(|f| f.into_path().ok())
 }
 
+/// Browse… next to "Web app folder": the folder is checked (same wording as `--web-root`) but not
+/// saved; the form's Save applies it.
+#[derive(Debug, Clone, Serialize)]
+pub struct WebRootPick {
+    pub path: String,
+    /// Why this folder would be refused, shown on the field at once.
+    pub problem: Option<String>,
+}
+
+#[tauri::command]
+pub async fn choose_web_root<R: Runtime>(app: AppHandle<R>) -> Result<Option<WebRootPick>, String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut d = app.dialog().file().set_title("Choose the folder of your built web app (it holds index.html)");
+    if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
+        d = d.set_parent(&w);
+    }
+    d.pick_folder(move |f| {
+        let _ = tx.send(f);
+    });
+    let Some(dir) = rx.await.ok().flatten().and_then(|f| f.into_path().ok()) else {
+        return Ok(None);
+    };
+    let problem = cxr_gate_core::config::check_web_root(&dir, "web app folder").err().map(|e| e.to_string());
+    Ok(Some(WebRootPick { path: dir.display().to_string(), problem }))
+}
+
 fn file_name(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| p.display().to_string())
 }
@@ -350,13 +384,23 @@ mod tests {
 
     #[test]
     fn qr_urls() {
-        assert_eq!(qr_url("192.168.1.20", 48322, false).unwrap(), "https://192.168.1.20:48322/");
+        assert_eq!(qr_url("192.168.1.20", 48322, false, None).unwrap(), "https://192.168.1.20:48322/");
         assert_eq!(
-            qr_url("192.168.1.20", 48322, true).unwrap(),
+            qr_url("192.168.1.20", 48322, true, None).unwrap(),
             "https://www.oculus.com/open_url/?url=https%3A%2F%2F192.168.1.20%3A48322%2F"
         );
-        assert!(qr_url("not-an-ip", 48322, false).unwrap_err().contains("not an IP"));
-        assert_eq!(qr_url(" 127.0.0.1 ", 9, false).unwrap(), "https://127.0.0.1:9/");
+        assert!(qr_url("not-an-ip", 48322, false, None).unwrap_err().contains("not an IP"));
+        assert_eq!(qr_url(" 127.0.0.1 ", 9, false, None).unwrap(), "https://127.0.0.1:9/");
+        // With a web app folder the code opens the app itself.
+        let q = Some("?serverIP={ip}&port={port}");
+        assert_eq!(
+            qr_url("192.168.1.20", 48322, false, q).unwrap(),
+            "https://192.168.1.20:48322/app/?serverIP=192.168.1.20&port=48322"
+        );
+        assert_eq!(
+            qr_url("192.168.1.20", 48322, true, q).unwrap(),
+            "https://www.oculus.com/open_url/?url=https%3A%2F%2F192.168.1.20%3A48322%2Fapp%2F%3FserverIP%3D192.168.1.20%26port%3D48322"
+        );
     }
 
     #[test]

@@ -90,6 +90,7 @@ pub fn run() -> i32 {
             commands::copy_text,
             commands::regenerate_cert,
             commands::choose_custom_cert,
+            commands::choose_web_root,
             commands::use_generated_cert,
             commands::restart_proxy,
             commands::firewall_status,

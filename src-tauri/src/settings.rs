@@ -9,8 +9,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use cxr_gate_core::config::{
-    format_duration, parse_allowlist, parse_count, parse_duration, parse_list, parse_port, validate_cert_name,
-    AllowedBackend, CustomCert,
+    check_web_root, format_duration, parse_allowlist, parse_count, parse_duration, parse_list, parse_port,
+    validate_app_query, validate_cert_name, AllowedBackend, CustomCert,
 };
 use cxr_gate_core::{BackendAddr, Config, ConfigError};
 use serde::{Deserialize, Serialize};
@@ -40,6 +40,10 @@ pub struct Settings {
     pub start_minimized: bool,
     /// The "still running in the tray" notification was shown once already.
     pub close_to_tray_notified: bool,
+    /// A built web client served at `/app/` (a folder with `index.html`).
+    pub web_root: Option<PathBuf>,
+    /// The query the QR code and the trust page add to `/app/`.
+    pub app_query: String,
 }
 
 impl Default for Settings {
@@ -58,6 +62,8 @@ impl Default for Settings {
             start_at_login: false,
             start_minimized: false,
             close_to_tray_notified: false,
+            web_root: c.web_root,
+            app_query: c.app_query,
         }
     }
 }
@@ -78,6 +84,10 @@ pub struct SettingsForm {
     pub cert_hostnames: String,
     pub start_at_login: bool,
     pub start_minimized: bool,
+    /// A folder path, or empty for no web app.
+    pub web_root: String,
+    /// Empty for no query.
+    pub app_query: String,
 }
 
 /// Field name (as in [`SettingsForm`]) → what is wrong with it.
@@ -96,6 +106,8 @@ impl Settings {
             cert_hostnames: self.cert_hostnames.join(", "),
             start_at_login: self.start_at_login,
             start_minimized: self.start_minimized,
+            web_root: self.web_root.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            app_query: self.app_query.clone(),
         }
     }
 
@@ -113,12 +125,15 @@ impl Settings {
             .collect::<Result<_, _>>()?;
         cfg.cert_hostnames = self.cert_hostnames.clone();
         cfg.custom_cert = self.custom_cert.clone();
+        cfg.web_root = self.web_root.clone();
+        cfg.app_query = self.app_query.clone();
         Ok(())
     }
 
     /// Checks a loaded file the way the form is checked (a hand-edited file can hold anything).
     pub fn check(&self) -> Result<(), FieldErrors> {
-        let mut form_settings = validate_form(&self.to_form(), self)?;
+        // A web app folder deleted since it was saved is the status's business, not a damaged file.
+        let mut form_settings = validate_fields(&self.to_form(), self, false)?;
         form_settings.custom_cert = self.custom_cert.clone();
         let mut cfg = Config::default();
         form_settings.apply_to(&mut cfg).map_err(|e| one_error(&e))?;
@@ -143,6 +158,8 @@ pub fn field_of(setting: &str) -> &'static str {
         "health fall" | "--fall" | "HEALTH_CHECK_FALL" => "health_fall",
         "allowed backends" | "--allowed-backends" | "ALLOWED_BACKENDS" => "allowed_backends",
         "certificate host name" | "extra certificate names" | "--cert-hostnames" | "CERT_HOSTNAMES" => "cert_hostnames",
+        "web app folder" | "--web-root" | "WEB_ROOT" => "web_root",
+        "app query" | "--app-query" | "APP_QUERY" => "app_query",
         _ => "form",
     }
 }
@@ -150,6 +167,12 @@ pub fn field_of(setting: &str) -> &'static str {
 /// Validates every field of `form` (all messages at once, not just the first) and returns the new
 /// settings; fields the form does not edit (custom certificate, notices) are kept from `current`.
 pub fn validate_form(form: &SettingsForm, current: &Settings) -> Result<Settings, FieldErrors> {
+    validate_fields(form, current, true)
+}
+
+/// [`validate_form`]; `check_folder`: whether the web app folder must exist now (a form being
+/// saved) or only be a path (a file being loaded).
+fn validate_fields(form: &SettingsForm, current: &Settings, check_folder: bool) -> Result<Settings, FieldErrors> {
     let mut errs = FieldErrors::new();
     let mut out = current.clone();
     let mut put = |field: &str, e: ConfigError| {
@@ -203,6 +226,20 @@ pub fn validate_form(form: &SettingsForm, current: &Settings) -> Result<Settings
     match parse_list(&form.cert_hostnames, "certificate host name", validate_cert_name) {
         Ok(l) => out.cert_hostnames = l,
         Err(e) => put("cert_hostnames", e),
+    }
+    let root = form.web_root.trim();
+    if root.is_empty() {
+        out.web_root = None;
+    } else {
+        // Same check and wording as cxr-gate-proxy's --web-root at start.
+        match check_web_root(Path::new(root), "web app folder") {
+            Err(e) if check_folder => put("web_root", e),
+            _ => out.web_root = Some(PathBuf::from(root)),
+        }
+    }
+    match validate_app_query(form.app_query.trim(), "app query") {
+        Ok(()) => out.app_query = form.app_query.trim().to_string(),
+        Err(e) => put("app_query", e),
     }
     out.start_at_login = form.start_at_login;
     out.start_minimized = form.start_minimized;
@@ -501,10 +538,47 @@ mod tests {
     }
 
     #[test]
+    fn web_app_folder_and_query_are_checked_like_the_headless_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("gone");
+        let f = SettingsForm { web_root: missing.display().to_string(), app_query: "?s={server}".into(), ..form() };
+        let errs = validate_form(&f, &Settings::default()).unwrap_err();
+        let want = format!("invalid web app folder {:?}: the folder does not exist", missing.display().to_string());
+        assert!(errs["web_root"].starts_with(&want), "{}", errs["web_root"]);
+        assert!(errs["app_query"].contains("{server} is not a placeholder"), "{}", errs["app_query"]);
+        fs::write(dir.path().join("index.html"), "<!doctype html>").unwrap();
+        let f = SettingsForm { web_root: format!(" {} ", dir.path().display()), app_query: String::new(), ..form() };
+        let s = validate_form(&f, &Settings::default()).unwrap();
+        assert_eq!(s.web_root.as_deref(), Some(dir.path()));
+        assert_eq!(s.app_query, "", "empty means no query");
+        let mut c = Config::default();
+        s.apply_to(&mut c).unwrap();
+        assert_eq!((c.web_root, c.app_query), (s.web_root.clone(), String::new()));
+        let cleared = validate_form(&SettingsForm { web_root: "  ".into(), ..s.to_form() }, &s).unwrap();
+        assert_eq!(cleared.web_root, None);
+        assert_eq!(Settings::default().app_query, "?serverIP={ip}&port={port}");
+    }
+
+    #[test]
+    fn a_saved_web_app_folder_that_vanished_does_not_damage_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = path_in(dir.path());
+        fs::write(&p, r#"{"proxy_port": 9443, "web_root": "/no/such/folder"}"#).unwrap();
+        let l = load(&p);
+        assert_eq!(l.notice, None);
+        assert_eq!(l.settings.web_root.as_deref(), Some(Path::new("/no/such/folder")));
+        assert_eq!(l.settings.proxy_port, 9443);
+        fs::write(&p, r#"{"app_query": "?{bad}"}"#).unwrap();
+        assert!(load(&p).notice.unwrap().contains("app query"));
+    }
+
+    #[test]
     fn field_of_maps_core_settings_to_form_fields() {
         assert_eq!(field_of("--listen"), "proxy_port");
         assert_eq!(field_of("certificate host name"), "cert_hostnames");
         assert_eq!(field_of("health rise"), "health_rise");
+        assert_eq!(field_of("--web-root"), "web_root");
+        assert_eq!(field_of("APP_QUERY"), "app_query");
         assert_eq!(field_of("something else"), "form");
     }
 }

@@ -96,6 +96,8 @@ pub fn describe_overrides(o: &[Override]) -> Vec<String> {
             "health_fall" => "health fall",
             "allowed_backends" => "allowed backends",
             "cert_hostnames" => "certificate names",
+            "web_root" => "web app folder",
+            "app_query" => "web app query",
             _ => "certificate",
         };
         let line = format!("{name} {}", o.value);

@@ -5,7 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use cxr_gate_core::qr;
-use cxr_gate_core::status::{BackendState, LanInterface, ListenerState};
+use cxr_gate_core::status::{BackendState, LanInterface, ListenerState, WebAppStatus};
 use cxr_gate_core::Status;
 use serde::Serialize;
 
@@ -39,6 +39,9 @@ pub struct AddressView {
     pub local_only: bool,
     pub trust_url: String,
     pub wss_url: String,
+    /// The web app at `/app/` with its query for this address, when a web app folder is set
+    /// (the QR code then carries it).
+    pub app_url: Option<String>,
     /// Shown in the picker, e.g. "192.168.1.20 — eth0 (primary)".
     pub label: String,
 }
@@ -74,7 +77,7 @@ fn rank(i: &LanInterface) -> u8 {
     }
 }
 
-fn address(i: &LanInterface, port: u16, local_only: bool) -> AddressView {
+fn address(i: &LanInterface, port: u16, local_only: bool, web: &WebAppStatus) -> AddressView {
     let mut tags = Vec::new();
     if i.primary {
         tags.push("primary");
@@ -100,6 +103,7 @@ fn address(i: &LanInterface, port: u16, local_only: bool) -> AddressView {
         local_only,
         trust_url: qr::trust_url(&i.ip, port),
         wss_url: qr::wss_url(&i.ip, port),
+        app_url: web.root.as_ref().map(|_| qr::app_url(&i.ip, port, &web.query)),
         label: format!("{}{name}{tags}", i.ip),
     }
 }
@@ -119,14 +123,14 @@ pub fn addresses(s: &Status) -> Vec<AddressView> {
             virtual_adapter: false,
             link_local: false,
         });
-        return vec![address(&iface, port, ip.is_loopback())];
+        return vec![address(&iface, port, ip.is_loopback(), &s.web_app)];
     }
     let mut lan: Vec<&LanInterface> = s.lan.iter().collect();
     lan.sort_by_key(|i| rank(i));
-    let mut out: Vec<AddressView> = lan.into_iter().map(|i| address(i, port, false)).collect();
+    let mut out: Vec<AddressView> = lan.into_iter().map(|i| address(i, port, false, &s.web_app)).collect();
     if out.is_empty() {
         let lo = LanInterface { name: "loopback".into(), ip: "127.0.0.1".into(), ..Default::default() };
-        out.push(address(&lo, port, true));
+        out.push(address(&lo, port, true, &s.web_app));
     }
     out
 }
@@ -180,6 +184,20 @@ pub(crate) mod tests {
         assert_eq!(a[3].label, "169.254.3.4 — APIPA (link-local)");
         assert_eq!(a[0].trust_url, "https://192.168.1.20:48322/");
         assert_eq!(a[0].wss_url, "wss://192.168.1.20:48322");
+        assert_eq!(a[0].app_url, None, "no web app folder, no app link");
+    }
+
+    #[test]
+    fn a_web_app_folder_gives_every_address_its_app_link() {
+        let mut s = status("0.0.0.0:48322", vec![iface("eth0", "192.168.1.20", true, false, false)]);
+        s.web_app =
+            WebAppStatus { root: Some("/srv/app".into()), query: "?serverIP={ip}&port={port}".into(), error: None };
+        assert_eq!(
+            addresses(&s)[0].app_url.as_deref(),
+            Some("https://192.168.1.20:48322/app/?serverIP=192.168.1.20&port=48322")
+        );
+        s.web_app.query = String::new();
+        assert_eq!(addresses(&s)[0].app_url.as_deref(), Some("https://192.168.1.20:48322/app/"));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod chromium;
 pub mod proxy;
 pub mod sys;
+pub mod webapp;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};

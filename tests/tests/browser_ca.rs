@@ -2,8 +2,9 @@
 //! database (`$HOME/.pki/nssdb`, what Chromium reads on Linux) that trusts the gate's local CA —
 //! made with Debian's `certutil`, as a user would — opens the trust page with no certificate
 //! interstitial; after the serving certificate is re-issued for a new name, opens that name with
-//! none either; and runs a `wss://` echo through the gateway from that page. The same flow without
-//! the CA meets the interstitial and proceeds: that is `browser.rs`.
+//! none either; runs a `wss://` echo through the gateway from that page; and opens the web app at
+//! `/app/`, whose own `wss://` echo works with no warning anywhere. The same flows without the CA
+//! meet the interstitial and proceed: `browser.rs`, `browser_webapp.rs`.
 //!
 //! Loopback only: Chromium resolves `localhost`, `127.0.0.1` and the test's `gate.lan` (mapped to
 //! 127.0.0.1), nothing else.
@@ -16,7 +17,7 @@ use cxr_gate_core::demo::EchoServer;
 use cxr_gate_core::status::{BackendState, ListenerState};
 use cxr_gate_core::{BackendAddr, Config, Gateway};
 use cxr_gate_tests::chromium::{body_text, in_ci, missing_tools, nss_trust, poll, target_dir, Browser, Options};
-use cxr_gate_tests::free_port;
+use cxr_gate_tests::{free_port, webapp};
 use fantoccini::{Client, Locator};
 use serde_json::json;
 
@@ -88,7 +89,15 @@ async fn flow(c: &Client, gw: &Gateway, port: u16) -> Result<(), String> {
     opens_without_warning(c, &format!("https://{NEW_NAME}:{port}/")).await?;
 
     // (3) The CloudXR signaling socket from that page, through the gateway.
-    wss_echo(c, &format!("wss://{NEW_NAME}:{port}/sign_in?peer=quest")).await
+    wss_echo(c, &format!("wss://{NEW_NAME}:{port}/sign_in?peer=quest")).await?;
+
+    // (4) The web app from the same origin, never accepted by hand: its page and its socket.
+    let origin = format!("https://{NEW_NAME}:{port}");
+    let report = webapp::app_echo(c, &origin, &format!("?serverIP={NEW_NAME}&port={port}")).await?;
+    if c.find(Locator::Css("#details-button")).await.is_ok() {
+        return Err(format!("a certificate warning on /app/: {report}"));
+    }
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,8 +114,11 @@ async fn a_device_that_installed_the_ca_never_sees_a_warning() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let echo = EchoServer::start("127.0.0.1:0".parse().unwrap()).await.expect("echo server");
     let data = tempfile::tempdir().unwrap();
+    let app = tempfile::tempdir().unwrap();
+    webapp::write_test_client(app.path()).expect("test client");
     let port = free_port();
     let config = Config {
+        web_root: Some(app.path().to_path_buf()),
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
         backend: BackendAddr::new("127.0.0.1", echo.addr().port()),
         data_dir: data.path().to_path_buf(),

@@ -5,7 +5,8 @@
 //! damaged settings.json) and a 200 ms health interval. Then: the window shows the settings notice
 //! and the runtime DOWN; the QR code, 127.0.0.1 in the address picker and in the certificate's
 //! names are there; an echo server (standing in for the CloudXR Runtime) starts → UP; a bad proxy
-//! port in Settings gets its message next to the field; the echo server stops → DOWN again.
+//! port in Settings gets its message next to the field; a web app folder is refused while missing
+//! and, once real, served at /app/ with the QR code pointing there; the echo server stops → DOWN again.
 //! A screenshot goes to `<workspace>/target/desktop-e2e.png`.
 //!
 //! Needs: the app binary (`CXR_GATE_APP`, else `<target>/debug/cxr-gate`: `cargo build -p cxr-gate`),
@@ -494,6 +495,40 @@ async fn run_checks(
     assert_eq!(saved["health_fall"], 4, "saved settings: {saved}");
     assert_eq!(saved["backend_port"], 49100, "--backend must not be saved: {saved}");
     assert_eq!(saved["proxy_port"], 48322, "--listen must not be saved: {saved}");
+
+    // 5b. A web app folder: a missing one gets the headless binary's message on the field; a real
+    // one is served at /app/, and the QR code and the app link carry /app/ with the query.
+    let missing = data_dir.join("no-such-web-app");
+    type_into(c, "web_root", &missing.display().to_string()).await?;
+    click(c, "save-settings").await?;
+    let msg = eventually(Duration::from_secs(5), "web app folder message", || async {
+        let class = attr(c, "#msg-web_root", "class").await?.unwrap_or_default();
+        let t = text(c, "#msg-web_root").await?;
+        Ok(class.contains("err").then_some(t))
+    })
+    .await;
+    assert!(msg.contains("invalid web app folder") && msg.contains("does not exist"), "message: {msg}");
+    let app_dir = data_dir.join("web-app");
+    std::fs::create_dir_all(&app_dir).map_err(|e| e.to_string())?;
+    std::fs::write(app_dir.join("index.html"), "<!doctype html><title>desktop web app</title>")
+        .map_err(|e| e.to_string())?;
+    type_into(c, "web_root", &app_dir.display().to_string()).await?;
+    click(c, "save-settings").await?;
+    let want = format!("https://127.0.0.1:{listen_port}/app/?serverIP=127.0.0.1&port={listen_port}");
+    eventually(Duration::from_secs(10), "the app link and a QR code carrying it", || async {
+        let shown = text(c, "[data-testid=app-url]").await?;
+        let qr = attr(c, "[data-testid=qr]", "aria-label").await?.unwrap_or_default();
+        if shown == want && qr.ends_with(&want) {
+            Ok(Some(()))
+        } else {
+            Err(format!("app-url {shown:?}, QR {qr:?}"))
+        }
+    })
+    .await;
+    let (head, body) =
+        cxr_gate_tests::https_get(&tls, listen_port, "/app/").await.map_err(|e| format!("GET /app/: {e}"))?;
+    assert!(head.starts_with("HTTP/1.1 200"), "GET /app/: {head}");
+    assert_eq!(body, b"<!doctype html><title>desktop web app</title>");
 
     // 6. The runtime goes away: DOWN again.
     echo.stop().await;

@@ -172,9 +172,22 @@ fn banner(st: &Status) -> String {
             out.push_str(&format!("    {}\n", qr::ca_url(ip, port)));
         }
     }
+    if let Some(root) = &st.web_app.root {
+        out.push_str(&format!("  web app from {root}: open it on the headset (accept the certificate there once):\n"));
+        for ip in &ips {
+            out.push_str(&format!("    {}\n", qr::app_url(ip, port, &st.web_app.query)));
+        }
+        if let Some(e) = &st.web_app.error {
+            out.push_str(&format!("    WARNING: /app/ cannot be served: {e}\n"));
+        }
+    }
     let qr_ip = if all { st.primary_ip().map(str::to_string) } else { Some(listen_ip.to_string()) };
     if let Some(ip) = qr_ip {
-        let url = qr::trust_url(&ip, port);
+        // With a web app, the code opens it directly: its page meets the certificate warning itself.
+        let url = match &st.web_app.root {
+            Some(_) => qr::app_url(&ip, port, &st.web_app.query),
+            None => qr::trust_url(&ip, port),
+        };
         if let Ok(code) = qr::terminal(&url) {
             out.push_str(&format!("\n  scan to open {url}\n{code}\n"));
         }
@@ -248,6 +261,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(root) = &cfg.web_root {
+        let setting = if cli.overrides.web_root.is_some() { "--web-root" } else { "WEB_ROOT" };
+        if let Err(e) = cxr_gate_core::config::check_web_root(root, setting) {
+            eprintln!("cxr-gate-proxy: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -193,6 +193,8 @@ async fn handle(shared: Arc<Shared>, ctx: Arc<ConnCtx>, req: Request<hyper::body
         } else {
             super::tunnel::forward(shared.clone(), ctx.peer, ctx.slot.clone(), req).await
         }
+    } else if super::webapp::is_app_path(req.uri().path()) {
+        super::webapp::serve(&shared, &req).await
     } else {
         page(&shared, &ctx, &req)
     };
@@ -231,7 +233,9 @@ fn page(shared: &Shared, ctx: &ConnCtx, req: &Request<hyper::body::Incoming>) ->
                 .as_ref()
                 .and_then(|c| c.ca.as_ref())
                 .map(|c| pages::CaView { common_name: &c.common_name, fingerprint_sha256: &c.fingerprint_sha256 });
-            let mut r = with_type(pages::trust_page(&url, crate::VERSION, ca.as_ref()), "text/html; charset=utf-8");
+            let app = super::webapp::link(shared, &host_for_url(ctx.local), ctx.local.port());
+            let page = pages::trust_page(&url, crate::VERSION, ca.as_ref(), app.as_deref());
+            let mut r = with_type(page, "text/html; charset=utf-8");
             // A reused connection after this page made the WebXR client see a spurious 501.
             r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
             r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

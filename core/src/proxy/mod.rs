@@ -1,5 +1,5 @@
 //! The wss:// proxy: listener (TCP accept, connection limit, plain-HTTP detection, TLS) → http (hyper,
-//! CORS, pages, upgrade detection) → route (which backend) → tunnel (raw bytes after the 101).
+//! CORS, pages, upgrade detection; `webapp` serves `/app/`) → route (which backend) → tunnel (raw bytes after the 101).
 
 pub mod http;
 pub mod io;
@@ -9,6 +9,7 @@ pub mod pages;
 pub mod route;
 pub mod sessions;
 pub mod tunnel;
+pub mod webapp;
 
 use std::sync::Arc;
 

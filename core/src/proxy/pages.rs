@@ -73,10 +73,12 @@ warning, also after the computer's IP address changes or the certificate is rene
     )
 }
 
-/// The trust page: what a headset sees after "Advanced → Proceed" (or at once, with the CA installed).
-pub fn trust_page(wss_url: &str, version: &str, ca: Option<&CaView<'_>>) -> String {
+/// The trust page: what a headset sees after "Advanced → Proceed" (or at once, with the CA
+/// installed). `ca` adds "Install once"; `app` is the link to the web app served at `/app/`.
+pub fn trust_page(wss_url: &str, version: &str, ca: Option<&CaView<'_>>, app: Option<&str>) -> String {
     let url = html_escape(wss_url);
     let install = install_once(ca);
+    let app_block = app.map(app_link_block).unwrap_or_default();
     format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
@@ -87,7 +89,7 @@ pub fn trust_page(wss_url: &str, version: &str, ca: Option<&CaView<'_>>) -> Stri
 <div class="url"><code id="wss-url">{url}</code>
 <button id="copy" type="button">Copy</button></div>
 <p id="copied" role="status" aria-live="polite"></p>
-<p><a class="button" id="netcheck" href="/netcheck">Test my connection</a></p>
+{app_block}<p><a class="button" id="netcheck" href="/netcheck">Test my connection</a></p>
 <p class="muted">Keep this address: if the computer's IP address changes, open this page again.</p>
 <p class="muted">CXR Gate {version} · <a href="/cert.crt">download certificate</a></p>
 </div>
@@ -105,6 +107,16 @@ document.getElementById('copy').addEventListener('click', async () => {{
   }}
 }});
 </script></body></html>"#
+    )
+}
+
+/// The trust page's "Open the web app" block: the same origin, so this acceptance covers it.
+fn app_link_block(href: &str) -> String {
+    format!(
+        r#"<p><a class="button" id="open-app" href="{}">Open the web app</a></p>
+<p class="muted">The web app is served from this address, so it may connect right away.</p>
+"#,
+        html_escape(href)
     )
 }
 
@@ -192,17 +204,17 @@ mod tests {
 
     #[test]
     fn trust_page_shows_the_escaped_url() {
-        let p = trust_page("wss://192.168.1.20:48322", "1.0", None);
+        let p = trust_page("wss://192.168.1.20:48322", "1.0", None, None);
         assert!(p.contains("Certificate accepted"));
         assert!(p.contains(r#"<code id="wss-url">wss://192.168.1.20:48322</code>"#));
         assert!(!p.contains("install-once"), "no CA, no install section");
-        assert!(trust_page("wss://<x>", "1", None).contains("wss://&lt;x&gt;"));
+        assert!(trust_page("wss://<x>", "1", None, None).contains("wss://&lt;x&gt;"));
     }
 
     #[test]
     fn trust_page_offers_the_ca_once_with_its_fingerprint() {
         let ca = CaView { common_name: "CXR Gate CA on <ws>", fingerprint_sha256: "AB:CD" };
-        let p = trust_page("wss://10.0.0.5:48322", "1.0", Some(&ca));
+        let p = trust_page("wss://10.0.0.5:48322", "1.0", Some(&ca), None);
         assert!(p.contains(r#"<code id="ca-fingerprint">AB:CD</code>"#));
         assert!(p.contains("CXR Gate CA on &lt;ws&gt;") && !p.contains("<ws>"));
         assert!(p.contains(r#"href="/ca.crt""#) && p.contains(r#"href="/ca.pem""#));
@@ -211,6 +223,17 @@ mod tests {
         }
         assert!(p.contains("com.android.settings/.security.InstallCaCertificateWarning"));
         assert!(p.contains("certutil -user -addstore Root"));
+    }
+
+    #[test]
+    fn trust_page_links_the_web_app() {
+        let p = trust_page("wss://192.168.1.20:48322", "1.0", None, None);
+        assert!(!p.contains("open-app"));
+        let with_app = trust_page("wss://10.0.0.5:48322", "1", None, Some("/app/?serverIP=10.0.0.5&port=48322"));
+        assert!(
+            with_app.contains(r#"<a class="button" id="open-app" href="/app/?serverIP=10.0.0.5&amp;port=48322">"#),
+            "{with_app}"
+        );
     }
 
     #[test]

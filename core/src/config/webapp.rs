@@ -1,0 +1,172 @@
+//! The web app settings: the web root check (a folder holding `index.html`) and the query template
+//! that the QR code and the trust page append to `/app/` — its validation and its rendering with the
+//! address a headset used. Errors name the setting, the value and what is accepted, like the rest
+//! of `config`.
+
+use std::path::Path;
+
+use super::ConfigError;
+
+/// What NVIDIA's sample names its connection options (see README, *The web app*).
+pub const DEFAULT_APP_QUERY: &str = "?serverIP={ip}&port={port}";
+
+/// The placeholders a template may use.
+pub const PLACEHOLDERS: [&str; 3] = ["{ip}", "{port}", "{wss}"];
+
+/// Longest template accepted (a QR code must still hold the whole link).
+pub const MAX_APP_QUERY: usize = 512;
+
+const QUERY_EXPECTED: &str = "expected a query such as ?serverIP={ip}&port={port}: letters, digits, \
+-._~!$&'()*+,;=:@/? and %XX escapes, with the placeholders {ip}, {port} and {wss} (empty for no query)";
+
+/// Checks a query template; the error says what is wrong and what is accepted.
+pub fn validate_app_query(template: &str, setting: &str) -> Result<(), ConfigError> {
+    let bad = |why: String| ConfigError::new(setting, template, format!("{why}; {QUERY_EXPECTED}"));
+    if template.len() > MAX_APP_QUERY {
+        return Err(bad(format!("it is {} characters long, at most {MAX_APP_QUERY} fit", template.len())));
+    }
+    let bytes = template.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        match c {
+            b'{' => {
+                let Some(end) = template[i..].find('}') else {
+                    return Err(bad("a '{' is never closed".into()));
+                };
+                let name = &template[i..i + end + 1];
+                if !PLACEHOLDERS.contains(&name) {
+                    return Err(bad(format!("{name} is not a placeholder")));
+                }
+                i += end + 1;
+                continue;
+            }
+            b'}' => return Err(bad("a '}' has no '{'".into())),
+            b'%' => {
+                let hex = bytes.get(i + 1..i + 3).is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit));
+                if !hex {
+                    return Err(bad("'%' must start a %XX escape (two hex digits)".into()));
+                }
+                i += 3;
+                continue;
+            }
+            c if c.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?".contains(&c) => {}
+            b' ' => return Err(bad("it has a space (write %20)".into())),
+            b'#' => return Err(bad("'#' would end the query (write %23)".into())),
+            c if c.is_ascii() => return Err(bad(format!("{:?} is not allowed in a URL query", char::from(c)))),
+            _ => return Err(bad("only ASCII is allowed (write other characters as %XX escapes)".into())),
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// Everything but RFC 3986's unreserved characters as `%XX`, so a value stays one query value.
+pub fn encode_component(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The query for `/app/`: `{ip}` is `host` (the address the headset used, IPv6 in brackets),
+/// `{port}` the gate's port, `{wss}` the whole `wss://host:port` URL, each percent-encoded.
+/// Returns `""` for an empty template, else a string starting with `?`.
+pub fn render_app_query(template: &str, host: &str, port: u16) -> String {
+    let t = template.strip_prefix('?').unwrap_or(template);
+    if t.is_empty() {
+        return String::new();
+    }
+    let q = t
+        .replace("{ip}", &encode_component(host))
+        .replace("{port}", &port.to_string())
+        .replace("{wss}", &encode_component(&format!("wss://{host}:{port}")));
+    format!("?{q}")
+}
+
+/// A web root must be a folder holding `index.html`. The error says what to do about it.
+pub fn check_web_root(root: &Path, setting: &str) -> Result<(), ConfigError> {
+    let bad = |why: String| ConfigError::new(setting, root.display().to_string(), why);
+    if root.as_os_str().is_empty() {
+        return Err(bad("expected the folder that holds your built web client's index.html".into()));
+    }
+    match std::fs::metadata(root) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(bad("this is a file, not a folder; give the folder that holds index.html".into())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(bad(
+                "the folder does not exist; give the folder that holds your built web client's index.html".into()
+            ))
+        }
+        Err(e) => return Err(bad(format!("cannot read the folder ({e})"))),
+    }
+    match std::fs::metadata(root.join("index.html")) {
+        Ok(m) if m.is_file() => Ok(()),
+        _ => Err(bad(
+            "the folder has no index.html; give the folder your web client's build writes (e.g. its build/ folder)"
+                .into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_and_plain_templates_are_valid() {
+        for t in [DEFAULT_APP_QUERY, "", "?", "server={wss}", "?a=1&b=%2F{ip}:{port}", "?x=(1)*!~'"] {
+            validate_app_query(t, "APP_QUERY").unwrap_or_else(|e| panic!("{t}: {e}"));
+        }
+    }
+
+    #[test]
+    fn bad_templates_say_what_is_wrong() {
+        let why = |t: &str| validate_app_query(t, "--app-query").unwrap_err().to_string();
+        assert!(why("?s={host}").contains("{host} is not a placeholder"), "{}", why("?s={host}"));
+        assert!(why("?s={ip").contains("never closed"));
+        assert!(why("?s=ip}").contains("has no '{'"));
+        assert!(why("?s=%zz").contains("%XX"));
+        assert!(why("?s=%2").contains("%XX"));
+        assert!(why("?a b").contains("space"));
+        assert!(why("?a#b").contains("'#'"));
+        assert!(why("?a=\"x\"").contains("not allowed"));
+        assert!(why("?a=é").contains("ASCII"));
+        assert!(why(&"a".repeat(600)).contains("at most 512"));
+        let e = validate_app_query("?{x}", "APP_QUERY").unwrap_err();
+        assert_eq!(e.setting, "APP_QUERY");
+        assert_eq!(e.value, "?{x}");
+        assert!(e.to_string().starts_with("invalid APP_QUERY \"?{x}\": {x} is not a placeholder; expected"), "{e}");
+    }
+
+    #[test]
+    fn rendering_substitutes_and_encodes() {
+        assert_eq!(render_app_query(DEFAULT_APP_QUERY, "192.168.1.20", 48322), "?serverIP=192.168.1.20&port=48322");
+        assert_eq!(render_app_query("serverIP={ip}", "10.0.0.5", 1), "?serverIP=10.0.0.5");
+        assert_eq!(render_app_query("", "10.0.0.5", 1), "");
+        assert_eq!(render_app_query("?", "10.0.0.5", 1), "");
+        assert_eq!(render_app_query("?u={wss}", "10.0.0.5", 443), "?u=wss%3A%2F%2F10.0.0.5%3A443");
+        assert_eq!(render_app_query("?ip={ip}&p={port}", "[fd00::1]", 9), "?ip=%5Bfd00%3A%3A1%5D&p=9");
+        assert_eq!(encode_component("a&b=c d"), "a%26b%3Dc%20d");
+    }
+
+    #[test]
+    fn web_root_checks_name_the_problem() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("app");
+        let e = check_web_root(&root, "--web-root").unwrap_err();
+        assert_eq!(e.setting, "--web-root");
+        assert!(e.to_string().contains("does not exist"), "{e}");
+        std::fs::create_dir(&root).unwrap();
+        assert!(check_web_root(&root, "WEB_ROOT").unwrap_err().to_string().contains("no index.html"));
+        std::fs::write(root.join("index.html"), "<!doctype html>").unwrap();
+        check_web_root(&root, "WEB_ROOT").unwrap();
+        assert!(check_web_root(&root.join("index.html"), "x").unwrap_err().to_string().contains("not a folder"));
+        assert!(check_web_root(Path::new(""), "x").is_err());
+    }
+}

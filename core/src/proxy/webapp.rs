@@ -1,0 +1,578 @@
+//! `/app/`: the user's built web client (`web_root`) served from the gateway's own origin, so one
+//! certificate acceptance covers the page and its `wss://` socket. Owns the path sanitiser (decode
+//! once; refuse NUL, backslashes, encoded slashes, dot segments, absolute and drive forms), the
+//! confinement check (the canonical path must lie under the canonical root, so a symlink out is a
+//! 404 and nothing outside the root is opened), the MIME table, streamed GET/HEAD answers with
+//! `Cache-Control: no-cache` and ETag/Last-Modified revalidation, and the web app's status line.
+
+use std::fs::Metadata;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::StreamExt;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use tokio::io::AsyncReadExt;
+
+use super::http::{empty, text, Body};
+use super::{pages, Shared};
+use crate::config::check_web_root;
+use crate::config::webapp::render_app_query;
+use crate::status_log;
+
+/// Whether the gateway's `/app` route answers `path` (`/appx` is not ours).
+pub fn is_app_path(path: &str) -> bool {
+    path == "/app" || path.starts_with("/app/")
+}
+
+/// The trust page's link to the web app, with the address the headset used; `None` without one.
+pub fn link(shared: &Shared, host: &str, port: u16) -> Option<String> {
+    let cfg = shared.config.load();
+    cfg.web_root.as_ref().map(|_| format!("/app/{}", render_app_query(&cfg.app_query, host, port)))
+}
+
+/// A request path below `/app/` that passed the sanitiser.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppPath {
+    /// Decoded segments, each a plain file or folder name.
+    pub segments: Vec<String>,
+    /// Ended in `/` (or was `/app/` itself): a folder is asked for.
+    pub dir: bool,
+}
+
+/// Why a path is refused before the file system is touched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    pub status: StatusCode,
+    pub why: &'static str,
+}
+
+fn bad(why: &'static str) -> Refused {
+    Refused { status: StatusCode::BAD_REQUEST, why }
+}
+
+/// Windows device names: opening `nul.js` there reaches a device, not a file.
+const DEVICE_NAMES: [&str; 22] = [
+    "con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7", "com8", "com9", "lpt1", "lpt2",
+    "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9",
+];
+
+/// Percent-decodes once; a `%` without two hex digits is an error.
+fn percent_decode(s: &str) -> Option<Vec<u8>> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+/// Checks the raw (still percent-encoded) path after `/app/`. Everything that could name a file
+/// outside the root, or a different file on another OS, is a 400; hidden names are a 404.
+pub fn sanitize(raw: &str) -> Result<AppPath, Refused> {
+    if raw.contains('\\') {
+        return Err(bad("backslashes are not allowed in a path"));
+    }
+    let lower = raw.to_ascii_lowercase();
+    if lower.contains("%2f") || lower.contains("%5c") {
+        return Err(bad("encoded slashes (%2F, %5C) are not allowed in a path"));
+    }
+    let decoded = percent_decode(raw).ok_or(bad("a '%' must start a %XX escape"))?;
+    if decoded.contains(&0) {
+        return Err(bad("NUL is not allowed in a path"));
+    }
+    if decoded.iter().any(|b| b.is_ascii_control()) {
+        return Err(bad("control characters are not allowed in a path"));
+    }
+    let decoded = String::from_utf8(decoded).map_err(|_| bad("the path is not UTF-8"))?;
+    if decoded.starts_with('/') {
+        return Err(bad("absolute paths are not allowed"));
+    }
+    let mut segments: Vec<String> = decoded.split('/').map(str::to_string).collect();
+    let dir = segments.last().is_none_or(String::is_empty);
+    if dir {
+        segments.pop();
+    }
+    let mut hidden = false;
+    for s in &segments {
+        if s.is_empty() {
+            return Err(bad("empty path segments (//) are not allowed"));
+        }
+        if s == "." || s == ".." {
+            return Err(bad("'.' and '..' segments are not allowed"));
+        }
+        if s.contains(':') {
+            return Err(bad("drive letters and ':' are not allowed in a path"));
+        }
+        // Windows drops trailing dots and spaces, so `.. ` would mean `..` there.
+        if s.ends_with('.') || s.ends_with(' ') {
+            return Err(bad("names ending in '.' or ' ' are not allowed"));
+        }
+        let stem = s.split('.').next().unwrap_or("").trim_end().to_ascii_lowercase();
+        if DEVICE_NAMES.contains(&stem.as_str()) {
+            return Err(bad("Windows device names (CON, NUL, COM1…) are not allowed"));
+        }
+        hidden |= s.starts_with('.');
+    }
+    if hidden {
+        // `.git/`, `.env`: a development folder's secrets are not part of the web app.
+        return Err(Refused { status: StatusCode::NOT_FOUND, why: "hidden files are not served" });
+    }
+    Ok(AppPath { segments, dir })
+}
+
+/// `Content-Type` by extension (case-insensitive); anything else is `application/octet-stream`.
+pub fn content_type(path: &Path) -> &'static str {
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).unwrap_or_default();
+    match ext.as_str() {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "wasm" => "application/wasm",
+        "json" | "map" => "application/json",
+        "css" => "text/css; charset=utf-8",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "ico" => "image/x-icon",
+        "txt" => "text/plain; charset=utf-8",
+        "woff2" => "font/woff2",
+        "woff" => "font/woff",
+        "glb" => "model/gltf-binary",
+        "gltf" => "model/gltf+json",
+        _ => "application/octet-stream",
+    }
+}
+
+/// What a sanitised path names under the root.
+#[derive(Debug)]
+pub enum Found {
+    /// A regular file, by its canonical path (inside the canonical root).
+    File(PathBuf, Metadata),
+    /// A folder with an `index.html`, asked for without the trailing `/`: redirect, so the page's
+    /// relative links resolve inside it.
+    AddSlash,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Miss {
+    /// The root itself is unusable (deleted, no `index.html`): the message says why.
+    Root(String),
+    NotFound,
+}
+
+/// `path`'s canonical form, if it lies inside `root` (already canonical). A symlink that leads
+/// out of the root fails here, before anything is opened.
+fn confined(root: &Path, path: &Path) -> Result<(PathBuf, Metadata), Miss> {
+    let real = std::fs::canonicalize(path).map_err(|_| Miss::NotFound)?;
+    if !real.starts_with(root) {
+        tracing::debug!("web app: {} leads out of the web root; refused", path.display());
+        return Err(Miss::NotFound);
+    }
+    let meta = std::fs::metadata(&real).map_err(|_| Miss::NotFound)?;
+    Ok((real, meta))
+}
+
+/// Finds the file for `p` under `root` (blocking: file system calls). Never lists a folder.
+pub fn resolve(root: &Path, p: &AppPath) -> Result<Found, Miss> {
+    check_web_root(root, "web app folder").map_err(|e| Miss::Root(e.expected))?;
+    let root = std::fs::canonicalize(root).map_err(|e| Miss::Root(format!("cannot read the folder ({e})")))?;
+    let joined = p.segments.iter().fold(root.clone(), |acc, s| acc.join(s));
+    let (real, meta) = confined(&root, &joined)?;
+    if meta.is_file() {
+        return if p.dir { Err(Miss::NotFound) } else { Ok(Found::File(real, meta)) };
+    }
+    if !meta.is_dir() {
+        return Err(Miss::NotFound);
+    }
+    let (index, index_meta) = confined(&root, &real.join("index.html"))?;
+    if !index_meta.is_file() {
+        return Err(Miss::NotFound);
+    }
+    if p.dir || p.segments.is_empty() {
+        Ok(Found::File(index, index_meta))
+    } else {
+        Ok(Found::AddSlash)
+    }
+}
+
+/// A strong validator from size and modification time (what changes when a build rewrites a file).
+pub fn etag(meta: &Metadata) -> Option<String> {
+    let mtime = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
+    Some(format!("\"{:x}-{:x}\"", meta.len(), mtime.as_nanos()))
+}
+
+/// Whether the client's copy is current: `If-None-Match` when sent (it wins, RFC 9110 §13.2.2),
+/// else `If-Modified-Since` at one-second resolution.
+pub fn not_modified(headers: &HeaderMap, etag: Option<&str>, modified: Option<SystemTime>) -> bool {
+    let weak = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    if let Some(inm) = headers.get(header::IF_NONE_MATCH) {
+        let (Some(etag), Ok(inm)) = (etag, inm.to_str()) else {
+            return false;
+        };
+        return inm.split(',').any(|t| t.trim() == "*" || weak(t) == weak(etag));
+    }
+    let since = headers.get(header::IF_MODIFIED_SINCE).and_then(|v| v.to_str().ok());
+    match (since.and_then(|s| httpdate::parse_http_date(s).ok()), modified) {
+        (Some(since), Some(m)) => {
+            let secs = m.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            UNIX_EPOCH + Duration::from_secs(secs) <= since
+        }
+        _ => false,
+    }
+}
+
+fn html(status: StatusCode, body: String) -> Response<Body> {
+    let mut r = text(status, body);
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    r
+}
+
+fn redirect(location: &str) -> Response<Body> {
+    match HeaderValue::from_str(location) {
+        Ok(v) => {
+            let mut r = text(StatusCode::MOVED_PERMANENTLY, format!("Moved to {location}\n"));
+            r.headers_mut().insert(header::LOCATION, v);
+            r
+        }
+        Err(_) => text(StatusCode::BAD_REQUEST, "Bad path.\n"),
+    }
+}
+
+/// Publishes whether the web root can be served, logging only changes (a request per file must
+/// not flood the log). Called per request and at every LAN scan.
+pub fn note_problem(shared: &Shared, problem: Option<String>) {
+    if shared.hub.read(|s| s.web_app.error == problem) {
+        return;
+    }
+    let root = shared.config.load().web_root.clone().unwrap_or_default();
+    match &problem {
+        Some(p) => status_log!(shared.hub, warn, "web app: /app/ cannot be served from {}: {p}", root.display()),
+        None => status_log!(shared.hub, info, "web app: serving {} at /app/", root.display()),
+    }
+    shared.hub.update(|s| s.web_app.error = problem);
+}
+
+/// Puts the configured web root and query template into the status and checks the folder.
+pub fn refresh(shared: &Shared) {
+    let cfg = shared.config.load();
+    let root = cfg.web_root.as_ref().map(|r| r.display().to_string());
+    // Only a change wakes the status's receivers (this runs at every LAN scan).
+    let changed = !shared.hub.read(|s| s.web_app.root == root);
+    if changed || !shared.hub.read(|s| s.web_app.query == cfg.app_query) {
+        shared.hub.update(|s| {
+            if s.web_app.root != root {
+                s.web_app.error = None;
+            }
+            s.web_app.root = root.clone();
+            s.web_app.query = cfg.app_query.clone();
+        });
+    }
+    let Some(r) = &cfg.web_root else {
+        return;
+    };
+    let problem = check_web_root(r, "web app folder").err().map(|e| e.expected);
+    if changed && problem.is_none() {
+        status_log!(shared.hub, info, "web app: serving {} at /app/", r.display());
+    }
+    note_problem(shared, problem);
+}
+
+/// Answers a request for `/app` or below (GET and HEAD; the caller already answered OPTIONS).
+pub async fn serve<B>(shared: &Shared, req: &Request<B>) -> Response<Body> {
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "The web app answers GET and HEAD only.\n");
+        r.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD, OPTIONS"));
+        return r;
+    }
+    let path = req.uri().path();
+    let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
+    let Some(root) = shared.config.load().web_root.clone() else {
+        return text(
+            StatusCode::NOT_FOUND,
+            "No web app is configured here. Choose its folder in CXR Gate's Settings → Web app folder, \
+             or start cxr-gate-proxy with --web-root DIR (WEB_ROOT).\n",
+        );
+    };
+    let Some(raw) = path.strip_prefix("/app/") else {
+        return redirect(&format!("/app/{query}"));
+    };
+    let app_path = match sanitize(raw) {
+        Ok(p) => p,
+        Err(r) if r.status == StatusCode::NOT_FOUND => return html(r.status, pages::not_found_page(path)),
+        Err(r) => return text(r.status, format!("Bad path: {}.\n", r.why)),
+    };
+    let lookup = app_path.clone();
+    let found = match tokio::task::spawn_blocking(move || resolve(&root, &lookup)).await {
+        Ok(f) => f,
+        Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, format!("The web app lookup failed: {e}\n")),
+    };
+    match found {
+        Ok(Found::AddSlash) => redirect(&format!("{path}/{query}")),
+        Ok(Found::File(file, meta)) => {
+            note_problem(shared, None);
+            send_file(req, &file, &meta).await
+        }
+        Err(Miss::NotFound) => html(StatusCode::NOT_FOUND, pages::not_found_page(path)),
+        Err(Miss::Root(why)) => {
+            note_problem(shared, Some(why.clone()));
+            text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!(
+                    "The web app cannot be served: {why}. Fix the folder, or choose another one in CXR Gate's \
+                     Settings → Web app folder (headless: --web-root / WEB_ROOT).\n"
+                ),
+            )
+        }
+    }
+}
+
+/// The file's answer: validators, `no-cache` (use it, but ask first: a rebuilt client shows up on
+/// the next load), and the body streamed in 64 KiB chunks.
+async fn send_file<B>(req: &Request<B>, file: &Path, meta: &Metadata) -> Response<Body> {
+    let tag = etag(meta);
+    let modified = meta.modified().ok();
+    let mut h = HeaderMap::new();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if let Some(v) = tag.as_deref().and_then(|t| HeaderValue::from_str(t).ok()) {
+        h.insert(header::ETAG, v);
+    }
+    if let Some(v) = modified.and_then(|m| HeaderValue::from_str(&httpdate::fmt_http_date(m)).ok()) {
+        h.insert(header::LAST_MODIFIED, v);
+    }
+    if not_modified(req.headers(), tag.as_deref(), modified) {
+        let mut r = Response::new(empty());
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        *r.headers_mut() = h;
+        return r;
+    }
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(file)));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(meta.len()));
+    let body = if req.method() == Method::HEAD {
+        empty()
+    } else {
+        let f = match tokio::fs::File::open(file).await {
+            Ok(f) => f,
+            // Removed between the lookup and now.
+            Err(_) => return html(StatusCode::NOT_FOUND, pages::not_found_page(req.uri().path())),
+        };
+        // At most the announced length, even if the file grows meanwhile; a read error ends the
+        // body early, which the client sees as a short (failed) answer, never as a complete one.
+        let shown = file.display().to_string();
+        let chunks = tokio_util::io::ReaderStream::with_capacity(f.take(meta.len()), 64 * 1024)
+            .take_while(move |r| {
+                if let Err(e) = r {
+                    tracing::warn!("web app: reading {shown} failed: {e}");
+                }
+                std::future::ready(r.is_ok())
+            })
+            .map(|r| Ok::<_, hyper::Error>(Frame::data(r.unwrap_or_default())));
+        BodyExt::boxed(StreamBody::new(chunks))
+    };
+    let mut r = Response::new(body);
+    *r.headers_mut() = h;
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(raw: &str) -> AppPath {
+        sanitize(raw).unwrap_or_else(|e| panic!("{raw}: {}", e.why))
+    }
+
+    fn refused(raw: &str) -> StatusCode {
+        match sanitize(raw) {
+            Ok(p) => panic!("{raw} passed as {p:?}"),
+            Err(r) => r.status,
+        }
+    }
+
+    #[test]
+    fn plain_paths_pass_decoded() {
+        assert_eq!(ok(""), AppPath { segments: vec![], dir: true });
+        assert_eq!(ok("index.html"), AppPath { segments: vec!["index.html".into()], dir: false });
+        assert_eq!(ok("a/b/"), AppPath { segments: vec!["a".into(), "b".into()], dir: true });
+        assert_eq!(ok("my%20app/x.js").segments, ["my app", "x.js"]);
+        assert_eq!(ok("caf%C3%A9.png").segments, ["café.png"]);
+        // Decoded once: `%252e%252e` is the literal name `%2e%2e`, not `..`.
+        assert_eq!(ok("%252e%252e").segments, ["%2e%2e"]);
+        assert_eq!(ok("v1.2/app.js").segments, ["v1.2", "app.js"]);
+    }
+
+    #[test]
+    fn traversal_and_smuggling_forms_are_400() {
+        for raw in [
+            "..",
+            "../secret.txt",
+            "a/../../secret.txt",
+            "./index.html",
+            "%2e%2e/secret.txt",
+            "%2E%2E/secret.txt",
+            "%2e%2e%2fsecret.txt",
+            "%2E%2E%2F%2E%2E%2Fsecret.txt",
+            "a%2fb",
+            "a%2Fb",
+            "..%5csecret.txt",
+            "..\\secret.txt",
+            "a\\b",
+            "/etc/passwd",
+            "//etc/passwd",
+            "a//b",
+            "C:/Windows/win.ini",
+            "c:%5cwindows",
+            "C%3A/x",
+            "file.txt:stream",
+            "index.html%00.png",
+            "%00",
+            "a%0d%0aSet-Cookie:x",
+            "%",
+            "%zz",
+            "%e9",
+            ".. /x",
+            "x./y",
+            "NUL",
+            "con.js",
+            "sub/LPT1.txt",
+        ] {
+            assert_eq!(refused(raw), StatusCode::BAD_REQUEST, "{raw}");
+        }
+    }
+
+    #[test]
+    fn hidden_names_are_404() {
+        for raw in [".git/config", ".env", "sub/.htpasswd"] {
+            assert_eq!(refused(raw), StatusCode::NOT_FOUND, "{raw}");
+        }
+    }
+
+    #[test]
+    fn mime_types_by_extension() {
+        let t = |p: &str| content_type(Path::new(p));
+        assert_eq!(t("index.html"), "text/html; charset=utf-8");
+        assert_eq!(t("A.HTM"), "text/html; charset=utf-8");
+        assert_eq!(t("bundle.js"), "text/javascript; charset=utf-8");
+        assert_eq!(t("mod.mjs"), "text/javascript; charset=utf-8");
+        assert_eq!(t("cloudxr.wasm"), "application/wasm");
+        assert_eq!(t("a.json"), "application/json");
+        assert_eq!(t("bundle.js.map"), "application/json");
+        assert_eq!(t("s.css"), "text/css; charset=utf-8");
+        assert_eq!(t("i.svg"), "image/svg+xml");
+        assert_eq!(t("i.png"), "image/png");
+        assert_eq!(t("i.JPG"), "image/jpeg");
+        assert_eq!(t("favicon.ico"), "image/x-icon");
+        assert_eq!(t("LICENSE.txt"), "text/plain; charset=utf-8");
+        assert_eq!(t("LICENSE"), "application/octet-stream");
+        assert_eq!(t("x.exe"), "application/octet-stream");
+    }
+
+    struct Tree {
+        _dir: tempfile::TempDir,
+        root: PathBuf,
+    }
+
+    /// base/{secret.txt, root/{index.html, app.js, sub/{data.json}, empty/}} plus symlinks.
+    fn tree() -> Tree {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path();
+        std::fs::write(base.join("secret.txt"), "SENTINEL").unwrap();
+        let root = base.join("root");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::create_dir_all(root.join("empty")).unwrap();
+        std::fs::write(root.join("index.html"), "<h1>app</h1>").unwrap();
+        std::fs::write(root.join("app.js"), "1").unwrap();
+        std::fs::write(root.join("sub/data.json"), "{}").unwrap();
+        std::fs::write(root.join("sub/index.html"), "sub").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::symlink;
+            symlink(base.join("secret.txt"), root.join("leak.txt")).unwrap();
+            symlink(base, root.join("up")).unwrap();
+            symlink(root.join("app.js"), root.join("alias.js")).unwrap();
+        }
+        Tree { _dir: dir, root }
+    }
+
+    fn find(t: &Tree, raw: &str) -> Result<Found, Miss> {
+        resolve(&t.root, &sanitize(raw).unwrap())
+    }
+
+    #[test]
+    fn resolve_serves_files_and_index_pages_and_lists_nothing() {
+        let t = tree();
+        let name = |r: Result<Found, Miss>| match r {
+            Ok(Found::File(p, _)) => p.strip_prefix(std::fs::canonicalize(&t.root).unwrap()).unwrap().to_path_buf(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(name(find(&t, "")), Path::new("index.html"));
+        assert_eq!(name(find(&t, "app.js")), Path::new("app.js"));
+        assert_eq!(name(find(&t, "sub/")), Path::new("sub/index.html"));
+        assert!(matches!(find(&t, "sub"), Ok(Found::AddSlash)));
+        assert_eq!(find(&t, "empty/").unwrap_err(), Miss::NotFound, "no listing");
+        assert_eq!(find(&t, "empty").unwrap_err(), Miss::NotFound);
+        assert_eq!(find(&t, "app.js/").unwrap_err(), Miss::NotFound);
+        assert_eq!(find(&t, "nope.js").unwrap_err(), Miss::NotFound);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn resolve_refuses_symlinks_out_of_the_root() {
+        let t = tree();
+        assert_eq!(find(&t, "leak.txt").unwrap_err(), Miss::NotFound);
+        assert_eq!(find(&t, "up/secret.txt").unwrap_err(), Miss::NotFound);
+        assert_eq!(find(&t, "up/").unwrap_err(), Miss::NotFound);
+        // A link that stays inside the root is fine.
+        assert!(matches!(find(&t, "alias.js"), Ok(Found::File(..))));
+    }
+
+    #[test]
+    fn a_missing_root_is_a_root_problem() {
+        let t = tree();
+        std::fs::remove_file(t.root.join("index.html")).unwrap();
+        assert!(matches!(find(&t, "app.js"), Err(Miss::Root(m)) if m.contains("no index.html")));
+        let gone = t.root.join("gone");
+        assert!(matches!(resolve(&gone, &sanitize("").unwrap()), Err(Miss::Root(m)) if m.contains("does not exist")));
+    }
+
+    #[test]
+    fn revalidation_by_etag_then_date() {
+        let t = tree();
+        let meta = std::fs::metadata(t.root.join("app.js")).unwrap();
+        let tag = etag(&meta).unwrap();
+        let m = meta.modified().ok();
+        let h = |k: header::HeaderName, v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(k, HeaderValue::from_str(v).unwrap());
+            h
+        };
+        assert!(not_modified(&h(header::IF_NONE_MATCH, &tag), Some(&tag), m));
+        assert!(not_modified(&h(header::IF_NONE_MATCH, &format!("\"x\", W/{tag}")), Some(&tag), m));
+        assert!(not_modified(&h(header::IF_NONE_MATCH, "*"), Some(&tag), m));
+        assert!(!not_modified(&h(header::IF_NONE_MATCH, "\"other\""), Some(&tag), m));
+        let date = httpdate::fmt_http_date(m.unwrap());
+        assert!(not_modified(&h(header::IF_MODIFIED_SINCE, &date), Some(&tag), m));
+        let old = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(1_000_000));
+        assert!(!not_modified(&h(header::IF_MODIFIED_SINCE, &old), Some(&tag), m));
+        assert!(!not_modified(&h(header::IF_MODIFIED_SINCE, "yesterday"), Some(&tag), m));
+        assert!(!not_modified(&HeaderMap::new(), Some(&tag), m));
+    }
+
+    #[test]
+    fn only_app_paths_are_ours() {
+        assert!(is_app_path("/app") && is_app_path("/app/") && is_app_path("/app/x.js"));
+        assert!(!is_app_path("/apps") && !is_app_path("/") && !is_app_path("/application/x"));
+    }
+}
