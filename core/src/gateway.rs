@@ -129,7 +129,7 @@ impl Gateway {
         let sessions = Sessions::new(hub.clone(), shutdown.child_token());
         let shared = Arc::new(Shared {
             conn_limit: crate::proxy::limit::Limiter::new(config.max_connections),
-            netcheck_running: Default::default(),
+            netcheck: Default::default(),
             config: ArcSwap::from_pointee(config),
             hub: hub.clone(),
             health,

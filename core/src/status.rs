@@ -211,7 +211,7 @@ pub struct Status {
     /// Newest last, at most [`LOG_LINES`].
     pub log: VecDeque<LogLine>,
     /// Headset network checks, newest first (at most 20).
-    pub netchecks: VecDeque<crate::netcheck::NetCheckResult>,
+    pub netchecks: VecDeque<crate::netcheck::model::NetCheckResult>,
     /// The web app served at `/app/`.
     pub web_app: WebAppStatus,
 }

@@ -1,33 +1,30 @@
-//! The measuring side of the network check, over a WebSocket the proxy terminates itself:
-//! ~5 s of pings (server → headset → server) for round trip and jitter, ~3 s of downstream bulk
-//! (the headset reports what it received), ~3 s of upstream bulk (measured here), then the verdicts.
-//! Refuses while a CloudXR stream is running unless the headset confirmed (`?force=1`).
+//! The measuring side of the network check, over a WebSocket already upgraded (the HTTP side is
+//! `proxy::netcheck`): ~5 s of pings (server → headset → server) for round trip and jitter, ~3 s of
+//! downstream bulk (the headset reports what it received), ~3 s of upstream bulk (measured here),
+//! then the verdicts. One check at a time ([`Checks`]); refused while a CloudXR stream is running
+//! unless the headset confirmed (`?force=1`). Every phase and every send has a deadline.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use hyper::header::{self, HeaderValue};
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use super::stats::{jitter, judge, mbps, percentile, summary, NetCheckResult};
-use crate::proxy::http::{empty, text, Body};
-use crate::proxy::{ConnSlot, Shared};
-use crate::status::{now_ms, StatusHub};
-use crate::status_log;
+use super::model::NetCheckResult;
+use super::stats::{jitter, judge, mbps, percentile};
 
-pub const KEEP_RESULTS: usize = 20;
 const CHUNK: usize = 64 * 1024;
+/// What the check accepts from the headset (its uploads are CHUNK-sized).
+pub fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default().max_message_size(Some(4 * CHUNK)).max_frame_size(Some(4 * CHUNK))
+}
 /// A control message or the result that takes longer than this to send means the headset stopped reading.
 const SEND_LIMIT: Duration = Duration::from_secs(5);
 /// How long past its planned end a bulk phase may run before the headset counts as gone.
@@ -53,12 +50,18 @@ pub enum CheckError {
     WebSocket(#[from] tokio_tungstenite::tungstenite::Error),
 }
 
+/// The network checks of one gateway: one at a time.
+#[derive(Debug, Default)]
+pub struct Checks {
+    busy: AtomicBool,
+}
+
 /// The "one check at a time" flag, held for a check's whole life and cleared however it ends
 /// (result, error, deadline, shutdown, a dropped task).
-pub struct Busy<'a>(&'a AtomicBool);
+struct Busy<'a>(&'a AtomicBool);
 
 impl<'a> Busy<'a> {
-    pub fn take(flag: &'a AtomicBool) -> Option<Self> {
+    fn take(flag: &'a AtomicBool) -> Option<Self> {
         (!flag.swap(true, Ordering::AcqRel)).then_some(Busy(flag))
     }
 }
@@ -88,72 +91,38 @@ impl Default for Timing {
     }
 }
 
-type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
-
-/// Answers the upgrade itself (never forwarded) and runs the check on the upgraded connection.
-pub fn accept(
-    shared: Arc<Shared>,
+/// Runs one check on `ws` for the headset at `peer`, `streams` CloudXR sessions being open. Sends
+/// the result (or why not) to the headset and returns it; `Ok(None)` when the check was refused as
+/// busy. The result's `at_ms` is left for the caller to stamp.
+pub async fn run<S>(
+    checks: &Checks,
+    ws: &mut WebSocketStream<S>,
     peer: SocketAddr,
-    slot: ConnSlot,
-    mut req: Request<hyper::body::Incoming>,
-) -> Response<Body> {
-    let key = match req.headers().get("sec-websocket-key") {
-        Some(k) if req.headers().get("sec-websocket-version").map(|v| v == "13").unwrap_or(false) => k.clone(),
-        _ => return text(StatusCode::BAD_REQUEST, "A WebSocket version 13 upgrade is expected here.\n"),
-    };
-    let force = req.uri().query().map(|q| q.split('&').any(|p| p == "force=1")).unwrap_or(false);
-    let on_upgrade = hyper::upgrade::on(&mut req);
-    tokio::spawn(async move {
-        let _slot = slot;
-        let upgraded = match on_upgrade.await {
-            Ok(u) => u,
-            Err(_) => return,
-        };
-        let cfg = WebSocketConfig::default().max_message_size(Some(4 * CHUNK)).max_frame_size(Some(4 * CHUNK));
-        let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(cfg)).await;
-        let shutdown = shared.shutdown.clone();
-        tokio::select! {
-            ended = session(&shared, peer, force, &mut ws) => {
-                // A headset that stopped reading would not take a close frame either.
-                if !matches!(ended, Err(CheckError::Stalled)) {
-                    let _ = tokio::time::timeout(SEND_LIMIT, ws.close(None)).await;
-                }
-            }
-            // Ends the check (and frees its flag and connection slot) with the gateway.
-            _ = shutdown.cancelled() => {}
-        }
-    });
-    let mut r = Response::new(empty());
-    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let h = r.headers_mut();
-    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    if let Ok(v) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
-        h.insert("sec-websocket-accept", v);
-    }
-    r
-}
-
-async fn session(shared: &Shared, peer: SocketAddr, force: bool, ws: &mut Ws) -> Result<(), CheckError> {
-    let streams = shared.sessions.count();
+    force: bool,
+    streams: usize,
+) -> Result<Option<NetCheckResult>, CheckError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     if streams > 0 && !force {
         let msg = format!(
             "A CloudXR stream is running ({streams} headset{} connected). Testing now takes bandwidth from it.",
             if streams == 1 { "" } else { "s" }
         );
-        return send_json(ws, json!({"type": "busy", "sessions": streams, "message": msg})).await;
+        send_json(ws, json!({"type": "busy", "sessions": streams, "message": msg})).await?;
+        return Ok(None);
     }
-    let Some(busy) = Busy::take(&shared.netcheck_running) else {
+    let Some(busy) = Busy::take(&checks.busy) else {
         let msg = "Another network check is running; try again in a few seconds.";
-        return send_json(ws, json!({"type": "busy", "sessions": 0, "message": msg})).await;
+        send_json(ws, json!({"type": "busy", "sessions": 0, "message": msg})).await?;
+        return Ok(None);
     };
     let outcome = measure(ws, peer, Timing::default()).await;
     drop(busy);
     match outcome {
         Ok(result) => {
-            let sent = send_json(ws, json!({"type": "result", "result": &result})).await;
-            record(&shared.hub, result);
-            sent
+            send_json(ws, json!({"type": "result", "result": &result})).await?;
+            Ok(Some(result))
         }
         Err(e) => {
             tracing::info!("network check from {peer} ended early: {e}");
@@ -165,21 +134,16 @@ async fn session(shared: &Shared, peer: SocketAddr, force: bool, ws: &mut Ws) ->
     }
 }
 
-/// Keeps the newest results for the desktop window and logs one line.
-pub fn record(hub: &StatusHub, result: NetCheckResult) {
-    status_log!(hub, info, "{}", summary(&result));
-    hub.update(|s| {
-        s.netchecks.push_front(result);
-        s.netchecks.truncate(KEEP_RESULTS);
-    });
-}
-
-async fn send_json(ws: &mut Ws, v: Value) -> Result<(), CheckError> {
+async fn send_json<S: AsyncRead + AsyncWrite + Unpin>(ws: &mut WebSocketStream<S>, v: Value) -> Result<(), CheckError> {
     send_by(ws, Message::text(v.to_string()), Instant::now() + SEND_LIMIT).await
 }
 
 /// Sends one message, failing if the headset has not taken it by `deadline` (it stopped reading).
-async fn send_by(ws: &mut Ws, m: Message, deadline: Instant) -> Result<(), CheckError> {
+async fn send_by<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+    m: Message,
+    deadline: Instant,
+) -> Result<(), CheckError> {
     match tokio::time::timeout_at(deadline.into(), ws.send(m)).await {
         Ok(r) => Ok(r?),
         Err(_) => Err(CheckError::Stalled),
@@ -187,7 +151,10 @@ async fn send_by(ws: &mut Ws, m: Message, deadline: Instant) -> Result<(), Check
 }
 
 /// The next text message as JSON (binary messages are skipped), within `within`.
-async fn next_json(ws: &mut Ws, within: Duration) -> Result<Value, CheckError> {
+async fn next_json<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+    within: Duration,
+) -> Result<Value, CheckError> {
     tokio::time::timeout(within, async {
         loop {
             match ws.next().await {
@@ -205,7 +172,11 @@ async fn next_json(ws: &mut Ws, within: Duration) -> Result<Value, CheckError> {
     .map_err(|_| CheckError::Silent)?
 }
 
-pub async fn measure(ws: &mut Ws, peer: SocketAddr, t: Timing) -> Result<NetCheckResult, CheckError> {
+pub async fn measure<S: AsyncRead + AsyncWrite + Unpin>(
+    ws: &mut WebSocketStream<S>,
+    peer: SocketAddr,
+    t: Timing,
+) -> Result<NetCheckResult, CheckError> {
     // Round trip: the server stamps each ping and the headset echoes it at once.
     send_json(ws, json!({"type": "phase", "phase": "ping", "seconds": t.ping.as_secs_f64()})).await?;
     let start = Instant::now();
@@ -298,7 +269,6 @@ pub async fn measure(ws: &mut Ws, peer: SocketAddr, t: Timing) -> Result<NetChec
 
     let mut r = NetCheckResult {
         client: peer.to_string(),
-        at_ms: now_ms(),
         rtt_p50_ms: percentile(&ordered, 50.0),
         rtt_p95_ms: percentile(&ordered, 95.0),
         jitter_ms: jitter(&ordered),

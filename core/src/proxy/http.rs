@@ -6,9 +6,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::{combinators::BoxBody, BodyExt, Empty, Full};
-use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
@@ -17,29 +15,12 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::io::HeadDeadlineIo;
 use super::pages;
+use super::response::{set_cors, text, with_type, Body};
 use super::{ConnSlot, Shared};
 use crate::status::BackendState;
 
-pub type Body = BoxBody<Bytes, hyper::Error>;
-
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 pub const MAX_HEADERS: usize = 100;
-
-/// HAProxy's `http-response set-header` lines, plus Private Network Access.
-pub const CORS_HEADERS: [(&str, &str); 6] = [
-    ("access-control-allow-origin", "*"),
-    ("access-control-allow-headers", "*"),
-    ("access-control-allow-methods", "GET, POST, PUT, DELETE, OPTIONS"),
-    ("access-control-expose-headers", "*"),
-    ("access-control-max-age", "600"),
-    ("access-control-allow-private-network", "true"),
-];
-
-pub fn set_cors(h: &mut HeaderMap) {
-    for (k, v) in CORS_HEADERS {
-        h.insert(k, HeaderValue::from_static(v));
-    }
-}
 
 /// Per-connection facts the handlers need.
 pub struct ConnCtx {
@@ -49,27 +30,6 @@ pub struct ConnCtx {
     /// Requests that reached the service so far.
     served: Arc<AtomicU64>,
     slot: ConnSlot,
-}
-
-pub fn full(body: impl Into<Bytes>) -> Body {
-    Full::new(body.into()).map_err(|never| match never {}).boxed()
-}
-
-pub fn empty() -> Body {
-    Empty::new().map_err(|never| match never {}).boxed()
-}
-
-pub fn text(status: StatusCode, body: impl Into<Bytes>) -> Response<Body> {
-    let mut r = Response::new(full(body));
-    *r.status_mut() = status;
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
-    r
-}
-
-fn with_type(body: impl Into<Bytes>, ctype: &'static str) -> Response<Body> {
-    let mut r = Response::new(full(body));
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
-    r
 }
 
 /// `Connection: upgrade` + `Upgrade: websocket` (tokens, any case).
@@ -189,7 +149,7 @@ async fn handle(shared: Arc<Shared>, ctx: Arc<ConnCtx>, req: Request<hyper::body
             bad.into_response()
         } else if req.uri().path() == "/netcheck/ws" {
             // Terminated here, never forwarded to the runtime.
-            crate::netcheck::server::accept(shared.clone(), ctx.peer, ctx.slot.clone(), req)
+            super::netcheck::accept(shared.clone(), ctx.peer, ctx.slot.clone(), req)
         } else {
             super::tunnel::forward(shared.clone(), ctx.peer, ctx.slot.clone(), req).await
         }

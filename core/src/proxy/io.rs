@@ -13,7 +13,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-use super::http::CORS_HEADERS;
+use super::response::canned_response;
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum FirstBytes {
@@ -33,20 +33,6 @@ pub async fn sniff(tcp: &TcpStream) -> io::Result<FirstBytes> {
         (_, c) if c.is_ascii_uppercase() => FirstBytes::PlainHttp,
         _ => FirstBytes::Other,
     })
-}
-
-/// A complete canned HTTP/1.1 response with CORS headers and `Connection: close`.
-pub fn canned_response(status: &str, body: &str) -> Vec<u8> {
-    let mut r = format!(
-        "HTTP/1.1 {status}\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n",
-        body.len()
-    );
-    for (k, v) in CORS_HEADERS {
-        r.push_str(&format!("{k}: {v}\r\n"));
-    }
-    r.push_str("\r\n");
-    r.push_str(body);
-    r.into_bytes()
 }
 
 /// Reads what the client sent (so closing does not reset the connection before it reads our answer),

@@ -10,8 +10,9 @@ use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use super::io::{canned_response, drain_and_answer, sniff, FirstBytes};
+use super::io::{drain_and_answer, sniff, FirstBytes};
 use super::pages::PLAIN_HTTP_BODY;
+use super::response::canned_response;
 use super::{ConnSlot, Shared};
 
 pub struct Listener {

@@ -5,7 +5,9 @@ pub mod http;
 pub mod io;
 pub mod limit;
 pub mod listener;
+pub mod netcheck;
 pub mod pages;
+pub mod response;
 pub mod route;
 pub mod sessions;
 pub mod tunnel;
@@ -45,7 +47,7 @@ pub struct Shared {
     pub tls: Arc<rustls::ServerConfig>,
     /// Concurrent client connections (`max_connections`); over it, a connection is reset at once.
     pub conn_limit: Arc<limit::Limiter>,
-    /// One headset network check at a time.
-    pub netcheck_running: std::sync::atomic::AtomicBool,
+    /// The headset network checks (one at a time).
+    pub netcheck: crate::netcheck::server::Checks,
     pub shutdown: CancellationToken,
 }

@@ -15,8 +15,8 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::http::{empty, text, Body};
 use super::pages;
+use super::response::{empty, text, Body};
 use super::route::{route, Route};
 use super::sessions::Session;
 use super::{ConnSlot, Shared};

@@ -16,7 +16,7 @@ use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use tokio::io::AsyncReadExt;
 
-use super::http::{empty, text, Body};
+use super::response::{empty, text, Body};
 use super::{pages, Shared};
 use crate::config::check_web_root;
 use crate::config::webapp::render_app_query;
