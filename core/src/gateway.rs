@@ -19,7 +19,7 @@ use crate::proxy::listener::Listener;
 use crate::proxy::sessions::Sessions;
 use crate::proxy::Shared;
 use crate::status::{
-    now_ms, CertInfo, LanInterface, ListenerState, ListenerStatus, PortChecks, PortState, Status, StatusHub,
+    now_ms, CertInfo, LanInterface, ListenerState, ListenerStatus, LogLevel, PortChecks, PortState, Status, StatusHub,
 };
 use crate::status_log;
 use crate::tls::CertManager;
@@ -29,7 +29,7 @@ pub enum GatewayError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error("certificate: {0}")]
-    Cert(String),
+    Cert(#[from] crate::tls::TlsError),
     #[error("the gateway has shut down")]
     Stopped,
 }
@@ -117,7 +117,7 @@ impl Gateway {
         let certs =
             Arc::new(CertManager::new(&config.data_dir, config.custom_cert.clone(), config.cert_hostnames.clone()));
         refresh_cert(&certs, &hub, &ifaces);
-        let tls = crate::tls::server_config(certs.resolver()).map_err(|e| GatewayError::Cert(e.to_string()))?;
+        let tls = crate::tls::server_config(certs.resolver())?;
 
         let health = Health::new(
             hub.clone(),
@@ -232,8 +232,7 @@ impl Gateway {
     pub async fn regenerate_cert(&self) -> Result<CertInfo, GatewayError> {
         let shared = &self.inner.shared;
         let ips = lan::cert_ips(&shared.hub.snapshot().lan);
-        let info =
-            shared.certs.regenerate(&ips, "requested by the user").map_err(|e| GatewayError::Cert(e.to_string()))?;
+        let info = shared.certs.regenerate(&ips, "requested by the user")?;
         status_log!(
             shared.hub,
             warn,
@@ -248,8 +247,7 @@ impl Gateway {
     pub async fn rotate_ca(&self) -> Result<CertInfo, GatewayError> {
         let shared = &self.inner.shared;
         let ips = lan::cert_ips(&shared.hub.snapshot().lan);
-        let info =
-            shared.certs.rotate_ca(&ips, "requested by the user").map_err(|e| GatewayError::Cert(e.to_string()))?;
+        let info = shared.certs.rotate_ca(&ips, "requested by the user")?;
         let ca = info.ca.as_ref().map(|c| c.fingerprint_sha256.clone()).unwrap_or_default();
         status_log!(shared.hub, warn, "new local CA {ca}: every device must install it again (/ca.crt)");
         self.after_new_cert(info).await
@@ -376,22 +374,45 @@ async fn listen_retry(inner: Arc<Inner>) {
 
 /// Loads or renews the certificate for the current LAN IPs and publishes the result. Runs at every
 /// LAN scan, so damaged files and a renewed or broken custom certificate are noticed within one.
+/// The certificate manager reports states (in its info) and events; what the user hears, and hears
+/// once, is decided here by comparing with what the status already says.
 fn refresh_cert(certs: &CertManager, hub: &StatusHub, ifaces: &[LanInterface]) {
     let ips: Vec<Ipv4Addr> = lan::cert_ips(ifaces);
-    let before = certs.info().map(|i| i.fingerprint_sha256);
+    let shown = hub.snapshot();
     match certs.ensure(&ips) {
         Ok(info) => {
-            // The tls module already traces these; the status log is what the window shows.
-            if before.as_ref() != Some(&info.fingerprint_sha256) {
+            let before = shown.cert.as_ref();
+            if before.map(|b| &b.fingerprint_sha256) != Some(&info.fingerprint_sha256) {
+                // The tls module traces a new certificate; the status log is what the window shows.
                 if let Some(notice) = &info.notice {
-                    hub.log("warn", notice.clone());
+                    hub.log(LogLevel::Warn, notice.clone());
                 }
                 if let Some(reason) = &info.regenerated_reason {
-                    hub.log("warn", format!("new certificate ({reason}); fingerprint {}", info.fingerprint_sha256));
+                    hub.log(
+                        LogLevel::Warn,
+                        format!("new certificate ({reason}); fingerprint {}", info.fingerprint_sha256),
+                    );
                 }
-                if !info.missing.is_empty() {
-                    hub.log("warn", format!("the certificate does not cover {}", info.missing.join(", ")));
-                }
+            }
+            if !info.missing.is_empty() && before.map(|b| &b.missing) != Some(&info.missing) {
+                status_log!(
+                    hub,
+                    warn,
+                    "the certificate does not cover {}: headsets connecting there will reject it",
+                    info.missing.join(", ")
+                );
+            }
+            if !info.outside_ca.is_empty() && before.map(|b| &b.outside_ca) != Some(&info.outside_ca) {
+                status_log!(
+                    hub,
+                    warn,
+                    "the local CA may not sign for {} (outside its name constraints): make a new CA to include them, \
+                     then install it on every device",
+                    info.outside_ca.join(", ")
+                );
+            }
+            if let Some(why) = info.unsaved.as_ref().filter(|w| before.and_then(|b| b.unsaved.as_ref()) != Some(w)) {
+                status_log!(hub, error, "{why}");
             }
             hub.update(|s| {
                 s.cert = Some(info);
@@ -400,9 +421,9 @@ fn refresh_cert(certs: &CertManager, hub: &StatusHub, ifaces: &[LanInterface]) {
         }
         Err(e) => {
             let msg = e.to_string();
-            if hub.snapshot().cert_error.as_ref() != Some(&msg) {
+            if shown.cert_error.as_ref() != Some(&msg) {
                 let keep = if certs.info().is_some() { "; still serving the last good certificate" } else { "" };
-                hub.log("error", format!("certificate problem: {msg}{keep}"));
+                status_log!(hub, error, "certificate problem: {msg}{keep}");
             }
             hub.update(|s| {
                 s.cert = certs.info();
@@ -410,8 +431,10 @@ fn refresh_cert(certs: &CertManager, hub: &StatusHub, ifaces: &[LanInterface]) {
             });
         }
     }
-    if let Some(notice) = certs.take_notice() {
-        hub.log("warn", notice);
+    for event in certs.take_events() {
+        match event {
+            crate::tls::CertEvent::Repaired(what) => status_log!(hub, warn, "{what}"),
+        }
     }
 }
 

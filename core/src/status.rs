@@ -101,6 +101,10 @@ pub struct CertInfo {
     /// local CA.
     #[serde(default)]
     pub notice: Option<String>,
+    /// The files on disk are not the certificate in use and cannot be rewritten (why), while that
+    /// lasts: the next start would not find it.
+    #[serde(default)]
+    pub unsaved: Option<String>,
 }
 
 /// The local certificate authority that signs the serving certificate.
@@ -183,11 +187,19 @@ pub struct EndedSession {
     pub reason: String,
 }
 
+/// How loud a status log line is (serialized as `info` / `warn` / `error`, what the window styles).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogLevel {
+    Info,
+    Warn,
+    Error,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogLine {
     pub ts_ms: u64,
-    /// info / warn / error
-    pub level: String,
+    pub level: LogLevel,
     pub msg: String,
 }
 
@@ -271,8 +283,8 @@ impl StatusHub {
     }
 
     /// Adds a line to the status log (and to `tracing`, by the caller).
-    pub fn log(&self, level: &str, msg: impl Into<String>) {
-        let line = LogLine { ts_ms: now_ms(), level: level.to_string(), msg: msg.into() };
+    pub fn log(&self, level: LogLevel, msg: impl Into<String>) {
+        let line = LogLine { ts_ms: now_ms(), level, msg: msg.into() };
         self.update(|s| {
             s.log.push_back(line);
             while s.log.len() > LOG_LINES {
@@ -285,7 +297,7 @@ impl StatusHub {
 /// Logs through `tracing` and into the status log in one call.
 #[macro_export]
 macro_rules! status_log {
-    ($hub:expr, info, $($arg:tt)*) => {{ let m = format!($($arg)*); tracing::info!("{m}"); $hub.log("info", m); }};
-    ($hub:expr, warn, $($arg:tt)*) => {{ let m = format!($($arg)*); tracing::warn!("{m}"); $hub.log("warn", m); }};
-    ($hub:expr, error, $($arg:tt)*) => {{ let m = format!($($arg)*); tracing::error!("{m}"); $hub.log("error", m); }};
+    ($hub:expr, info, $($arg:tt)*) => {{ let m = format!($($arg)*); tracing::info!("{m}"); $hub.log($crate::status::LogLevel::Info, m); }};
+    ($hub:expr, warn, $($arg:tt)*) => {{ let m = format!($($arg)*); tracing::warn!("{m}"); $hub.log($crate::status::LogLevel::Warn, m); }};
+    ($hub:expr, error, $($arg:tt)*) => {{ let m = format!($($arg)*); tracing::error!("{m}"); $hub.log($crate::status::LogLevel::Error, m); }};
 }

@@ -362,7 +362,10 @@ async fn a_taken_port_is_reported_and_picked_up_once_free() -> Result<()> {
     ensure!(st.listener.state == ListenerState::Failed);
     let err = st.listener.error.clone().unwrap_or_default();
     ensure!(err == format!("port {port} is already in use by another program"), "{err}");
-    ensure!(st.log.iter().any(|l| l.level == "error" && l.msg.contains(&err)), "no log line");
+    ensure!(
+        st.log.iter().any(|l| l.level == cxr_gate_core::status::LogLevel::Error && l.msg.contains(&err)),
+        "no log line"
+    );
     // Held for a while: retried quietly, one log line.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let lines = gw.status().borrow().log.iter().filter(|l| l.msg.contains("cannot listen")).count();

@@ -348,7 +348,13 @@ async fn the_status_says_why_the_web_app_cannot_be_served_and_follows_settings()
     let mut rx = h.gw.status();
     let st = wait_for(&mut rx, Duration::from_secs(5), "web app error", |s| s.web_app.error.is_some()).await?;
     assert!(st.web_app.error.as_deref().is_some_and(|e| e.contains("does not exist")), "{:?}", st.web_app);
-    assert!(st.log.iter().any(|l| l.level == "warn" && l.msg.contains("/app/ cannot be served")), "{:?}", st.log);
+    assert!(
+        st.log
+            .iter()
+            .any(|l| l.level == cxr_gate_core::status::LogLevel::Warn && l.msg.contains("/app/ cannot be served")),
+        "{:?}",
+        st.log
+    );
     rename(&moved, &s.root)?;
     assert_eq!(ask(&h.tls, h.port, "GET", "/app/", &[]).await.status, 200);
     wait_for(&mut rx, Duration::from_secs(5), "web app error cleared", |s| s.web_app.error.is_none()).await?;

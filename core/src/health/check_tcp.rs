@@ -5,15 +5,16 @@ use std::time::Duration;
 use crate::config::BackendAddr;
 use crate::connector::{describe_io_error, Connector};
 
-/// `Ok` when the backend accepted a TCP connection within `timeout`; else a short reason.
-pub async fn check_tcp(connector: &dyn Connector, addr: &BackendAddr, timeout: Duration) -> Result<(), String> {
-    match connector.connect(addr, timeout).await {
-        Ok(stream) => {
-            drop(stream);
-            Ok(())
-        }
-        Err(e) => Err(describe_io_error(&e)),
-    }
+/// A failed probe; shows as the short reason the status and the log give ("connection refused").
+#[derive(Debug, thiserror::Error)]
+#[error("{}", describe_io_error(.0))]
+pub struct ProbeFailed(#[source] pub std::io::Error);
+
+/// `Ok` when the backend accepted a TCP connection within `timeout`.
+pub async fn check_tcp(connector: &dyn Connector, addr: &BackendAddr, timeout: Duration) -> Result<(), ProbeFailed> {
+    let stream = connector.connect(addr, timeout).await.map_err(ProbeFailed)?;
+    drop(stream);
+    Ok(())
 }
 
 #[cfg(test)]
@@ -26,9 +27,10 @@ mod tests {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = l.local_addr().unwrap().port();
         let up = BackendAddr::new("127.0.0.1", port);
-        assert_eq!(check_tcp(&TcpConnector, &up, Duration::from_secs(1)).await, Ok(()));
+        assert!(check_tcp(&TcpConnector, &up, Duration::from_secs(1)).await.is_ok());
         drop(l);
         let err = check_tcp(&TcpConnector, &up, Duration::from_secs(1)).await.unwrap_err();
-        assert_eq!(err, "connection refused");
+        assert_eq!(err.to_string(), "connection refused");
+        assert_eq!(err.0.kind(), std::io::ErrorKind::ConnectionRefused);
     }
 }

@@ -313,7 +313,7 @@ async fn probe_loop(
         }
         // Timeout = interval, as HAProxy uses `inter` when no `timeout check` is set.
         let result = check_tcp(connector.as_ref(), &addr, cfg.interval).await;
-        let err = result.as_ref().err().cloned();
+        let err = result.as_ref().err().map(ToString::to_string);
         let transition = counter.record(result.is_ok());
         let is_main = match after_probe(&state, &hub, &addr, generation, transition) {
             After::Go { is_main } => is_main,

@@ -160,7 +160,7 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     count: &AtomicU64,
     activity: &AtomicU64,
     origin: Instant,
-) -> Result<(), String> {
+) -> std::io::Result<()> {
     let mut small = [0u8; SMALL_BUF];
     let mut big: Vec<u8> = Vec::new();
     loop {
@@ -170,15 +170,15 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             Ok(n) => n,
             // Headsets often drop TCP without a TLS close_notify: that is still a close.
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e),
         };
         if n == 0 {
             let _ = w.shutdown().await;
             return Ok(());
         }
         let data = if big.is_empty() { &small[..n] } else { &big[..n] };
-        w.write_all(data).await.map_err(|e| e.to_string())?;
-        w.flush().await.map_err(|e| e.to_string())?;
+        w.write_all(data).await?;
+        w.flush().await?;
         count.fetch_add(n as u64, Ordering::Relaxed);
         activity.store(origin.elapsed().as_millis() as u64, Ordering::Relaxed);
         if big.is_empty() && n == SMALL_BUF {

@@ -87,12 +87,18 @@ struct Book {
     generated: Option<(String, String)>,
     /// Shown with the certificate for the rest of the run (the switch to the local CA).
     notice: Option<String>,
-    /// The last error and gaps logged, so periodic checks don't repeat them.
-    logged_error: Option<String>,
-    logged_missing: Option<(String, Vec<String>)>,
-    logged_repair_error: Option<String>,
-    /// A repair of the saved files not yet reported through [`CertManager::take_notice`].
-    repair: Option<String>,
+    /// What happened since the caller last asked ([`CertManager::take_events`]).
+    events: Vec<CertEvent>,
+    /// Why the files on disk could not be brought back to what is in use, while that lasts.
+    unsaved: Option<String>,
+}
+
+/// Something the manager did on its own, for the caller to tell the user (it logs nothing twice
+/// itself: what is a state, like an error or a gap in the names, is in the [`CertInfo`] instead).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertEvent {
+    /// Damaged or deleted files were rewritten from memory: same certificate or CA, still trusted.
+    Repaired(String),
 }
 
 struct Current {
@@ -140,12 +146,10 @@ impl CertManager {
         let mut guard = self.lock();
         let inner = &mut *guard;
         let wanted = policy::wanted_names(lan_ips, &inner.extra);
-        let result = match inner.custom.clone() {
+        match inner.custom.clone() {
             Some(custom) => self.ensure_custom(inner, &custom, &wanted),
             None => self.ensure_generated(inner, &wanted),
-        };
-        note_result(&mut inner.book, &result);
-        result
+        }
     }
 
     /// Issues a new serving certificate now, from the same CA (an error for a custom certificate).
@@ -159,9 +163,7 @@ impl CertManager {
         self.ensure_ca(inner, &wanted)?;
         let existed =
             inner.current.is_some() || self.store.path(CERT_FILE).exists() || self.store.path(KEY_FILE).exists();
-        let result = self.generate(inner, &wanted, reason, existed);
-        note_result(&mut inner.book, &result);
-        result
+        self.generate(inner, &wanted, reason, existed)
     }
 
     /// Replaces the local CA (and so the serving certificate): every device that installed the old
@@ -178,7 +180,6 @@ impl CertManager {
             let reason = format!("new CA ({reason})");
             self.generate(inner, &wanted, &reason, true)
         });
-        note_result(&mut inner.book, &result);
         result
     }
 
@@ -218,9 +219,9 @@ impl CertManager {
         self.ca_der().map(|der| cert::pem_encode("CERTIFICATE", &der))
     }
 
-    /// A repair of the saved files since the last call, for the status log.
-    pub fn take_notice(&self) -> Option<String> {
-        self.lock().book.repair.take()
+    /// What happened since the last call, oldest first.
+    pub fn take_events(&self) -> Vec<CertEvent> {
+        std::mem::take(&mut self.lock().book.events)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -445,24 +446,6 @@ impl CertManager {
         };
         let missing = cert::missing(&facts.sans, &inside);
         let outside: Vec<String> = outside.iter().map(ToString::to_string).collect();
-        let logged = Some((fingerprint.clone(), [missing.clone(), outside.clone()].concat()));
-        if book.logged_missing != logged {
-            if !missing.is_empty() {
-                tracing::warn!(
-                    "the certificate {} does not cover {}: headsets connecting there will reject it",
-                    cur.cert_path.display(),
-                    missing.join(", ")
-                );
-            }
-            if !outside.is_empty() {
-                tracing::warn!(
-                    "the local CA may not sign for {} (outside its name constraints): rotate the CA to include them, \
-                     then install the new CA on every device",
-                    outside.join(", ")
-                );
-            }
-            book.logged_missing = logged;
-        }
 
         let regenerated_reason = match (&book.generated, cur.origin) {
             (Some((fp, reason)), CertOrigin::Generated) if fp == fingerprint => Some(reason.clone()),
@@ -477,6 +460,7 @@ impl CertManager {
             ca: ca_info,
             outside_ca: outside,
             notice: if cur.origin == CertOrigin::Generated { book.notice.clone() } else { None },
+            unsaved: if cur.origin == CertOrigin::Generated { book.unsaved.clone() } else { None },
             ..base_info(cur.origin, facts, &cur.cert_path)
         };
         self.served.store(Some(Arc::new(Served {
@@ -553,6 +537,7 @@ fn base_info(origin: CertOrigin, facts: &CertFacts, cert_path: &Path) -> CertInf
         ca: None,
         outside_ca: Vec::new(),
         notice: None,
+        unsaved: None,
     }
 }
 
@@ -560,20 +545,6 @@ fn origin_name(origin: CertOrigin) -> &'static str {
     match origin {
         CertOrigin::Generated => "generated",
         CertOrigin::Custom => "custom",
-    }
-}
-
-/// Logs an error once (ensure() runs periodically), and forgets it once things work again.
-fn note_result(book: &mut Book, result: &Result<CertInfo, TlsError>) {
-    match result {
-        Ok(_) => book.logged_error = None,
-        Err(e) => {
-            let msg = e.to_string();
-            if book.logged_error.as_ref() != Some(&msg) {
-                tracing::error!("certificate: {msg}");
-                book.logged_error = Some(msg);
-            }
-        }
     }
 }
 

@@ -19,7 +19,7 @@ use rustls::server::ResolvesServerCert;
 use rustls::ServerConfig;
 
 pub use error::TlsError;
-pub use manager::CertManager;
+pub use manager::{CertEvent, CertManager};
 
 use crate::config::CustomCert;
 use crate::status::CertInfo;

@@ -9,7 +9,7 @@ use super::super::ca::Ca;
 use super::super::cert::{self, Material};
 use super::super::store::{self, Store, CA_FILE, CA_KEY_FILE, CERT_FILE, KEY_FILE};
 use super::super::TlsError;
-use super::{Book, Current, LocalCa};
+use super::{Book, CertEvent, Current, LocalCa};
 use crate::config::CustomCert;
 
 /// The bytes of a certificate's files.
@@ -112,7 +112,7 @@ pub(super) fn check_saved(store: &Store, book: &mut Book, cur: &Current) -> Disk
     let (cert_now, key_now) = (store.read(CERT_FILE), store.read(KEY_FILE));
     let what = match (&cert_now, &key_now) {
         (Ok(Some(c)), Ok(Some(k))) if *c == want.cert && *k == want.key => {
-            book.logged_repair_error = None;
+            book.unsaved = None;
             return Disk::Intact;
         }
         (Ok(None), _) => format!("{} was deleted", cert_path.display()),
@@ -191,18 +191,9 @@ fn rewrite(
 ) {
     match store.write_pair(cert_file, &want.cert, key_file, &want.key) {
         Ok(()) => {
-            let msg = format!("{what}; rewrote {kept}");
-            tracing::warn!("{msg}");
-            book.logged_repair_error = None;
-            book.repair = Some(msg);
+            book.unsaved = None;
+            book.events.push(CertEvent::Repaired(format!("{what}; rewrote {kept}")));
         }
-        Err(e) => {
-            let msg = format!("{what}, and it cannot be rewritten: {e}");
-            if book.logged_repair_error.as_ref() != Some(&msg) {
-                tracing::error!("{msg}");
-                book.repair = Some(msg.clone());
-                book.logged_repair_error = Some(msg);
-            }
-        }
+        Err(e) => book.unsaved = Some(format!("{what}, and it cannot be rewritten: {e}")),
     }
 }
