@@ -1,5 +1,7 @@
-//! The wss:// proxy: listener (TCP accept, connection limit, plain-HTTP detection, TLS) → http (hyper,
-//! CORS, pages, upgrade detection; `webapp` serves `/app/`) → route (which backend) → tunnel (raw bytes after the 101).
+//! The wss:// proxy, one way through: `listener` (TCP accept, connection `limit`, plain-HTTP
+//! detection, TLS; `io`) → `http` (hyper, head limits, CORS, upgrade checks; it only dispatches) →
+//! `pages` | `webapp` (`/app/`) | `netcheck` (`/netcheck/ws`) | `route` + `tunnel` (raw bytes after
+//! the 101, `sessions` keeps the log) → `response` (bodies, CORS headers), which imports none of them.
 
 pub mod http;
 pub mod io;
