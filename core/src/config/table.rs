@@ -5,7 +5,7 @@
 //! from [`SETTINGS`]: adding a setting is one row here plus its use.
 //!
 //! Rows follow the `--help` order of the flags, which is also the order env vars and flags are
-//! applied in (the first bad one is reported).
+//! applied in (the first bad one is reported) and the order of the window's "This run:" line.
 
 use std::borrow::Cow;
 use std::ffi::OsStr;
