@@ -452,7 +452,8 @@ function renderTimes() {
 
 // ------------------------------------------------------------------ settings
 
-const FIELDS = ["backend_host", "backend_port", "proxy_port", "health_interval", "health_rise", "health_fall", "allowed_backends", "cert_hostnames", "web_root", "app_query"];
+// The form's text fields come with the settings (get_settings), from the settings table in Rust.
+let FIELDS = [];
 const CHECKS = ["start_at_login", "start_minimized"];
 let overrides = {};
 
@@ -473,6 +474,7 @@ function resetFieldMsgs() {
 }
 
 function fillSettings(s) {
+  FIELDS = s.fields;
   overrides = s.overrides || {};
   for (const f of FIELDS) {
     $(f).value = s.form[f];

@@ -1,6 +1,7 @@
-//! Gateway configuration: one serde struct with defaults, the HAProxy container's env vars,
-//! and the command-line flags shared by the headless binary and the desktop app.
-//! Every parse error names the setting, the value and what is accepted.
+//! Gateway configuration: one serde struct with defaults, its parse helpers, and the HAProxy
+//! container's env vars applied from the settings table (`table`, which also gives the flags shared
+//! by the headless binary and the desktop app: `cli`). Every parse error names the setting (typed:
+//! `setting::SettingName`), the value and what is accepted.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -12,8 +13,14 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub mod allowlist;
+pub mod cli;
+pub mod setting;
+pub mod table;
 pub mod webapp;
 pub use allowlist::{format_allowlist, parse_allowlist, AllowedBackend};
+pub use cli::CliOverrides;
+pub use setting::{Setting, SettingName, Via};
+pub use table::{SettingSpec, SETTINGS};
 pub use webapp::{check_web_root, validate_app_query, DEFAULT_APP_QUERY};
 
 pub const DEFAULT_PROXY_PORT: u16 = 48322;
@@ -24,14 +31,14 @@ pub const MEDIA_PORTS: std::ops::RangeInclusive<u16> = 47998..=48012;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid {setting} {value:?}: {expected}")]
 pub struct ConfigError {
-    pub setting: String,
+    pub setting: SettingName,
     pub value: String,
     pub expected: String,
 }
 
 impl ConfigError {
-    pub fn new(setting: impl Into<String>, value: impl Into<String>, expected: impl Into<String>) -> Self {
-        Self { setting: setting.into(), value: value.into(), expected: expected.into() }
+    pub fn new(setting: SettingName, value: impl Into<String>, expected: impl Into<String>) -> Self {
+        Self { setting, value: value.into(), expected: expected.into() }
     }
 }
 
@@ -49,7 +56,7 @@ impl BackendAddr {
     }
 
     /// Parses `host`, `host:port`, `[v6]` or `[v6]:port`; a missing port means `default_port`.
-    pub fn parse(s: &str, default_port: u16, setting: &str) -> Result<Self, ConfigError> {
+    pub fn parse(s: &str, default_port: u16, setting: SettingName) -> Result<Self, ConfigError> {
         let bad = |why: &str| ConfigError::new(setting, s, why);
         let s_trim = s.trim();
         if s_trim.is_empty() {
@@ -108,7 +115,7 @@ impl fmt::Display for BackendAddr {
 impl TryFrom<String> for BackendAddr {
     type Error = ConfigError;
     fn try_from(s: String) -> Result<Self, ConfigError> {
-        BackendAddr::parse(&s, DEFAULT_BACKEND_PORT, "backend")
+        BackendAddr::parse(&s, DEFAULT_BACKEND_PORT, Setting::Backend.via(Via::Name))
     }
 }
 
@@ -139,7 +146,7 @@ fn validate_host(host: &str) -> Result<(), String> {
     }
 }
 
-pub fn parse_port(s: &str, setting: &str) -> Result<u16, ConfigError> {
+pub fn parse_port(s: &str, setting: SettingName) -> Result<u16, ConfigError> {
     match s.trim().parse::<u16>() {
         Ok(p) if p > 0 => Ok(p),
         _ => Err(ConfigError::new(setting, s, "expected a TCP port from 1 to 65535")),
@@ -147,7 +154,7 @@ pub fn parse_port(s: &str, setting: &str) -> Result<u16, ConfigError> {
 }
 
 /// Parses durations the way HAProxy does: `2s`, `500ms`, `1m`, `1h`, `250us`; a bare number is milliseconds.
-pub fn parse_duration(s: &str, setting: &str) -> Result<Duration, ConfigError> {
+pub fn parse_duration(s: &str, setting: SettingName) -> Result<Duration, ConfigError> {
     let t = s.trim();
     let bad =
         || ConfigError::new(setting, s, "expected a duration like 2s, 500ms or 1m (a bare number is milliseconds)");
@@ -186,7 +193,8 @@ mod duration_str {
     }
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
-        parse_duration(&s, "duration").map_err(serde::de::Error::custom)
+        // A field of `Config` itself (tests and tools read configs from JSON), not a user setting.
+        parse_duration(&s, SettingName::Other("duration")).map_err(serde::de::Error::custom)
     }
 }
 
@@ -307,27 +315,44 @@ pub fn default_data_dir() -> PathBuf {
 impl Config {
     /// Checks the values that types alone don't; the error names the setting.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let named = |s: Setting| s.via(Via::Name);
         if self.listen.port() == 0 {
-            return Err(ConfigError::new("listen", self.listen.to_string(), "expected a port from 1 to 65535"));
+            return Err(ConfigError::new(
+                named(Setting::Listen),
+                self.listen.to_string(),
+                "expected a port from 1 to 65535",
+            ));
         }
         let h = &self.health;
         if h.interval < Duration::from_millis(10) || h.interval > Duration::from_secs(3600) {
-            return Err(ConfigError::new("health interval", format_duration(h.interval), "expected 10ms to 1h"));
+            return Err(ConfigError::new(
+                named(Setting::HealthInterval),
+                format_duration(h.interval),
+                "expected 10ms to 1h",
+            ));
         }
         if !(1..=100).contains(&h.rise) {
-            return Err(ConfigError::new("health rise", h.rise.to_string(), "expected a count from 1 to 100"));
+            return Err(ConfigError::new(
+                named(Setting::HealthRise),
+                h.rise.to_string(),
+                "expected a count from 1 to 100",
+            ));
         }
         if !(1..=100).contains(&h.fall) {
-            return Err(ConfigError::new("health fall", h.fall.to_string(), "expected a count from 1 to 100"));
+            return Err(ConfigError::new(
+                named(Setting::HealthFall),
+                h.fall.to_string(),
+                "expected a count from 1 to 100",
+            ));
         }
         if self.max_connections == 0 {
-            return Err(ConfigError::new("max connections", "0", "expected at least 1"));
+            return Err(ConfigError::new(named(Setting::MaxConnections), "0", "expected at least 1"));
         }
         for name in &self.cert_hostnames {
-            validate_cert_name(name, "certificate host name")?;
+            validate_cert_name(name, named(Setting::CertHostnames))?;
         }
         // Only the template: a web root that is missing is reported where it is set and while serving.
-        validate_app_query(&self.app_query, "app query")?;
+        validate_app_query(&self.app_query, named(Setting::AppQuery))?;
         Ok(())
     }
 
@@ -351,55 +376,18 @@ impl Config {
     }
 
     fn apply_env_inner(&mut self, get: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        if let Some(h) = get("BACKEND_HOST") {
-            // One colon means HOST:PORT: the container takes the port from BACKEND_PORT only.
-            if h.matches(':').count() == 1 {
-                return Err(ConfigError::new(
-                    "BACKEND_HOST",
-                    h,
-                    "expected a host name or IP only; set the port with BACKEND_PORT",
-                ));
+        for spec in SETTINGS {
+            let Some(var) = spec.env else { continue };
+            // Empty values count as unset, like the container's `${VAR:+x}` checks.
+            if let Some(v) = get(var).filter(|v| !v.trim().is_empty()) {
+                (spec.set)(self, std::ffi::OsStr::new(&v), spec.id.via(Via::Env))?;
             }
-            let b = BackendAddr::parse(&h, self.backend.port, "BACKEND_HOST")?;
-            self.backend.host = b.host;
-        }
-        if let Some(p) = get("BACKEND_PORT") {
-            self.backend.port = parse_port(&p, "BACKEND_PORT")?;
-        }
-        if let Some(p) = get("PROXY_PORT") {
-            self.listen.set_port(parse_port(&p, "PROXY_PORT")?);
-        }
-        if let Some(v) = get("CERT_HOSTNAMES") {
-            self.cert_hostnames = parse_list(&v, "CERT_HOSTNAMES", validate_cert_name)?;
-        }
-        if let Some(v) = get("HEALTH_CHECK_INTERVAL") {
-            self.health.interval = parse_duration(&v, "HEALTH_CHECK_INTERVAL")?;
-        }
-        if let Some(v) = get("HEALTH_CHECK_RISE") {
-            self.health.rise = parse_count(&v, "HEALTH_CHECK_RISE")?;
-        }
-        if let Some(v) = get("HEALTH_CHECK_FALL") {
-            self.health.fall = parse_count(&v, "HEALTH_CHECK_FALL")?;
-        }
-        if let Some(v) = get("ALLOWED_BACKENDS") {
-            self.allowed_backends = parse_allowlist(&v, "ALLOWED_BACKENDS")?;
-        }
-        if let Some(v) = get("DATA_DIR") {
-            self.data_dir = PathBuf::from(v);
-        }
-        if let Some(v) = get("WEB_ROOT") {
-            self.web_root = Some(PathBuf::from(v));
-        }
-        if let Some(v) = get("APP_QUERY") {
-            validate_app_query(&v, "APP_QUERY")?;
-            self.app_query = v;
         }
         Ok(())
     }
 }
 
-pub fn parse_count(s: &str, setting: &str) -> Result<u32, ConfigError> {
+pub fn parse_count(s: &str, setting: SettingName) -> Result<u32, ConfigError> {
     match s.trim().parse::<u32>() {
         Ok(n) if (1..=100).contains(&n) => Ok(n),
         _ => Err(ConfigError::new(setting, s, "expected a whole number from 1 to 100")),
@@ -407,7 +395,7 @@ pub fn parse_count(s: &str, setting: &str) -> Result<u32, ConfigError> {
 }
 
 /// A certificate name: an IP address or a DNS name (a leading `*.` wildcard allowed).
-pub fn validate_cert_name(name: &str, setting: &str) -> Result<(), ConfigError> {
+pub fn validate_cert_name(name: &str, setting: SettingName) -> Result<(), ConfigError> {
     let n = name.strip_prefix("*.").unwrap_or(name);
     validate_host(n).map_err(|why| ConfigError::new(setting, name, why))
 }
@@ -415,8 +403,8 @@ pub fn validate_cert_name(name: &str, setting: &str) -> Result<(), ConfigError> 
 /// Splits a comma- or space-separated list, validating each entry.
 pub fn parse_list(
     s: &str,
-    setting: &str,
-    check: impl Fn(&str, &str) -> Result<(), ConfigError>,
+    setting: SettingName,
+    check: impl Fn(&str, SettingName) -> Result<(), ConfigError>,
 ) -> Result<Vec<String>, ConfigError> {
     let mut out = Vec::new();
     for item in s.split([',', ' ', '\n', '\t']).map(str::trim).filter(|i| !i.is_empty()) {
@@ -428,109 +416,8 @@ pub fn parse_list(
     Ok(out)
 }
 
-/// Command-line flags shared by `cxr-gate-proxy` and the desktop app (flattened into each one's parser).
-/// Each is an override on top of defaults, settings and env vars; parse errors name the flag.
-#[derive(Debug, Clone, Default, clap::Args)]
-pub struct CliOverrides {
-    /// Address and port to listen on, e.g. 0.0.0.0:48322 or [::]:48322
-    #[arg(long, value_name = "ADDR:PORT")]
-    pub listen: Option<String>,
-    /// CloudXR Runtime signaling endpoint, e.g. localhost:49100
-    #[arg(long, value_name = "HOST:PORT")]
-    pub backend: Option<String>,
-    /// Directory for the certificate, key (and the app's settings and logs)
-    #[arg(long, value_name = "DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Extra certificate names, comma-separated (IPs become IP SANs)
-    #[arg(long, value_name = "a,b")]
-    pub cert_hostnames: Option<String>,
-    /// Custom certificate: PEM chain, or a combined cert+key PEM (HAProxy server.pem)
-    #[arg(long, value_name = "FILE")]
-    pub cert: Option<PathBuf>,
-    /// Private key PEM for --cert (omit when --cert holds the key too)
-    #[arg(long, value_name = "FILE", requires = "cert")]
-    pub key: Option<PathBuf>,
-    /// Time between backend health checks, e.g. 2s or 500ms
-    #[arg(long, value_name = "DURATION")]
-    pub health_interval: Option<String>,
-    /// Consecutive successful checks to mark the backend UP
-    #[arg(long, value_name = "N")]
-    pub rise: Option<String>,
-    /// Consecutive failed checks to mark the backend DOWN
-    #[arg(long, value_name = "N")]
-    pub fall: Option<String>,
-    /// Other runtimes that /{ip}:{port}/ path routing may reach: IP:PORT, IP:LO-HI, NET/LEN:PORT or a bare IP
-    /// (the backend's port), comma-separated; by default only the backend itself
-    #[arg(long, value_name = "IP:PORT,…")]
-    pub allowed_backends: Option<String>,
-    /// Maximum concurrent client connections
-    #[arg(long, value_name = "N")]
-    pub max_connections: Option<String>,
-    /// Serve your built CloudXR.js web client (a folder with index.html) at https://<ip>:<port>/app/
-    #[arg(long, value_name = "DIR")]
-    pub web_root: Option<PathBuf>,
-    /// Query the QR code and the trust page add to /app/, with {ip}, {port}, {wss}
-    /// [default: ?serverIP={ip}&port={port}]; "" for none
-    #[arg(long, value_name = "TEMPLATE")]
-    pub app_query: Option<String>,
-}
-
-impl CliOverrides {
-    /// All or nothing: on an error `cfg` is left as it was.
-    pub fn apply(&self, cfg: &mut Config) -> Result<(), ConfigError> {
-        let mut next = cfg.clone();
-        self.apply_inner(&mut next)?;
-        *cfg = next;
-        Ok(())
-    }
-
-    fn apply_inner(&self, cfg: &mut Config) -> Result<(), ConfigError> {
-        if let Some(l) = &self.listen {
-            cfg.listen = parse_listen(l, "--listen")?;
-        }
-        if let Some(b) = &self.backend {
-            cfg.backend = BackendAddr::parse(b, DEFAULT_BACKEND_PORT, "--backend")?;
-        }
-        if let Some(d) = &self.data_dir {
-            cfg.data_dir = d.clone();
-        }
-        if let Some(v) = &self.cert_hostnames {
-            cfg.cert_hostnames = parse_list(v, "--cert-hostnames", validate_cert_name)?;
-        }
-        if let Some(c) = &self.cert {
-            cfg.custom_cert = Some(CustomCert { cert: c.clone(), key: self.key.clone() });
-        }
-        if let Some(v) = &self.health_interval {
-            cfg.health.interval = parse_duration(v, "--health-interval")?;
-        }
-        if let Some(v) = &self.rise {
-            cfg.health.rise = parse_count(v, "--rise")?;
-        }
-        if let Some(v) = &self.fall {
-            cfg.health.fall = parse_count(v, "--fall")?;
-        }
-        if let Some(v) = &self.allowed_backends {
-            cfg.allowed_backends = parse_allowlist(v, "--allowed-backends")?;
-        }
-        if let Some(v) = &self.max_connections {
-            cfg.max_connections = match v.trim().parse::<usize>() {
-                Ok(n) if n > 0 => n,
-                _ => return Err(ConfigError::new("--max-connections", v, "expected a whole number of at least 1")),
-            };
-        }
-        if let Some(v) = &self.web_root {
-            cfg.web_root = Some(v.clone());
-        }
-        if let Some(v) = &self.app_query {
-            validate_app_query(v, "--app-query")?;
-            cfg.app_query = v.clone();
-        }
-        Ok(())
-    }
-}
-
 /// `ADDR:PORT`, `[v6]:PORT`, or a bare `PORT` (all interfaces).
-pub fn parse_listen(s: &str, setting: &str) -> Result<SocketAddr, ConfigError> {
+pub fn parse_listen(s: &str, setting: SettingName) -> Result<SocketAddr, ConfigError> {
     let t = s.trim();
     if let Ok(port) = t.parse::<u16>() {
         if port > 0 {
@@ -554,6 +441,8 @@ pub fn process_env() -> BTreeMap<String, String> {
 mod tests {
     use super::*;
 
+    const X: SettingName = SettingName::Other("x");
+
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
         let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |k| map.get(k).cloned()
@@ -573,19 +462,19 @@ mod tests {
 
     #[test]
     fn durations_parse_like_haproxy() {
-        assert_eq!(parse_duration("2s", "x").unwrap(), Duration::from_secs(2));
-        assert_eq!(parse_duration("500ms", "x").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("250", "x").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("1m", "x").unwrap(), Duration::from_secs(60));
-        assert_eq!(parse_duration("1.5s", "x").unwrap(), Duration::from_millis(1500));
-        let e = parse_duration("two seconds", "HEALTH_CHECK_INTERVAL").unwrap_err();
+        assert_eq!(parse_duration("2s", X).unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("500ms", X).unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("250", X).unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("1m", X).unwrap(), Duration::from_secs(60));
+        assert_eq!(parse_duration("1.5s", X).unwrap(), Duration::from_millis(1500));
+        let e = parse_duration("two seconds", Setting::HealthInterval.via(Via::Env)).unwrap_err();
         assert_eq!(e.setting, "HEALTH_CHECK_INTERVAL");
         assert_eq!(
             e.to_string(),
             "invalid HEALTH_CHECK_INTERVAL \"two seconds\": expected a duration like 2s, 500ms or 1m (a bare number is milliseconds)"
         );
-        assert!(parse_duration("5x", "x").is_err());
-        assert!(parse_duration("-1s", "x").is_err());
+        assert!(parse_duration("5x", X).is_err());
+        assert!(parse_duration("-1s", X).is_err());
         assert_eq!(format_duration(Duration::from_secs(2)), "2s");
         assert_eq!(format_duration(Duration::from_millis(250)), "250ms");
     }
@@ -637,15 +526,13 @@ mod tests {
     #[test]
     fn flags_override_and_report_their_own_names() {
         let mut c = Config::default();
-        let o = CliOverrides {
-            listen: Some("127.0.0.1:9443".into()),
-            backend: Some("[::1]:5000".into()),
-            cert_hostnames: Some("a.lan,b.lan".into()),
-            health_interval: Some("100ms".into()),
-            rise: Some("1".into()),
-            fall: Some("1".into()),
-            ..Default::default()
-        };
+        let o = CliOverrides::default()
+            .with(Setting::Listen, "127.0.0.1:9443")
+            .with(Setting::Backend, "[::1]:5000")
+            .with(Setting::CertHostnames, "a.lan,b.lan")
+            .with(Setting::HealthInterval, "100ms")
+            .with(Setting::HealthRise, "1")
+            .with(Setting::HealthFall, "1");
         o.apply(&mut c).unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:9443");
         assert_eq!(c.backend.to_string(), "[::1]:5000");
@@ -655,16 +542,14 @@ mod tests {
 
         let bad = |o: CliOverrides| o.apply(&mut Config::default()).unwrap_err().to_string();
         assert_eq!(
-            bad(CliOverrides { listen: Some("nowhere".into()), ..Default::default() }),
+            bad(CliOverrides::default().with(Setting::Listen, "nowhere")),
             "invalid --listen \"nowhere\": expected ADDR:PORT such as 0.0.0.0:48322, [::]:48322 or 127.0.0.1:48322"
         );
-        assert!(bad(CliOverrides { backend: Some("host:0".into()), ..Default::default() })
-            .starts_with("invalid --backend \"0\""));
-        assert!(bad(CliOverrides { rise: Some("many".into()), ..Default::default() })
-            .starts_with("invalid --rise \"many\""));
-        assert!(bad(CliOverrides { cert_hostnames: Some("ok.lan,bad!name".into()), ..Default::default() })
+        assert!(bad(CliOverrides::default().with(Setting::Backend, "host:0")).starts_with("invalid --backend \"0\""));
+        assert!(bad(CliOverrides::default().with(Setting::HealthRise, "many")).starts_with("invalid --rise \"many\""));
+        assert!(bad(CliOverrides::default().with(Setting::CertHostnames, "ok.lan,bad!name"))
             .starts_with("invalid --cert-hostnames \"bad!name\""));
-        assert_eq!(parse_listen("48322", "--listen").unwrap().to_string(), "0.0.0.0:48322");
+        assert_eq!(parse_listen("48322", Setting::Listen.via(Via::Flag)).unwrap().to_string(), "0.0.0.0:48322");
     }
 
     #[test]
@@ -680,7 +565,7 @@ mod tests {
     fn only_the_backend_and_listed_host_ports_are_routable() {
         let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
         let c = Config {
-            allowed_backends: parse_allowlist("10.0.0.7, 10.0.0.9:6000-6001", "x").unwrap(),
+            allowed_backends: parse_allowlist("10.0.0.7, 10.0.0.9:6000-6001", X).unwrap(),
             ..Config::default()
         };
         // The backend (localhost:49100) is reachable as 127.0.0.1:49100, and nothing else on loopback.
@@ -700,7 +585,8 @@ mod tests {
 
     #[test]
     fn allowlist_flags_and_env_name_themselves() {
-        let e = CliOverrides { allowed_backends: Some("10.0.0.7:99999".into()), ..Default::default() }
+        let e = CliOverrides::default()
+            .with(Setting::AllowedBackends, "10.0.0.7:99999")
             .apply(&mut Config::default())
             .unwrap_err();
         assert_eq!(e.setting, "--allowed-backends");
@@ -730,8 +616,7 @@ mod tests {
         c.apply_env(env(&[("WEB_ROOT", "/srv/app"), ("APP_QUERY", "?server={wss}")])).unwrap();
         assert_eq!(c.web_root.as_deref(), Some(std::path::Path::new("/srv/app")));
         assert_eq!(c.app_query, "?server={wss}");
-        let o =
-            CliOverrides { web_root: Some("/opt/app".into()), app_query: Some(String::new()), ..Default::default() };
+        let o = CliOverrides::default().with(Setting::WebRoot, "/opt/app").with(Setting::AppQuery, "");
         o.apply(&mut c).unwrap();
         assert_eq!(c.web_root.as_deref(), Some(std::path::Path::new("/opt/app")));
         assert_eq!(c.app_query, "", "an empty flag means no query");
@@ -739,9 +624,7 @@ mod tests {
 
         let e = Config::default().apply_env(env(&[("APP_QUERY", "?ip={host}")])).unwrap_err();
         assert_eq!(e.setting, "APP_QUERY");
-        let e = CliOverrides { app_query: Some("?a b".into()), ..Default::default() }
-            .apply(&mut Config::default())
-            .unwrap_err();
+        let e = CliOverrides::default().with(Setting::AppQuery, "?a b").apply(&mut Config::default()).unwrap_err();
         assert_eq!(e.setting, "--app-query");
         let bad = Config { app_query: "{nope}".into(), ..Config::default() };
         assert_eq!(bad.validate().unwrap_err().setting, "app query");

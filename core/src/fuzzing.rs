@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::Notify;
 
-use crate::config::{BackendAddr, Config};
+use crate::config::{BackendAddr, Config, SettingName};
 use crate::connector::{ConnectFuture, Connector};
 use crate::proxy::route::{classify, route, Route, Segment};
 use crate::Gateway;
@@ -85,11 +85,11 @@ pub fn fuzz_allowlist(data: &[u8]) {
 /// The allowlist invariants for one entry and one target (see [`fuzz_allowlist`]).
 pub fn check_allowlist_entry(entry: &str, ip: Ipv4Addr, port: u16, backend_port: u16) {
     use crate::config::AllowedBackend;
-    let Ok(a) = AllowedBackend::parse(entry, "fuzzing") else {
+    let Ok(a) = AllowedBackend::parse(entry, FUZZING) else {
         return;
     };
     let normal = a.to_string();
-    assert_eq!(AllowedBackend::parse(&normal, "fuzzing").ok().as_ref(), Some(&a), "{entry:?} → {normal:?}");
+    assert_eq!(AllowedBackend::parse(&normal, FUZZING).ok().as_ref(), Some(&a), "{entry:?} → {normal:?}");
     assert!(a.size() >= 1);
     if !a.allows(ip, port, backend_port) {
         return;
@@ -125,6 +125,9 @@ pub struct HttpHarness {
 }
 
 /// Request-line starts that `fuzz` feeds only as they are.
+/// What fuzzed values are named in errors (they are no user setting).
+const FUZZING: SettingName = SettingName::Other("fuzzing");
+
 const METHODS: [&[u8]; 9] =
     [b"GET ", b"HEAD ", b"POST ", b"PUT ", b"DELETE ", b"OPTIONS ", b"PATCH ", b"CONNECT ", b"TRACE "];
 
@@ -256,7 +259,7 @@ impl<S> Drop for Tap<S> {
 fn config(data_dir: std::path::PathBuf) -> Config {
     let mut c = Config {
         backend: BackendAddr::new("127.0.0.1", 9),
-        allowed_backends: crate::config::parse_allowlist(ALLOWLIST, "fuzzing").unwrap_or_default(),
+        allowed_backends: crate::config::parse_allowlist(ALLOWLIST, FUZZING).unwrap_or_default(),
         data_dir,
         ..Config::default()
     };

@@ -1,14 +1,14 @@
 //! Owns the command line and the per-run overrides: the shared `CliOverrides` flags, `--demo`,
 //! `--minimized`, and the HAProxy env vars. Builds the effective engine config with the precedence
-//! defaults < settings file < env < flags (< demo backend), and says which settings a run overrides.
-//! Overrides are never written to settings.json.
+//! defaults < settings file < env < flags (< demo backend), and says which settings a run overrides
+//! (the settings table's rows with a `report`). Overrides are never written to settings.json.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Parser;
-use cxr_gate_core::config::{format_duration, process_env};
+use cxr_gate_core::config::{process_env, Setting, SETTINGS};
 use cxr_gate_core::{BackendAddr, CliOverrides, Config, ConfigError};
 
 use crate::settings::Settings;
@@ -50,34 +50,28 @@ pub struct Launch {
     pub demo_backend: Option<SocketAddr>,
 }
 
-/// The form fields an override can replace, with how to compare them.
-/// A form field and how to read its value from a config, as text.
-type FieldReader = (&'static str, fn(&Config) -> String);
-
-const FIELDS: &[FieldReader] = &[
-    ("backend_host", |c| c.backend.host.clone()),
-    ("backend_port", |c| c.backend.port.to_string()),
-    ("proxy_port", |c| c.listen.to_string()),
-    ("health_interval", |c| format_duration(c.health.interval)),
-    ("health_rise", |c| c.health.rise.to_string()),
-    ("health_fall", |c| c.health.fall.to_string()),
-    ("allowed_backends", |c| cxr_gate_core::config::format_allowlist(&c.allowed_backends)),
-    ("cert_hostnames", |c| c.cert_hostnames.join(", ")),
-    ("custom_cert", |c| format!("{:?}", c.custom_cert)),
-    ("web_root", |c| c.web_root.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "no web app".into())),
-    ("app_query", |c| c.app_query.clone()),
-];
-
 /// A setting replaced for this run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Override {
-    pub field: &'static str,
+    pub setting: Setting,
     pub source: Source,
     /// The value in effect, as text.
     pub value: String,
 }
 
 impl Override {
+    /// The form field the note is shown at (a setting without one: its key, which the window ignores).
+    pub fn field(&self) -> &'static str {
+        let spec = self.setting.spec();
+        spec.field.unwrap_or(spec.key)
+    }
+
+    /// For the window's "This run:" line: "health interval 500ms".
+    pub fn summary(&self) -> String {
+        let label = self.setting.spec().report.as_ref().map_or(self.setting.spec().name, |r| r.label);
+        format!("{label} {}", self.value)
+    }
+
     /// For the settings form: "This run uses 127.0.0.1:5555 (from --backend)".
     pub fn note(&self) -> String {
         let from = match self.source {
@@ -96,10 +90,10 @@ impl Launch {
 
     /// The data dir for settings, certificate and logs, chosen explicitly by --data-dir or DATA_DIR.
     pub fn explicit_data_dir(&self) -> Option<PathBuf> {
+        let var = Setting::DataDir.spec().env.unwrap_or_default();
         self.flags
-            .data_dir
-            .clone()
-            .or_else(|| self.env.get("DATA_DIR").filter(|v| !v.trim().is_empty()).map(PathBuf::from))
+            .path(Setting::DataDir)
+            .or_else(|| self.env.get(var).filter(|v| !v.trim().is_empty()).map(PathBuf::from))
     }
 
     /// defaults < `settings` < env < flags < demo backend; validated. Also returns what was overridden.
@@ -116,7 +110,9 @@ impl Launch {
         }
         cfg.validate()?;
         let mut overrides = Vec::new();
-        for (field, get) in FIELDS {
+        for spec in SETTINGS {
+            let Some(report) = &spec.report else { continue };
+            let get = spec.get;
             let source = if get(&cfg) != get(&after_flags) {
                 Source::Demo
             } else if get(&after_flags) != get(&after_env) {
@@ -126,12 +122,8 @@ impl Launch {
             } else {
                 continue;
             };
-            let value = match *field {
-                "backend_host" | "backend_port" => cfg.backend.to_string(),
-                "proxy_port" => cfg.listen.to_string(),
-                _ => get(&cfg),
-            };
-            overrides.push(Override { field, source, value });
+            let value = report.shown.unwrap_or(get)(&cfg);
+            overrides.push(Override { setting: spec.id, source, value });
         }
         Ok((cfg, overrides))
     }
@@ -167,7 +159,7 @@ mod tests {
             "--minimized",
         ]);
         assert!(c.demo && c.minimized);
-        assert_eq!(c.overrides.backend.as_deref(), Some("127.0.0.1:5555"));
+        assert_eq!(c.overrides.get(Setting::Backend), Some(std::ffi::OsStr::new("127.0.0.1:5555")));
         assert!(Cli::try_parse_from(["cxr-gate", "--no-such-flag"]).is_err());
         let v = Cli::try_parse_from(["cxr-gate", "--version"]).unwrap_err();
         assert_eq!(v.kind(), clap::error::ErrorKind::DisplayVersion);
@@ -184,7 +176,7 @@ mod tests {
         assert_eq!(cfg.listen.port(), 9100, "env beats settings");
         assert_eq!(cfg.health.rise, 7, "flags beat env");
         assert_eq!(cfg.health.fall, 4);
-        let by_field: BTreeMap<_, _> = over.iter().map(|o| (o.field, o.source)).collect();
+        let by_field: BTreeMap<_, _> = over.iter().map(|o| (o.field(), o.source)).collect();
         assert_eq!(
             by_field,
             BTreeMap::from([("health_fall", Source::Env), ("health_rise", Source::Flag), ("proxy_port", Source::Env)])
@@ -197,7 +189,7 @@ mod tests {
         l.demo_backend = Some("127.0.0.1:40001".parse().unwrap());
         let (cfg, over) = l.effective(&Settings::default()).unwrap();
         assert_eq!(cfg.backend.to_string(), "127.0.0.1:40001");
-        let o = over.iter().find(|o| o.field == "backend_port").unwrap();
+        let o = over.iter().find(|o| o.field() == "backend_port").unwrap();
         assert_eq!(o.source, Source::Demo);
         assert_eq!(o.note(), "This run uses 127.0.0.1:40001 (from demo mode); the saved value applies next time.");
     }
@@ -241,7 +233,7 @@ mod tests {
         let (cfg, over) = launch(&["--web-root", "/flag/app"], &[("APP_QUERY", "?s={wss}")]).effective(&saved).unwrap();
         assert_eq!(cfg.web_root, Some(PathBuf::from("/flag/app")));
         assert_eq!(cfg.app_query, "?s={wss}");
-        let by_field: BTreeMap<_, _> = over.iter().map(|o| (o.field, (o.source, o.value.as_str()))).collect();
+        let by_field: BTreeMap<_, _> = over.iter().map(|o| (o.field(), (o.source, o.value.as_str()))).collect();
         assert_eq!(by_field["web_root"], (Source::Flag, "/flag/app"));
         assert_eq!(by_field["app_query"], (Source::Env, "?s={wss}"));
         let e = launch(&["--app-query", "?{x}"], &[]).effective(&Settings::default()).unwrap_err();
@@ -253,5 +245,25 @@ mod tests {
         assert_eq!(launch(&[], &[("DATA_DIR", "/srv/gate")]).explicit_data_dir(), Some(PathBuf::from("/srv/gate")));
         assert_eq!(launch(&[], &[("DATA_DIR", " ")]).explicit_data_dir(), None);
         assert_eq!(launch(&[], &[]).explicit_data_dir(), None);
+    }
+
+    #[test]
+    fn the_help_names_every_environment_variable() {
+        use clap::CommandFactory;
+        let help = Cli::command().get_after_help().map(ToString::to_string).unwrap_or_default();
+        let help = help
+            .replace("HEALTH_CHECK_INTERVAL/RISE/FALL", "HEALTH_CHECK_INTERVAL HEALTH_CHECK_RISE HEALTH_CHECK_FALL");
+        for var in SETTINGS.iter().filter_map(|s| s.env) {
+            assert!(help.contains(var), "cxr-gate --help: {var}");
+        }
+    }
+
+    #[test]
+    fn every_reported_setting_is_told_with_its_label() {
+        let l = launch(&["--max-connections", "8", "--health-interval", "500ms"], &[("BACKEND_PORT", "5000")]);
+        let (_, over) = l.effective(&Settings::default()).unwrap();
+        let lines: Vec<_> = over.iter().map(Override::summary).collect();
+        assert_eq!(lines, ["backend localhost:5000", "health interval 500ms", "max connections 8"]);
+        assert_eq!(over[2].field(), "max_connections", "no form field: the window shows it in the summary only");
     }
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-use cxr_gate_core::config::CustomCert;
+use cxr_gate_core::config::{CustomCert, Setting, Via};
 use cxr_gate_core::{qr, tls};
 use serde::Serialize;
 use tauri::{AppHandle, Manager, Runtime, State};
@@ -35,18 +35,21 @@ pub struct SettingsView {
     /// Field → "This run uses … (from the command line)…".
     pub overrides: BTreeMap<String, String>,
     pub path: String,
+    /// The form's text fields (input ids), from the settings table.
+    pub fields: Vec<&'static str>,
 }
 
 fn settings_view(st: &AppState) -> SettingsView {
     let mut overrides = BTreeMap::new();
     for o in lock(&st.overrides).iter() {
-        overrides.entry(o.field.to_string()).or_insert_with(|| o.note());
+        overrides.entry(o.field().to_string()).or_insert_with(|| o.note());
     }
     SettingsView {
         form: st.settings().to_form(),
         defaults: Settings::default().to_form(),
         overrides,
         path: st.settings_path.display().to_string(),
+        fields: settings::form_fields(),
     }
 }
 
@@ -101,7 +104,7 @@ pub async fn save_settings<R: Runtime>(app: AppHandle<R>, form: SettingsForm) ->
 /// The Certificate card's "extra host names" field: the same setting as the form's, saved alone.
 #[tauri::command]
 pub async fn set_cert_hostnames<R: Runtime>(app: AppHandle<R>, value: String) -> Result<SettingsView, SaveError> {
-    let form = SettingsForm { cert_hostnames: value, ..app.state::<AppState>().settings().to_form() };
+    let form = app.state::<AppState>().settings().to_form().with(Setting::CertHostnames, value);
     save_form(&app, form).await
 }
 
@@ -283,7 +286,8 @@ pub async fn choose_web_root<R: Runtime>(app: AppHandle<R>) -> Result<Option<Web
     let Some(dir) = rx.await.ok().flatten().and_then(|f| f.into_path().ok()) else {
         return Ok(None);
     };
-    let problem = cxr_gate_core::config::check_web_root(&dir, "web app folder").err().map(|e| e.to_string());
+    let problem =
+        cxr_gate_core::config::check_web_root(&dir, Setting::WebRoot.via(Via::Name)).err().map(|e| e.to_string());
     Ok(Some(WebRootPick { path: dir.display().to_string(), problem }))
 }
 

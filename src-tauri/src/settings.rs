@@ -1,25 +1,31 @@
 //! Owns the persisted settings (`settings.json`): the model, the string form the window edits,
 //! validation with one message per field, load (a corrupt file is kept as `settings.json.bak`) and
-//! atomic save, and how settings turn into the engine's `Config`. Plain functions, unit-tested;
-//! messages come from `cxr_gate_core::config`'s parse helpers so they match the headless binary's.
+//! atomic save, and how settings turn into the engine's `Config`. Plain functions, unit-tested.
+//! Everything per setting comes from core's settings table (`cxr_gate_core::config::SETTINGS`): the
+//! form's fields, how a saved value is read and written, and the messages, which so match the
+//! headless binary's. Only the `Settings` struct names its fields (the file's schema; a test
+//! checks it against the table).
 
 use std::collections::BTreeMap;
+use std::ffi::OsStr;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
+use cxr_gate_core::config::table::json_text;
 use cxr_gate_core::config::{
-    check_web_root, format_duration, parse_allowlist, parse_count, parse_duration, parse_list, parse_port,
-    validate_app_query, validate_cert_name, AllowedBackend, CustomCert,
+    format_duration, AllowedBackend, CustomCert, Setting, SettingName, SettingSpec, Via, SETTINGS,
 };
-use cxr_gate_core::{BackendAddr, Config, ConfigError};
+use cxr_gate_core::{Config, ConfigError};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 pub const FILE_NAME: &str = "settings.json";
 pub const BACKUP_NAME: &str = "settings.json.bak";
 
 /// What `settings.json` holds. Missing keys take their defaults, unknown keys are ignored,
-/// so files from older and newer versions still load.
+/// so files from older and newer versions still load. Each engine setting's key is its table row's
+/// `key` (checked by a test); the rest are the app's own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Settings {
@@ -72,61 +78,75 @@ impl Default for Settings {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct SettingsForm {
-    pub backend_host: String,
-    pub backend_port: String,
-    pub proxy_port: String,
-    pub health_interval: String,
-    pub health_rise: String,
-    pub health_fall: String,
-    /// Comma- or space-separated.
-    pub allowed_backends: String,
-    /// Comma- or space-separated.
-    pub cert_hostnames: String,
+    /// By field: the `key` of each table row in the form (lists comma- or space-separated, an empty
+    /// web app folder or query for none).
+    #[serde(flatten)]
+    pub text: BTreeMap<String, String>,
     pub start_at_login: bool,
     pub start_minimized: bool,
-    /// A folder path, or empty for no web app.
-    pub web_root: String,
-    /// Empty for no query.
-    pub app_query: String,
+}
+
+impl SettingsForm {
+    /// The text in `setting`'s field ("" when the window sent none).
+    pub fn get(&self, setting: Setting) -> &str {
+        self.text.get(setting.spec().key).map_or("", String::as_str)
+    }
+
+    /// This form with `value` in `setting`'s field.
+    pub fn with(mut self, setting: Setting, value: impl Into<String>) -> Self {
+        self.text.insert(setting.spec().key.to_string(), value.into());
+        self
+    }
+}
+
+/// The table rows the form edits, in table order.
+pub fn form_rows() -> impl Iterator<Item = &'static SettingSpec> {
+    SETTINGS.iter().filter(|s| s.in_form())
+}
+
+/// The form's text fields (input ids), for the window.
+pub fn form_fields() -> Vec<&'static str> {
+    form_rows().map(|s| s.key).collect()
 }
 
 /// Field name (as in [`SettingsForm`]) → what is wrong with it.
 pub type FieldErrors = BTreeMap<String, String>;
 
 impl Settings {
+    /// The file's JSON object, by key.
+    fn json(&self) -> Result<Map<String, Value>, serde_json::Error> {
+        match serde_json::to_value(self)? {
+            Value::Object(m) => Ok(m),
+            _ => unreachable!("a struct serialises to an object"),
+        }
+    }
+
     pub fn to_form(&self) -> SettingsForm {
+        // Without the custom certificate (no form field), whose path alone could fail to serialise.
+        let json = Settings { custom_cert: None, ..self.clone() }.json().unwrap_or_default();
         SettingsForm {
-            backend_host: self.backend_host.clone(),
-            backend_port: self.backend_port.to_string(),
-            proxy_port: self.proxy_port.to_string(),
-            health_interval: self.health_interval.clone(),
-            health_rise: self.health_rise.to_string(),
-            health_fall: self.health_fall.to_string(),
-            allowed_backends: self.allowed_backends.join(", "),
-            cert_hostnames: self.cert_hostnames.join(", "),
+            text: form_rows()
+                .map(|s| (s.key.to_string(), json.get(s.key).map(json_text).unwrap_or_default()))
+                .collect(),
             start_at_login: self.start_at_login,
             start_minimized: self.start_minimized,
-            web_root: self.web_root.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
-            app_query: self.app_query.clone(),
         }
     }
 
     /// Writes these settings over `cfg` (which holds the defaults, or what came before).
     pub fn apply_to(&self, cfg: &mut Config) -> Result<(), ConfigError> {
-        cfg.backend = BackendAddr::new(self.backend_host.clone(), self.backend_port);
-        cfg.listen.set_port(self.proxy_port);
-        cfg.health.interval = parse_duration(&self.health_interval, "health interval")?;
-        cfg.health.rise = self.health_rise;
-        cfg.health.fall = self.health_fall;
-        cfg.allowed_backends = self
-            .allowed_backends
-            .iter()
-            .map(|a| AllowedBackend::parse(a, "allowed backends"))
-            .collect::<Result<_, _>>()?;
-        cfg.cert_hostnames = self.cert_hostnames.clone();
-        cfg.custom_cert = self.custom_cert.clone();
-        cfg.web_root = self.web_root.clone();
-        cfg.app_query = self.app_query.clone();
+        let json = self.json().map_err(|e| {
+            let cert = self.custom_cert.as_ref().map(|c| c.cert.display().to_string()).unwrap_or_default();
+            ConfigError::new(Setting::Cert.via(Via::Name), cert, format!("cannot be saved: {e}"))
+        })?;
+        for spec in SETTINGS {
+            let (Some(saved), Some(v)) = (&spec.saved, json.get(spec.key)) else { continue };
+            let name = spec.id.via(Via::Name);
+            match saved.from_json {
+                Some(read) => read(cfg, v, name)?,
+                None => (spec.set)(cfg, OsStr::new(&json_text(v)), name)?,
+            }
+        }
         Ok(())
     }
 
@@ -147,21 +167,9 @@ fn one_error(e: &ConfigError) -> FieldErrors {
     m
 }
 
-/// Maps a `ConfigError::setting` (from `Config::validate` or the parse helpers) to the form field it is about.
-pub fn field_of(setting: &str) -> &'static str {
-    match setting {
-        "backend host" | "backend" | "--backend" | "BACKEND_HOST" => "backend_host",
-        "backend port" | "BACKEND_PORT" => "backend_port",
-        "proxy port" | "listen" | "--listen" | "PROXY_PORT" => "proxy_port",
-        "health interval" | "--health-interval" | "HEALTH_CHECK_INTERVAL" | "duration" => "health_interval",
-        "health rise" | "--rise" | "HEALTH_CHECK_RISE" => "health_rise",
-        "health fall" | "--fall" | "HEALTH_CHECK_FALL" => "health_fall",
-        "allowed backends" | "--allowed-backends" | "ALLOWED_BACKENDS" => "allowed_backends",
-        "certificate host name" | "extra certificate names" | "--cert-hostnames" | "CERT_HOSTNAMES" => "cert_hostnames",
-        "web app folder" | "--web-root" | "WEB_ROOT" => "web_root",
-        "app query" | "--app-query" | "APP_QUERY" => "app_query",
-        _ => "form",
-    }
+/// The form field a `ConfigError` is about (its table row's `field`), or "form" for the whole form.
+pub fn field_of(setting: &SettingName) -> &'static str {
+    setting.setting().and_then(|s| s.spec().field).unwrap_or("form")
 }
 
 /// Validates every field of `form` (all messages at once, not just the first) and returns the new
@@ -174,80 +182,41 @@ pub fn validate_form(form: &SettingsForm, current: &Settings) -> Result<Settings
 /// saved) or only be a path (a file being loaded).
 fn validate_fields(form: &SettingsForm, current: &Settings, check_folder: bool) -> Result<Settings, FieldErrors> {
     let mut errs = FieldErrors::new();
-    let mut out = current.clone();
-    let mut put = |field: &str, e: ConfigError| {
-        errs.entry(field.to_string()).or_insert_with(|| e.to_string());
-    };
-
-    // The host field takes a host only: a port typed into it would silently fight the port field.
-    match BackendAddr::parse(&form.backend_host, 0, "backend host") {
-        Ok(b) if b.port != 0 => put(
-            "backend_host",
-            ConfigError::new("backend host", form.backend_host.trim(), "enter the port in the Port field"),
-        ),
-        Ok(b) => out.backend_host = b.host,
-        Err(e) => put("backend_host", e),
-    }
-    match parse_port(&form.backend_port, "backend port") {
-        Ok(p) => out.backend_port = p,
-        Err(e) => put("backend_port", e),
-    }
-    match parse_port(&form.proxy_port, "proxy port") {
-        Ok(p) => out.proxy_port = p,
-        Err(e) => put("proxy_port", e),
-    }
-    match parse_duration(&form.health_interval, "health interval") {
-        Ok(d) => {
-            let cfg = Config {
-                health: cxr_gate_core::config::HealthConfig { interval: d, ..Default::default() },
-                ..Config::default()
-            };
-            match cfg.validate() {
-                Ok(()) => out.health_interval = format_duration(d),
-                Err(e) => {
-                    put("health_interval", ConfigError::new("health interval", form.health_interval.trim(), e.expected))
-                }
+    // Without the custom certificate (no form field, kept as it is), whose path alone could fail to serialise.
+    let mut json = Settings { custom_cert: None, ..current.clone() }.json().unwrap_or_default();
+    for spec in form_rows() {
+        let name = spec.id.via(Via::Name);
+        let text = form.get(spec.id);
+        // Each field alone on the defaults: its own parse, then the engine's bounds for it (the
+        // health interval's 10ms to 1h), then the machine check (the web app folder must exist).
+        let mut cfg = Config::default();
+        let checked = (spec.set)(&mut cfg, OsStr::new(text), name)
+            .and_then(|()| cfg.validate().map_err(|e| ConfigError::new(e.setting, text.trim(), e.expected)))
+            .and_then(|()| match spec.check {
+                Some(check) if check_folder => check(&cfg, name),
+                _ => Ok(()),
+            });
+        match (checked, &spec.saved) {
+            (Ok(()), Some(saved)) => {
+                json.insert(spec.key.to_string(), (saved.to_json)(&cfg));
             }
-        }
-        Err(e) => put("health_interval", e),
-    }
-    match parse_count(&form.health_rise, "health rise") {
-        Ok(n) => out.health_rise = n,
-        Err(e) => put("health_rise", e),
-    }
-    match parse_count(&form.health_fall, "health fall") {
-        Ok(n) => out.health_fall = n,
-        Err(e) => put("health_fall", e),
-    }
-    match parse_allowlist(&form.allowed_backends, "allowed backends") {
-        Ok(l) => out.allowed_backends = l.iter().map(ToString::to_string).collect(),
-        Err(e) => put("allowed_backends", e),
-    }
-    match parse_list(&form.cert_hostnames, "certificate host name", validate_cert_name) {
-        Ok(l) => out.cert_hostnames = l,
-        Err(e) => put("cert_hostnames", e),
-    }
-    let root = form.web_root.trim();
-    if root.is_empty() {
-        out.web_root = None;
-    } else {
-        // Same check and wording as cxr-gate-proxy's --web-root at start.
-        match check_web_root(Path::new(root), "web app folder") {
-            Err(e) if check_folder => put("web_root", e),
-            _ => out.web_root = Some(PathBuf::from(root)),
+            (Err(e), _) => {
+                errs.insert(spec.key.to_string(), e.to_string());
+            }
+            (Ok(()), None) => unreachable!("form rows are saved"),
         }
     }
-    match validate_app_query(form.app_query.trim(), "app query") {
-        Ok(()) => out.app_query = form.app_query.trim().to_string(),
-        Err(e) => put("app_query", e),
+    if !errs.is_empty() {
+        return Err(errs);
     }
+    let mut out: Settings = serde_json::from_value(Value::Object(json)).map_err(|e| {
+        // Only a value the form cannot hold (a certificate path that is not UTF-8) lands here.
+        FieldErrors::from([("form".to_string(), format!("The settings cannot be saved: {e}"))])
+    })?;
+    out.custom_cert = current.custom_cert.clone();
     out.start_at_login = form.start_at_login;
     out.start_minimized = form.start_minimized;
-    if errs.is_empty() {
-        Ok(out)
-    } else {
-        Err(errs)
-    }
+    Ok(out)
 }
 
 /// The result of reading the settings file.
@@ -313,7 +282,7 @@ pub fn load(path: &Path) -> Loaded {
 fn migrate_allowlist(s: &mut Settings) -> Option<String> {
     let (kept, dropped): (Vec<String>, Vec<String>) = std::mem::take(&mut s.allowed_backends)
         .into_iter()
-        .partition(|a| AllowedBackend::parse(a, "allowed backends").is_ok());
+        .partition(|a| AllowedBackend::parse(a, Setting::AllowedBackends.via(Via::Name)).is_ok());
     s.allowed_backends = kept;
     if dropped.is_empty() {
         return None;
@@ -340,6 +309,7 @@ pub fn save(path: &Path, settings: &Settings) -> io::Result<()> {
 mod tests {
     use super::*;
     use cxr_gate_core::config::{DEFAULT_BACKEND_PORT, DEFAULT_PROXY_PORT};
+    use Setting::*;
 
     fn form() -> SettingsForm {
         Settings::default().to_form()
@@ -356,17 +326,15 @@ mod tests {
 
     #[test]
     fn every_bad_field_gets_its_own_message() {
-        let f = SettingsForm {
-            backend_host: "bad host!".into(),
-            backend_port: "0".into(),
-            proxy_port: "70000".into(),
-            health_interval: "soon".into(),
-            health_rise: "0".into(),
-            health_fall: "x".into(),
-            allowed_backends: "10.0.0.7:5000, ok.example".into(),
-            cert_hostnames: "gate.lan, -bad".into(),
-            ..form()
-        };
+        let f = form()
+            .with(BackendHost, "bad host!")
+            .with(BackendPort, "0")
+            .with(ProxyPort, "70000")
+            .with(HealthInterval, "soon")
+            .with(HealthRise, "0")
+            .with(HealthFall, "x")
+            .with(AllowedBackends, "10.0.0.7:5000, ok.example")
+            .with(CertHostnames, "gate.lan, -bad");
         let errs = validate_form(&f, &Settings::default()).unwrap_err();
         let keys: Vec<_> = errs.keys().map(String::as_str).collect();
         assert_eq!(
@@ -395,37 +363,35 @@ mod tests {
 
     #[test]
     fn host_field_rejects_a_port_and_accepts_ipv6() {
-        let f = SettingsForm { backend_host: "10.0.0.5:49100".into(), ..form() };
+        let f = form().with(BackendHost, "10.0.0.5:49100");
         let errs = validate_form(&f, &Settings::default()).unwrap_err();
         assert!(errs["backend_host"].contains("Port field"), "{}", errs["backend_host"]);
 
-        let f = SettingsForm { backend_host: " ::1 ".into(), ..form() };
+        let f = form().with(BackendHost, " ::1 ");
         assert_eq!(validate_form(&f, &Settings::default()).map(|s| s.backend_host), Ok("::1".to_string()));
-        let f = SettingsForm { backend_host: "[fe80::1]".into(), ..form() };
+        let f = form().with(BackendHost, "[fe80::1]");
         assert_eq!(validate_form(&f, &Settings::default()).map(|s| s.backend_host), Ok("fe80::1".to_string()));
     }
 
     #[test]
     fn health_interval_bounds_match_config_validate() {
-        let f = SettingsForm { health_interval: "5ms".into(), ..form() };
+        let f = form().with(HealthInterval, "5ms");
         let errs = validate_form(&f, &Settings::default()).unwrap_err();
         assert_eq!(errs["health_interval"], "invalid health interval \"5ms\": expected 10ms to 1h");
-        let f = SettingsForm { health_interval: "500".into(), ..form() };
+        let f = form().with(HealthInterval, "500");
         assert_eq!(validate_form(&f, &Settings::default()).map(|s| s.health_interval), Ok("500ms".to_string()));
     }
 
     #[test]
     fn lists_split_on_commas_and_spaces_and_dedupe() {
-        let f = SettingsForm {
-            allowed_backends: "10.0.0.7, LOCALHOST:49101-49102  10.0.0.7".into(),
-            cert_hostnames: "gate.lan,*.studio.lan".into(),
-            ..form()
-        };
+        let f = form()
+            .with(AllowedBackends, "10.0.0.7, LOCALHOST:49101-49102  10.0.0.7")
+            .with(CertHostnames, "gate.lan,*.studio.lan");
         let s = validate_form(&f, &Settings::default()).unwrap();
         assert_eq!(s.allowed_backends, ["10.0.0.7", "localhost:49101-49102"]);
         assert_eq!(s.cert_hostnames, ["gate.lan", "*.studio.lan"]);
         for bad in ["render-box", "10.0.0.7:0", "10.0.0.7:5001-5000"] {
-            let f = SettingsForm { allowed_backends: bad.into(), ..form() };
+            let f = form().with(AllowedBackends, bad);
             assert!(validate_form(&f, &Settings::default()).is_err(), "{bad}");
         }
     }
@@ -541,20 +507,20 @@ mod tests {
     fn web_app_folder_and_query_are_checked_like_the_headless_flags() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("gone");
-        let f = SettingsForm { web_root: missing.display().to_string(), app_query: "?s={server}".into(), ..form() };
+        let f = form().with(WebRoot, missing.display().to_string()).with(AppQuery, "?s={server}");
         let errs = validate_form(&f, &Settings::default()).unwrap_err();
         let want = format!("invalid web app folder {:?}: the folder does not exist", missing.display().to_string());
         assert!(errs["web_root"].starts_with(&want), "{}", errs["web_root"]);
         assert!(errs["app_query"].contains("{server} is not a placeholder"), "{}", errs["app_query"]);
         fs::write(dir.path().join("index.html"), "<!doctype html>").unwrap();
-        let f = SettingsForm { web_root: format!(" {} ", dir.path().display()), app_query: String::new(), ..form() };
+        let f = form().with(WebRoot, format!(" {} ", dir.path().display())).with(AppQuery, "");
         let s = validate_form(&f, &Settings::default()).unwrap();
         assert_eq!(s.web_root.as_deref(), Some(dir.path()));
         assert_eq!(s.app_query, "", "empty means no query");
         let mut c = Config::default();
         s.apply_to(&mut c).unwrap();
         assert_eq!((c.web_root, c.app_query), (s.web_root.clone(), String::new()));
-        let cleared = validate_form(&SettingsForm { web_root: "  ".into(), ..s.to_form() }, &s).unwrap();
+        let cleared = validate_form(&s.to_form().with(WebRoot, "  "), &s).unwrap();
         assert_eq!(cleared.web_root, None);
         assert_eq!(Settings::default().app_query, "?serverIP={ip}&port={port}");
     }
@@ -574,11 +540,86 @@ mod tests {
 
     #[test]
     fn field_of_maps_core_settings_to_form_fields() {
-        assert_eq!(field_of("--listen"), "proxy_port");
-        assert_eq!(field_of("certificate host name"), "cert_hostnames");
-        assert_eq!(field_of("health rise"), "health_rise");
-        assert_eq!(field_of("--web-root"), "web_root");
-        assert_eq!(field_of("APP_QUERY"), "app_query");
-        assert_eq!(field_of("something else"), "form");
+        assert_eq!(field_of(&Listen.via(Via::Flag)), "proxy_port");
+        assert_eq!(field_of(&CertHostnames.via(Via::Name)), "cert_hostnames");
+        assert_eq!(field_of(&HealthRise.via(Via::Name)), "health_rise");
+        assert_eq!(field_of(&WebRoot.via(Via::Flag)), "web_root");
+        assert_eq!(field_of(&AppQuery.via(Via::Env)), "app_query");
+        assert_eq!(field_of(&SettingName::Other("something else")), "form");
+    }
+
+    /// What `field_of` matched by string before the table: every name, flag and variable still
+    /// prints the same and leads to the same field.
+    #[test]
+    fn field_of_covers_every_setting_as_before() {
+        let before = [
+            ("backend_host", &["backend host", "backend", "--backend", "BACKEND_HOST"][..]),
+            ("backend_port", &["backend port", "BACKEND_PORT"]),
+            ("proxy_port", &["proxy port", "listen", "--listen", "PROXY_PORT"]),
+            ("health_interval", &["health interval", "--health-interval", "HEALTH_CHECK_INTERVAL"]),
+            ("health_rise", &["health rise", "--rise", "HEALTH_CHECK_RISE"]),
+            ("health_fall", &["health fall", "--fall", "HEALTH_CHECK_FALL"]),
+            ("allowed_backends", &["allowed backends", "--allowed-backends", "ALLOWED_BACKENDS"]),
+            ("cert_hostnames", &["certificate host name", "--cert-hostnames", "CERT_HOSTNAMES"]),
+            ("web_root", &["web app folder", "--web-root", "WEB_ROOT"]),
+            ("app_query", &["app query", "--app-query", "APP_QUERY"]),
+        ];
+        let mut seen = std::collections::BTreeSet::new();
+        for spec in SETTINGS {
+            for via in [Via::Name, Via::Flag, Via::Env] {
+                let name = spec.id.via(via);
+                let field = field_of(&name);
+                assert_eq!(field, spec.field.unwrap_or("form"), "{name}");
+                if let Some((f, _)) = before.iter().find(|(_, names)| names.contains(&name.to_string().as_str())) {
+                    assert_eq!(field, *f, "{name}");
+                    seen.insert(name.to_string());
+                }
+            }
+        }
+        let all: std::collections::BTreeSet<_> =
+            before.iter().flat_map(|(_, n)| n.iter().map(|n| n.to_string())).collect();
+        assert_eq!(seen, all, "every name field_of knew is still some setting's");
+    }
+
+    #[test]
+    fn the_settings_file_keys_are_the_tables_plus_the_apps_own() {
+        let json = Settings::default().json().unwrap();
+        let keys: std::collections::BTreeSet<&str> = json.keys().map(String::as_str).collect();
+        let mut want: std::collections::BTreeSet<&str> =
+            SETTINGS.iter().filter(|s| s.saved.is_some()).map(|s| s.key).collect();
+        want.extend(["start_at_login", "start_minimized", "close_to_tray_notified"]);
+        assert_eq!(keys, want);
+        // The defaults are the engine's.
+        let defaults = Settings::default().to_form();
+        for spec in form_rows() {
+            let saved = (spec.saved.as_ref().unwrap().to_json)(&Config::default());
+            assert_eq!(defaults.get(spec.id), json_text(&saved), "{}", spec.key);
+        }
+        let mut c = Config::default();
+        Settings::default().apply_to(&mut c).unwrap();
+        assert_eq!(c, Config::default());
+    }
+
+    #[test]
+    fn the_window_has_an_input_and_a_message_for_every_form_field() {
+        let html = include_str!("../../ui/index.html");
+        for key in form_fields() {
+            assert!(html.contains(&format!("<input id=\"{key}\"")), "ui/index.html: input {key}");
+            assert!(html.contains(&format!("id=\"msg-{key}\"")), "ui/index.html: msg-{key}");
+        }
+        // The window takes the field list from get_settings rather than keeping its own.
+        assert!(include_str!("../../ui/app.js").contains("FIELDS = s.fields"));
+    }
+
+    #[test]
+    fn the_form_reads_from_and_writes_to_json_with_the_same_keys() {
+        let f = form().with(HealthRise, "4");
+        let j = serde_json::to_value(&f).unwrap();
+        assert_eq!(j["health_rise"], "4");
+        assert_eq!(j["start_at_login"], false);
+        let back: SettingsForm = serde_json::from_value(j).unwrap();
+        assert_eq!(back, f);
+        let partial: SettingsForm = serde_json::from_str(r#"{"proxy_port": "9443", "start_minimized": true}"#).unwrap();
+        assert_eq!((partial.get(ProxyPort), partial.get(BackendHost), partial.start_minimized), ("9443", "", true));
     }
 }

@@ -85,22 +85,11 @@ impl AppState {
     }
 }
 
+/// The "This run:" line's parts, each told by its settings table row's `report` label; the two
+/// backend fields give one line.
 pub fn describe_overrides(o: &[Override]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
-    for o in o {
-        let name = match o.field {
-            "backend_host" | "backend_port" => "backend",
-            "proxy_port" => "listen address",
-            "health_interval" => "health interval",
-            "health_rise" => "health rise",
-            "health_fall" => "health fall",
-            "allowed_backends" => "allowed backends",
-            "cert_hostnames" => "certificate names",
-            "web_root" => "web app folder",
-            "app_query" => "web app query",
-            _ => "certificate",
-        };
-        let line = format!("{name} {}", o.value);
+    for line in o.iter().map(Override::summary) {
         if !out.contains(&line) {
             out.push(line);
         }

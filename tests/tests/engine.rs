@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use cxr_gate_core::config::parse_allowlist;
+use cxr_gate_core::config::{parse_allowlist, SettingName};
 use cxr_gate_core::demo::EchoServer;
 use cxr_gate_core::status::{BackendState, CertOrigin};
 use cxr_gate_core::{BackendAddr, Config};
@@ -249,7 +249,7 @@ async fn path_routing_reaches_allowed_host_ports_and_refuses_others_without_dial
 #[tokio::test]
 async fn allowed_backends_extend_routing_by_host_and_port() -> Result<()> {
     let rec = Arc::new(RecordingConnector::default());
-    let list = parse_allowlist("192.168.77.5:5000-5001, 192.168.77.7", "test")?;
+    let list = parse_allowlist("192.168.77.5:5000-5001, 192.168.77.7", SettingName::Other("test"))?;
     let h = Harness::start_with(dead_backend(), |c| c.allowed_backends = list, rec.clone()).await?;
     // Allowed: it is dialed (the recording connector refuses non-loopback, so nothing leaves).
     for target in ["/192.168.77.5:5000/x", "/192.168.77.5:5001/x"] {

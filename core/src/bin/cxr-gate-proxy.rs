@@ -261,12 +261,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let Some(root) = &cfg.web_root {
-        let setting = if cli.overrides.web_root.is_some() { "--web-root" } else { "WEB_ROOT" };
-        if let Err(e) = cxr_gate_core::config::check_web_root(root, setting) {
-            eprintln!("cxr-gate-proxy: {e}");
-            return ExitCode::from(2);
-        }
+    // A web root that is missing or has no index.html, named as given (--web-root or WEB_ROOT).
+    if let Err(e) = cli.overrides.check_given(&cfg) {
+        eprintln!("cxr-gate-proxy: {e}");
+        return ExitCode::from(2);
     }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

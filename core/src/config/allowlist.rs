@@ -15,7 +15,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::ConfigError;
+use super::{ConfigError, Setting, SettingName, Via};
 
 /// What an entry's ports are.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -58,7 +58,7 @@ fn parse_port_number(p: &str) -> Option<u16> {
 
 impl AllowedBackend {
     /// Parses one entry; the error names `setting`, the entry and the accepted forms.
-    pub fn parse(s: &str, setting: &str) -> Result<Self, ConfigError> {
+    pub fn parse(s: &str, setting: SettingName) -> Result<Self, ConfigError> {
         let t = s.trim();
         let bad = |why: &str| ConfigError::new(setting, s, why);
         if t.is_empty() {
@@ -162,14 +162,14 @@ impl fmt::Display for AllowedBackend {
 impl FromStr for AllowedBackend {
     type Err = ConfigError;
     fn from_str(s: &str) -> Result<Self, ConfigError> {
-        Self::parse(s, "allowed backends")
+        Self::parse(s, Setting::AllowedBackends.via(Via::Name))
     }
 }
 
 impl TryFrom<String> for AllowedBackend {
     type Error = ConfigError;
     fn try_from(s: String) -> Result<Self, ConfigError> {
-        Self::parse(&s, "allowed backends")
+        Self::parse(&s, Setting::AllowedBackends.via(Via::Name))
     }
 }
 
@@ -180,7 +180,7 @@ impl From<AllowedBackend> for String {
 }
 
 /// Parses a comma- or space-separated list; duplicates (after normalising) are dropped.
-pub fn parse_allowlist(s: &str, setting: &str) -> Result<Vec<AllowedBackend>, ConfigError> {
+pub fn parse_allowlist(s: &str, setting: SettingName) -> Result<Vec<AllowedBackend>, ConfigError> {
     let mut out: Vec<AllowedBackend> = Vec::new();
     for item in s.split([',', ' ', '\n', '\t']).map(str::trim).filter(|i| !i.is_empty()) {
         let entry = AllowedBackend::parse(item, setting)?;
@@ -201,7 +201,7 @@ mod tests {
     use super::*;
 
     fn p(s: &str) -> AllowedBackend {
-        AllowedBackend::parse(s, "ALLOWED_BACKENDS").unwrap()
+        AllowedBackend::parse(s, Setting::AllowedBackends.via(Via::Env)).unwrap()
     }
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().unwrap()
@@ -250,7 +250,7 @@ mod tests {
 
     #[test]
     fn bad_entries_say_what_is_wrong() {
-        let err = |s: &str| AllowedBackend::parse(s, "--allowed-backends").unwrap_err().to_string();
+        let err = |s: &str| AllowedBackend::parse(s, Setting::AllowedBackends.via(Via::Flag)).unwrap_err().to_string();
         assert!(err("render-box").contains("host names are never looked up"), "{}", err("render-box"));
         assert!(err("render-box:49100").contains("host names are never looked up"));
         assert!(err("10.0.0.7:0").contains("port must be a number from 1 to 65535"));
@@ -268,8 +268,11 @@ mod tests {
 
     #[test]
     fn lists_parse_normalise_and_drop_duplicates() {
-        let l = parse_allowlist("10.0.0.7:49100, 10.0.0.7:49100  localhost:49101-49102", "x").unwrap();
+        let l =
+            parse_allowlist("10.0.0.7:49100, 10.0.0.7:49100  localhost:49101-49102", SettingName::Other("x")).unwrap();
         assert_eq!(format_allowlist(&l), "10.0.0.7:49100, localhost:49101-49102");
-        assert!(parse_allowlist("10.0.0.7, bad name", "ALLOWED_BACKENDS").unwrap_err().value == "bad");
+        assert!(
+            parse_allowlist("10.0.0.7, bad name", Setting::AllowedBackends.via(Via::Env)).unwrap_err().value == "bad"
+        );
     }
 }

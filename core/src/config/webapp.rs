@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use super::ConfigError;
+use super::{ConfigError, SettingName};
 
 /// What NVIDIA's sample names its connection options (see README, *The web app*).
 pub const DEFAULT_APP_QUERY: &str = "?serverIP={ip}&port={port}";
@@ -20,7 +20,7 @@ const QUERY_EXPECTED: &str = "expected a query such as ?serverIP={ip}&port={port
 -._~!$&'()*+,;=:@/? and %XX escapes, with the placeholders {ip}, {port} and {wss} (empty for no query)";
 
 /// Checks a query template; the error says what is wrong and what is accepted.
-pub fn validate_app_query(template: &str, setting: &str) -> Result<(), ConfigError> {
+pub fn validate_app_query(template: &str, setting: SettingName) -> Result<(), ConfigError> {
     let bad = |why: String| ConfigError::new(setting, template, format!("{why}; {QUERY_EXPECTED}"));
     if template.len() > MAX_APP_QUERY {
         return Err(bad(format!("it is {} characters long, at most {MAX_APP_QUERY} fit", template.len())));
@@ -90,7 +90,7 @@ pub fn render_app_query(template: &str, host: &str, port: u16) -> String {
 }
 
 /// A web root must be a folder holding `index.html`. The error says what to do about it.
-pub fn check_web_root(root: &Path, setting: &str) -> Result<(), ConfigError> {
+pub fn check_web_root(root: &Path, setting: SettingName) -> Result<(), ConfigError> {
     let bad = |why: String| ConfigError::new(setting, root.display().to_string(), why);
     if root.as_os_str().is_empty() {
         return Err(bad("expected the folder that holds your built web client's index.html".into()));
@@ -117,17 +117,24 @@ pub fn check_web_root(root: &Path, setting: &str) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Setting, Via};
+
+    const FLAG: SettingName = SettingName::Of(Setting::AppQuery, Via::Flag);
+    const ENV: SettingName = SettingName::Of(Setting::AppQuery, Via::Env);
+    const ROOT_FLAG: SettingName = SettingName::Of(Setting::WebRoot, Via::Flag);
+    const ROOT_ENV: SettingName = SettingName::Of(Setting::WebRoot, Via::Env);
+    const X: SettingName = SettingName::Other("x");
 
     #[test]
     fn the_default_and_plain_templates_are_valid() {
         for t in [DEFAULT_APP_QUERY, "", "?", "server={wss}", "?a=1&b=%2F{ip}:{port}", "?x=(1)*!~'"] {
-            validate_app_query(t, "APP_QUERY").unwrap_or_else(|e| panic!("{t}: {e}"));
+            validate_app_query(t, ENV).unwrap_or_else(|e| panic!("{t}: {e}"));
         }
     }
 
     #[test]
     fn bad_templates_say_what_is_wrong() {
-        let why = |t: &str| validate_app_query(t, "--app-query").unwrap_err().to_string();
+        let why = |t: &str| validate_app_query(t, FLAG).unwrap_err().to_string();
         assert!(why("?s={host}").contains("{host} is not a placeholder"), "{}", why("?s={host}"));
         assert!(why("?s={ip").contains("never closed"));
         assert!(why("?s=ip}").contains("has no '{'"));
@@ -138,7 +145,7 @@ mod tests {
         assert!(why("?a=\"x\"").contains("not allowed"));
         assert!(why("?a=é").contains("ASCII"));
         assert!(why(&"a".repeat(600)).contains("at most 512"));
-        let e = validate_app_query("?{x}", "APP_QUERY").unwrap_err();
+        let e = validate_app_query("?{x}", ENV).unwrap_err();
         assert_eq!(e.setting, "APP_QUERY");
         assert_eq!(e.value, "?{x}");
         assert!(e.to_string().starts_with("invalid APP_QUERY \"?{x}\": {x} is not a placeholder; expected"), "{e}");
@@ -159,14 +166,14 @@ mod tests {
     fn web_root_checks_name_the_problem() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("app");
-        let e = check_web_root(&root, "--web-root").unwrap_err();
+        let e = check_web_root(&root, ROOT_FLAG).unwrap_err();
         assert_eq!(e.setting, "--web-root");
         assert!(e.to_string().contains("does not exist"), "{e}");
         std::fs::create_dir(&root).unwrap();
-        assert!(check_web_root(&root, "WEB_ROOT").unwrap_err().to_string().contains("no index.html"));
+        assert!(check_web_root(&root, ROOT_ENV).unwrap_err().to_string().contains("no index.html"));
         std::fs::write(root.join("index.html"), "<!doctype html>").unwrap();
-        check_web_root(&root, "WEB_ROOT").unwrap();
-        assert!(check_web_root(&root.join("index.html"), "x").unwrap_err().to_string().contains("not a folder"));
-        assert!(check_web_root(Path::new(""), "x").is_err());
+        check_web_root(&root, ROOT_ENV).unwrap();
+        assert!(check_web_root(&root.join("index.html"), X).unwrap_err().to_string().contains("not a folder"));
+        assert!(check_web_root(Path::new(""), X).is_err());
     }
 }

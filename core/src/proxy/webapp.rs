@@ -18,8 +18,8 @@ use tokio::io::AsyncReadExt;
 
 use super::response::{empty, text, Body};
 use super::{pages, Shared};
-use crate::config::check_web_root;
 use crate::config::webapp::render_app_query;
+use crate::config::{check_web_root, Setting, Via};
 use crate::status_log;
 
 /// Whether the gateway's `/app` route answers `path` (`/appx` is not ours).
@@ -186,7 +186,7 @@ fn confined(root: &Path, path: &Path) -> Result<(PathBuf, Metadata), Miss> {
 
 /// Finds the file for `p` under `root` (blocking: file system calls). Never lists a folder.
 pub fn resolve(root: &Path, p: &AppPath) -> Result<Found, Miss> {
-    check_web_root(root, "web app folder").map_err(|e| Miss::Root(e.expected))?;
+    check_web_root(root, Setting::WebRoot.via(Via::Name)).map_err(|e| Miss::Root(e.expected))?;
     let root = std::fs::canonicalize(root).map_err(|e| Miss::Root(format!("cannot read the folder ({e})")))?;
     let joined = p.segments.iter().fold(root.clone(), |acc, s| acc.join(s));
     let (real, meta) = confined(&root, &joined)?;
@@ -282,7 +282,7 @@ pub fn refresh(shared: &Shared) {
     let Some(r) = &cfg.web_root else {
         return;
     };
-    let problem = check_web_root(r, "web app folder").err().map(|e| e.expected);
+    let problem = check_web_root(r, Setting::WebRoot.via(Via::Name)).err().map(|e| e.expected);
     if changed && problem.is_none() {
         status_log!(shared.hub, info, "web app: serving {} at /app/", r.display());
     }

@@ -41,7 +41,7 @@ impl Name {
         }
         // A fully qualified name's trailing dot means the same name.
         let s = s.strip_suffix('.').unwrap_or(s);
-        crate::config::validate_cert_name(s, "certificate name").ok()?;
+        crate::config::validate_cert_name(s, crate::config::SettingName::Other("certificate name")).ok()?;
         Some(Name::Dns(s.to_ascii_lowercase()))
     }
 
