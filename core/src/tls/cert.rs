@@ -307,8 +307,10 @@ pub(crate) fn generate(
         .map_err(gen_err)?;
 
     let cert = params.self_signed(&key_pair).map_err(gen_err)?;
-    let cert_pem = cert.pem();
-    let key_pem = key_pair.serialize_pem();
+    // Our own encoder, not rcgen's: that one ends lines with CRLF on Windows, so the saved
+    // cert.pem and the served /cert.pem would differ there. One encoding everywhere: LF.
+    let cert_pem = pem_encode("CERTIFICATE", cert.der());
+    let key_pem = pem_encode("PRIVATE KEY", &key_pair.serialize_der());
     // Read back through the same path as saved files, so what is served is exactly what is saved.
     let label = Path::new("(generated certificate)");
     let material = load_material(label, cert_pem.as_bytes(), label, key_pem.as_bytes())?;
@@ -423,7 +425,10 @@ mod tests {
         assert_eq!(g.material.facts.not_before, now - DAY_SECS);
         assert_eq!(g.material.facts.not_after, now + 365 * DAY_SECS);
         assert_eq!(g.material.facts.sans, names);
-        assert_eq!(g.material.chain_pem(), g.cert_pem.replace("\r\n", "\n"));
+        // Saved and served byte for byte alike, on every platform (rcgen's PEM is CRLF on Windows).
+        assert_eq!(g.material.chain_pem(), g.cert_pem);
+        assert!(!g.cert_pem.contains('\r') && !g.key_pem.contains('\r'));
+        assert!(g.key_pem.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{}", g.key_pem);
         assert_eq!(date(0), "1970-01-01");
     }
 }
