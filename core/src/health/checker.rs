@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use super::check_tcp::check_tcp;
+use super::check_tcp::{check_tcp, probe_timeout};
 use super::counter::Counter;
 use crate::config::{BackendAddr, HealthConfig};
 use crate::connector::Connector;
@@ -156,8 +156,8 @@ async fn probe_loop(
             _ = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        // Timeout = interval, as HAProxy uses `inter` when no `timeout check` is set.
-        let result = check_tcp(connector.as_ref(), &addr, cfg.interval).await;
+        // Its own connect timeout, shorter than the interval (see probe_timeout).
+        let result = check_tcp(connector.as_ref(), &addr, probe_timeout(cfg.interval)).await;
         let err = result.as_ref().err().cloned();
         let transition = counter.record(result.is_ok());
         let is_main = lock(&state).main == addr;
