@@ -1,6 +1,7 @@
 //! cxr-gate-proxy: the headless CXR Gate for Linux servers and containers. Same settings as NVIDIA's
 //! HAProxy container (BACKEND_HOST, BACKEND_PORT, PROXY_PORT, CERT_HOSTNAMES, HEALTH_CHECK_*), plus flags.
-//! Exit codes: 0 after a clean shutdown, 2 for bad configuration, 1 when it cannot listen.
+//! Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM; on Windows also
+//! Ctrl-Break, console close, logoff, shutdown), 2 for bad configuration, 1 when it cannot listen.
 
 use std::process::ExitCode;
 
@@ -86,19 +87,37 @@ fn banner(st: &Status) -> String {
     out
 }
 
-async fn wait_for_signal() {
+/// Waits for a request to stop; returns what it was, for the log. Unix: SIGINT, SIGTERM. Windows:
+/// Ctrl-C, Ctrl-Break, the console window closed, logoff and system shutdown (for the last three
+/// tokio holds Windows' handler thread until we exit, so the shutdown below still runs).
+async fn wait_for_signal() -> &'static str {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
         if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+            return tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+        }
+    }
+    #[cfg(windows)]
+    {
+        use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close, ctrl_logoff, ctrl_shutdown};
+        if let (Ok(mut c), Ok(mut brk), Ok(mut close), Ok(mut logoff), Ok(mut shutdown)) =
+            (ctrl_c(), ctrl_break(), ctrl_close(), ctrl_logoff(), ctrl_shutdown())
+        {
+            return tokio::select! {
+                _ = c.recv() => "Ctrl-C",
+                _ = brk.recv() => "Ctrl-Break",
+                _ = close.recv() => "console window closed",
+                _ = logoff.recv() => "user logoff",
+                _ = shutdown.recv() => "system shutdown",
+            };
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+    "interrupt"
 }
 
 async fn run(cfg: Config) -> Result<ExitCode> {
@@ -121,8 +140,8 @@ async fn run(cfg: Config) -> Result<ExitCode> {
         let _ = writeln!(out, "{}", banner(&st));
         let _ = out.flush();
     }
-    wait_for_signal().await;
-    tracing::info!("shutting down");
+    let why = wait_for_signal().await;
+    tracing::info!("shutting down ({why})");
     gw.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
