@@ -67,6 +67,10 @@ fn banner(st: &Status) -> String {
             }
             if i.virtual_adapter {
                 n.push_str(", virtual");
+                // Left out of the generated certificate so it survives this adapter's next address.
+                if st.cert.as_ref().is_some_and(|c| !c.sans.contains(&i.ip)) {
+                    n.push_str(": not in the certificate, add it with CERT_HOSTNAMES to use it");
+                }
             }
             format!("  ({n})")
         });
