@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use cxr_gate_core::demo::EchoServer;
-use cxr_gate_tests::chromium::target_dir;
 use cxr_gate_tests::*;
 use futures_util::future::join_all;
 use rustls::pki_types::ServerName;
@@ -127,9 +126,12 @@ async fn slowloris_gets_408_at_the_head_timeout_while_others_are_served() -> Res
     Ok(())
 }
 
+/// The headless binary of this build: beside this test's own directory (`<profile>/deps/abuse-…`),
+/// which holds for a cross build's `<target>/<triple>/<profile>` too; `.exe` on Windows.
 fn proxy_binary() -> Result<PathBuf> {
-    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
-    let p = target_dir(env!("CARGO_TARGET_TMPDIR")).join(profile).join("cxr-gate-proxy");
+    let me = std::env::current_exe()?;
+    let profile_dir = me.parent().and_then(|deps| deps.parent()).context("test binary outside a target dir")?;
+    let p = profile_dir.join(format!("cxr-gate-proxy{}", std::env::consts::EXE_SUFFIX));
     ensure!(p.is_file(), "{} not found: run `cargo build -p cxr-gate-core` first", p.display());
     Ok(p)
 }
@@ -214,8 +216,11 @@ async fn a_connection_flood_is_answered_fast_with_bounded_memory_and_service_res
         held.push(ws);
         i += 1;
     }
-    let rss_full = sys::mem_kib(Some(pid), "VmRSS").unwrap_or(0);
-    let (fds_full, _) = sys::fd_counts(Some(pid));
+    // Never compare zeros: a platform that cannot measure fails here, saying so.
+    let rss = || sys::memory_kib(Some(pid)).context("cannot measure the proxy's memory on this platform");
+    let handles = || sys::open_handles(Some(pid)).context("cannot count the proxy's handles on this platform");
+    let rss_full = rss()?.resident;
+    let fds_full = handles()?;
 
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     let mut times = Vec::new();
@@ -226,10 +231,10 @@ async fn a_connection_flood_is_answered_fast_with_bounded_memory_and_service_res
             *counts.entry(what).or_default() += 1;
             times.push(took);
         }
-        rss_peak = rss_peak.max(sys::mem_kib(Some(pid), "VmRSS").unwrap_or(0));
+        rss_peak = rss_peak.max(rss()?.resident);
     }
     times.sort();
-    let hwm = sys::mem_kib(Some(pid), "VmHWM").unwrap_or(0);
+    let hwm = rss()?.peak;
 
     // Slots free up: new clients are served again at once.
     held.truncate(LIMIT / 2);
@@ -248,7 +253,7 @@ async fn a_connection_flood_is_answered_fast_with_bounded_memory_and_service_res
     for ws in held.iter_mut() {
         echo_once(ws, "held through the flood").await.context("a held tunnel broke during the flood")?;
     }
-    let (fds_after, _) = sys::fd_counts(Some(pid));
+    let fds_after = handles()?;
 
     let total = WAVES * PER_WAVE;
     figure!("flood", "limit {LIMIT} held by open tunnels; {total} extra connections in {WAVES} waves of {PER_WAVE}");
@@ -261,7 +266,7 @@ async fn a_connection_flood_is_answered_fast_with_bounded_memory_and_service_res
     );
     figure!(
         "flood",
-        "proxy RSS with {LIMIT} tunnels {} KiB, peak during flood {} KiB (VmHWM {} KiB); fds {} -> {}",
+        "proxy RSS with {LIMIT} tunnels {} KiB, peak during flood {} KiB (peak {} KiB); fds {} -> {}",
         rss_full,
         rss_peak,
         hwm,
