@@ -36,18 +36,22 @@ pub struct TcpConnector;
 impl Connector for TcpConnector {
     fn connect<'a>(&'a self, addr: &'a BackendAddr, timeout: Duration) -> ConnectFuture<'a> {
         Box::pin(async move {
-            let attempt = async {
-                let addrs = resolve(&addr.host, addr.port).await?;
-                let stream = race(&addrs, ATTEMPT_DELAY, |sa| TcpStream::connect(sa)).await?;
-                let _ = stream.set_nodelay(true);
-                Ok(stream)
-            };
-            match tokio::time::timeout(timeout, attempt).await {
-                Ok(r) => r,
-                Err(_) => Err(io::Error::new(
+            let deadline = tokio::time::Instant::now() + timeout;
+            let timed_out = || {
+                io::Error::new(
                     io::ErrorKind::TimedOut,
                     format!("timed out after {}", crate::config::format_duration(timeout)),
-                )),
+                )
+            };
+            let addrs =
+                tokio::time::timeout_at(deadline, resolve(&addr.host, addr.port)).await.map_err(|_| timed_out())??;
+            match race(&addrs, ATTEMPT_DELAY, deadline, TcpStream::connect).await {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    Ok(stream)
+                }
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(timed_out()),
+                Err(e) => Err(e),
             }
         })
     }
@@ -109,10 +113,16 @@ pub fn interleave(addrs: Vec<SocketAddr>) -> Vec<SocketAddr> {
 
 /// Races connection attempts to `addrs` (RFC 8305 §5): the first starts at once; each next one
 /// starts when the previous attempt failed or after `delay` without an answer, whichever is
-/// first; the first success wins and the other attempts are dropped. All failed: the first
-/// address's error (the preferred family's reason is the one a person can act on).
+/// first; the first success wins and the other attempts are dropped. All failed, or `deadline`
+/// reached: the first error that came back ("connection refused" says more than a timeout that
+/// only a slow family ran into), else `TimedOut`.
 /// `dial` opens one connection; tests give one that delays or refuses chosen addresses.
-pub async fn race<S, F, Fut>(addrs: &[SocketAddr], delay: Duration, mut dial: F) -> io::Result<S>
+pub async fn race<S, F, Fut>(
+    addrs: &[SocketAddr],
+    delay: Duration,
+    deadline: tokio::time::Instant,
+    mut dial: F,
+) -> io::Result<S>
 where
     F: FnMut(SocketAddr) -> Fut,
     Fut: Future<Output = io::Result<S>>,
@@ -122,6 +132,8 @@ where
     let mut first_error: Option<io::Error> = None;
     let stagger = tokio::time::sleep(delay);
     tokio::pin!(stagger);
+    let give_up = tokio::time::sleep_until(deadline);
+    tokio::pin!(give_up);
     loop {
         if running.is_empty() {
             let Some(sa) = next.next() else {
@@ -147,6 +159,9 @@ where
                     }
                 }
             },
+            () = &mut give_up => {
+                return Err(first_error.unwrap_or_else(|| io::Error::new(io::ErrorKind::TimedOut, "timed out")));
+            }
             () = &mut stagger, if more => {
                 if let Some(sa) = next.next() {
                     running.push(dial(sa));
@@ -262,12 +277,28 @@ mod tests {
         Duration::from_millis(n)
     }
 
+    fn far() -> Instant {
+        Instant::now() + Duration::from_secs(3600)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn at_the_deadline_a_refusal_beats_a_timeout() {
+        // The runtime is down: 127.0.0.1 refuses at once, ::1 would take ~2 s (Windows).
+        let (dial, _) = dialer(vec![(sa(V4), Plan::Refuse(ms(0))), (sa(V6), Plan::Refuse(ms(2000)))]);
+        let err = race(&[sa(V4), sa(V6)], ATTEMPT_DELAY, Instant::now() + ms(1000), dial).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused, "{err}");
+        // Nothing answers at all: a timeout.
+        let (dial, _) = dialer(vec![]);
+        let err = race(&[sa(V4), sa(V6)], ATTEMPT_DELAY, Instant::now() + ms(1000), dial).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_slow_refusal_on_one_family_does_not_hold_up_the_other() {
         // Windows: ::1 refused only after ~2 s of SYN retries; the runtime listens on IPv4 only.
         let (dial, log) = dialer(vec![(sa(V6), Plan::Refuse(ms(2000))), (sa(V4), Plan::Accept(ms(1)))]);
         let t0 = Instant::now();
-        let won = race(&[sa(V6), sa(V4)], ATTEMPT_DELAY, dial).await.unwrap();
+        let won = race(&[sa(V6), sa(V4)], ATTEMPT_DELAY, far(), dial).await.unwrap();
         assert_eq!(won, sa(V4));
         assert_eq!(*log.lock().unwrap(), [(sa(V6), ms(0)), (sa(V4), ATTEMPT_DELAY)]);
         assert!(t0.elapsed() < ms(2000), "waited for the slow family: {:?}", t0.elapsed());
@@ -276,7 +307,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_quick_refusal_starts_the_next_attempt_at_once() {
         let (dial, log) = dialer(vec![(sa(V4), Plan::Refuse(ms(0))), (sa(V6), Plan::Accept(ms(0)))]);
-        assert_eq!(race(&[sa(V4), sa(V6)], ATTEMPT_DELAY, dial).await.unwrap(), sa(V6));
+        assert_eq!(race(&[sa(V4), sa(V6)], ATTEMPT_DELAY, far(), dial).await.unwrap(), sa(V6));
         assert_eq!(*log.lock().unwrap(), [(sa(V4), ms(0)), (sa(V6), ms(0))]);
     }
 
@@ -284,7 +315,7 @@ mod tests {
     async fn the_first_address_still_wins_if_it_answers_first() {
         // The preferred address is slow but fine; the second one, started beside it, hangs.
         let (dial, log) = dialer(vec![(sa(V4), Plan::Accept(ms(400))), (sa(V6), Plan::Hang)]);
-        assert_eq!(race(&[sa(V4), sa(V6)], ATTEMPT_DELAY, dial).await.unwrap(), sa(V4));
+        assert_eq!(race(&[sa(V4), sa(V6)], ATTEMPT_DELAY, far(), dial).await.unwrap(), sa(V4));
         assert_eq!(log.lock().unwrap().len(), 2);
     }
 
@@ -292,14 +323,14 @@ mod tests {
     async fn attempts_are_staggered_in_order_and_all_failing_gives_the_first_reason() {
         let addrs = [sa("[::1]:1"), sa("127.0.0.1:1"), sa("[::2]:1")];
         let (dial, log) = dialer(addrs.iter().map(|a| (*a, Plan::Refuse(ms(1000)))).collect());
-        let err = race(&addrs, ATTEMPT_DELAY, dial).await.unwrap_err();
+        let err = race(&addrs, ATTEMPT_DELAY, far(), dial).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::ConnectionRefused);
         assert_eq!(err.to_string(), "[::1]:1 refused");
         let starts: Vec<Duration> = log.lock().unwrap().iter().map(|(_, t)| *t).collect();
         assert_eq!(starts, [ms(0), ms(250), ms(500)]);
 
         let (dial, _) = dialer(vec![]);
-        assert_eq!(race(&[], ATTEMPT_DELAY, dial).await.unwrap_err().kind(), io::ErrorKind::NotFound);
+        assert_eq!(race(&[], ATTEMPT_DELAY, far(), dial).await.unwrap_err().kind(), io::ErrorKind::NotFound);
     }
 
     #[tokio::test]
@@ -310,7 +341,9 @@ mod tests {
         assert_eq!(s.peer_addr().unwrap(), SocketAddr::from(([127, 0, 0, 1], port)));
         assert!(s.nodelay().unwrap());
         drop(l);
-        let err = TcpConnector.connect(&BackendAddr::new("127.0.0.1", port), Duration::from_secs(5)).await.unwrap_err();
-        assert_eq!(describe_io_error(&err), "connection refused");
+        for host in ["127.0.0.1", "localhost"] {
+            let err = TcpConnector.connect(&BackendAddr::new(host, port), Duration::from_secs(5)).await.unwrap_err();
+            assert_eq!(describe_io_error(&err), "connection refused", "{host}");
+        }
     }
 }
