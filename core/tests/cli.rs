@@ -13,7 +13,11 @@ use futures_util::{SinkExt, StreamExt};
 use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
 use tokio_tungstenite::tungstenite::Message;
 
-const BIN: &str = env!("CARGO_BIN_EXE_cxr-gate-proxy");
+/// The binary under test: this build's, or the one CXR_GATE_PROXY_BIN names (the Windows stage
+/// runs the session below against the release cxr-gate-proxy.exe).
+fn bin() -> String {
+    std::env::var("CXR_GATE_PROXY_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_cxr-gate-proxy").to_string())
+}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -26,7 +30,7 @@ fn reason(stderr: &str) -> Vec<&str> {
 
 fn run(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(bin());
     cmd.args(args).env("DATA_DIR", dir.path()).env_remove("BACKEND_HOST").env_remove("PROXY_PORT");
     for (k, v) in env {
         cmd.env(k, v);
@@ -51,12 +55,32 @@ impl Drop for Running {
     }
 }
 
-/// How a user stops the proxy: SIGTERM from a service manager on Unix; Ctrl-Break on Windows, which
-/// has no SIGTERM (sent to the child's own process group, so this test process is not hit).
+/// How a user stops the proxy: SIGTERM from a service manager on Unix; on Windows, which has no
+/// SIGTERM, a console event to the child's own process group (so this test process is not hit):
+/// Ctrl-Break, or under wine, whose console only passes Ctrl-C to a group, Ctrl-C (which the proxy
+/// accepts even in a group of its own, as service wrappers like NSSM send it).
 #[cfg(unix)]
-const STOP: &str = "SIGTERM";
+fn stop_reason() -> &'static str {
+    "SIGTERM"
+}
+
 #[cfg(windows)]
-const STOP: &str = "Ctrl-Break";
+fn stop_reason() -> &'static str {
+    if under_wine() {
+        "Ctrl-C"
+    } else {
+        "Ctrl-Break"
+    }
+}
+
+/// Wine's ntdll exports `wine_get_version`; Windows' does not.
+#[cfg(windows)]
+fn under_wine() -> bool {
+    use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleA, GetProcAddress};
+    // SAFETY: NUL-terminated names; ntdll is loaded in every process.
+    unsafe { GetProcAddress(GetModuleHandleA(c"ntdll.dll".as_ptr().cast()), c"wine_get_version".as_ptr().cast()) }
+        .is_some()
+}
 
 #[cfg(unix)]
 fn spawn_stoppable(cmd: &mut Command) -> Child {
@@ -75,8 +99,8 @@ fn spawn_stoppable(cmd: &mut Command) -> Child {
     use windows_sys::Win32::System::Console::AllocConsole;
     use windows_sys::Win32::System::Threading::CREATE_NEW_PROCESS_GROUP;
     // Console control events travel only between processes on one console: make sure there is one
-    // (a CI runner may start the tests without) for the child to inherit. Fails harmlessly when
-    // this process has one already.
+    // (a CI runner may start the tests without; under wine, scripts/test-windows.sh gives the test
+    // a terminal) for the child to inherit. Fails harmlessly when this process has one already.
     // SAFETY: a plain Win32 call without arguments.
     unsafe { AllocConsole() };
     cmd.creation_flags(CREATE_NEW_PROCESS_GROUP).spawn().unwrap()
@@ -84,10 +108,11 @@ fn spawn_stoppable(cmd: &mut Command) -> Child {
 
 #[cfg(windows)]
 fn ask_to_stop(child: &Child) {
-    use windows_sys::Win32::System::Console::{GenerateConsoleCtrlEvent, CTRL_BREAK_EVENT};
+    use windows_sys::Win32::System::Console::{GenerateConsoleCtrlEvent, CTRL_BREAK_EVENT, CTRL_C_EVENT};
+    let event = if under_wine() { CTRL_C_EVENT } else { CTRL_BREAK_EVENT };
     // SAFETY: plain Win32 call; the child leads its own process group, whose id is its pid.
-    let sent = unsafe { GenerateConsoleCtrlEvent(CTRL_BREAK_EVENT, child.id()) };
-    assert_ne!(sent, 0, "Ctrl-Break not sent: {}", std::io::Error::last_os_error());
+    let sent = unsafe { GenerateConsoleCtrlEvent(event, child.id()) };
+    assert_ne!(sent, 0, "{} not sent: {}", stop_reason(), std::io::Error::last_os_error());
 }
 
 #[test]
@@ -149,7 +174,7 @@ async fn serves_a_real_wss_client_end_to_end_and_stops_cleanly_when_asked() {
     let echo = EchoServer::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(bin());
     cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--backend", &echo.addr().to_string()])
         .args(["--data-dir", dir.path().to_str().unwrap(), "--health-interval", "100ms"])
         .stdin(Stdio::null())
@@ -201,12 +226,12 @@ async fn serves_a_real_wss_client_end_to_end_and_stops_cleanly_when_asked() {
         if let Some(s) = child.try_wait().unwrap() {
             break s;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "did not exit after {STOP}");
+        assert!(started.elapsed() < Duration::from_secs(10), "did not exit after {}", stop_reason());
         std::thread::sleep(Duration::from_millis(50));
     };
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(0), "{status:?} {err}");
     assert!(err.contains("closed after") && err.contains("(shutdown)"), "session end not logged: {err}");
-    assert!(err.contains(&format!("shutting down ({STOP})")), "no reason for the shutdown logged: {err}");
+    assert!(err.contains(&format!("shutting down ({})", stop_reason())), "no reason for the shutdown logged: {err}");
 }

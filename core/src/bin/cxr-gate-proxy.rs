@@ -150,7 +150,17 @@ async fn run(cfg: Config) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Windows starts a program in a new process group with Ctrl-C ignored; service wrappers (NSSM and
+/// the like) stop a console program with Ctrl-C all the same, so take it back.
+#[cfg(windows)]
+fn accept_ctrl_c() {
+    // SAFETY: a plain Win32 call without pointers.
+    unsafe { windows_sys::Win32::System::Console::SetConsoleCtrlHandler(None, 0) };
+}
+
 fn main() -> ExitCode {
+    #[cfg(windows)]
+    accept_ctrl_c();
     let cli = Cli::parse();
     let filter =
         tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
