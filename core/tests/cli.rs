@@ -174,6 +174,7 @@ async fn serves_a_real_wss_client_end_to_end_and_stops_cleanly_when_asked() {
     let echo = EchoServer::start("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
+    println!("proxy under test: {}", bin());
     let mut cmd = Command::new(bin());
     cmd.args(["--listen", &format!("127.0.0.1:{port}"), "--backend", &echo.addr().to_string()])
         .args(["--data-dir", dir.path().to_str().unwrap(), "--health-interval", "100ms"])
