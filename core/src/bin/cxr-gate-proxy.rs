@@ -150,8 +150,9 @@ async fn run(cfg: Config) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Windows starts a program in a new process group with Ctrl-C ignored; service wrappers (NSSM and
-/// the like) stop a console program with Ctrl-C all the same, so take it back.
+/// A program started in a process group of its own (CREATE_NEW_PROCESS_GROUP) begins with Ctrl-C
+/// ignored; service wrappers (NSSM and the like) stop a console program with Ctrl-C all the same,
+/// so take it back.
 #[cfg(windows)]
 fn accept_ctrl_c() {
     // SAFETY: a plain Win32 call without pointers.
