@@ -60,9 +60,10 @@ SKIP=(
   # Timing and memory bounds under 2000 connections (p99 < 2.5 s, RSS growth): a timing scenario.
   --skip a_connection_flood_is_answered_fast_with_bounded_memory_and_service_resumes
 )
-# Not built for Windows at all: browser and browser_netcheck (Debian's Chromium and chromedriver),
-# desktop (the Linux app through tauri-driver and WebKitWebDriver; the Windows app needs the
-# WebView2 runtime, which wine lacks), lan_netns (Linux network namespaces).
+# Not run on Windows (clippy above still compiles them for it): browser and browser_netcheck
+# (Debian's Chromium and chromedriver), desktop (the Linux app through tauri-driver and
+# WebKitWebDriver; the Windows app needs the WebView2 runtime, which wine lacks), lan_netns (Linux
+# network namespaces; it compiles to nothing elsewhere).
 
 # A console control event (the cli test's clean stop) needs a console, which wine gives a program
 # whose stdin is a terminal: `script` provides one; the output goes to a log, printed afterwards.
