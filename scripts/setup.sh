@@ -1,7 +1,21 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian 12 machine lacks to build, run and test CXR Gate.
 # Idempotent: packages already present are skipped, so it is cheap to call before every run.
+#
+#   bash scripts/setup.sh              # build, run and test on Linux
+#   bash scripts/setup.sh --windows    # also the Windows cross-build and wine kit (scripts/setup-windows.sh)
 set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+windows=0
+for a in "$@"; do
+  case "$a" in
+    --windows) windows=1 ;;
+    *)
+      echo "setup: unknown option $a (--windows)" >&2
+      exit 2
+      ;;
+  esac
+done
 
 want=(
   build-essential pkg-config curl file
@@ -10,6 +24,7 @@ want=(
   chromium chromium-driver
   openssl libnss3-tools
   haproxy
+  iproute2
 )
 missing=()
 for p in "${want[@]}"; do
@@ -27,4 +42,8 @@ if command -v systemctl >/dev/null 2>&1; then systemctl disable --now haproxy >/
 if [ "${CXR_SKIP_TAURI_DRIVER:-0}" != 1 ] && ! command -v tauri-driver >/dev/null 2>&1; then
   echo "setup: installing tauri-driver"
   cargo install tauri-driver --locked
+fi
+
+if [ "$windows" = 1 ]; then
+  bash scripts/setup-windows.sh
 fi

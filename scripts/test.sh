@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Runs every check CXR Gate has, on a fresh Debian 12 machine, doing all set-up itself:
-#   setup (apt packages, Rust, tauri-driver, Node for the Tauri CLI) → rustfmt → clippy → build →
+#   setup (apt packages, Rust, tauri-driver, Node for the Tauri CLI, the Windows cross kit and wine)
+#   → rustfmt → clippy → build →
 #   cargo test --workspace (unit, integration, reliability and abuse, Chromium headset flow, desktop
 #   e2e under Xvfb) → TLS scan with testssl.sh → the container image (podman: build, a wss://
 #   session through it, podman stop) → the Helm chart (lint, render, validate; no cluster) →
-#   Linux .deb built with the Tauri CLI, installed with dpkg, `cxr-gate --version` run.
+#   Linux .deb built with the Tauri CLI, installed with dpkg, `cxr-gate --version` run →
+#   Windows (scripts/test-windows.sh): clippy for x86_64-pc-windows-gnu, the tests under wine, the
+#   release cxr-gate-proxy.exe serving a wss:// session under wine, cxr-gate.exe's resources and --version.
 # Stops at the first failure. This is also what CI runs (.ci/run).
 #
 #   bash scripts/test.sh
@@ -49,7 +52,7 @@ if command -v rustup >/dev/null 2>&1; then
   cargo fmt --version >/dev/null 2>&1 || rustup component add rustfmt
   cargo clippy --version >/dev/null 2>&1 || rustup component add clippy
 fi
-bash scripts/setup.sh
+bash scripts/setup.sh --windows
 if ! command -v npx >/dev/null 2>&1; then
   echo "installing Node.js and npm (for the Tauri CLI, which builds the .deb)"
   apt_get update -q
@@ -133,5 +136,25 @@ case "$out" in
     ;;
 esac
 
+# ------------------------------------------------------------------------------------------------
+# Windows: cross-built with Debian's Rust and mingw-w64, run under wine (scripts/test-windows.sh).
+windows_started=$SECONDS
+banner "Windows: the release workflow (.github/workflows/release.yml) checked with actionlint"
+bash scripts/lint-workflows.sh
+
+banner "Windows: clippy -D warnings for x86_64-pc-windows-gnu (every crate, all targets)"
+bash scripts/test-windows.sh clippy
+
+banner "Windows: unit and black-box tests under wine"
+bash scripts/test-windows.sh tests
+
+banner "Windows: release cxr-gate-proxy.exe under wine, a wss:// session through it"
+bash scripts/test-windows.sh proxy
+
+banner "Windows: cxr-gate.exe (icon, version info, manifest), --version under wine"
+bash scripts/test-windows.sh desktop
+windows_took=$((SECONDS - windows_started))
+
 banner "all checks passed"
+printf '==== Windows stage %dm%02ds\n' $((windows_took / 60)) $((windows_took % 60))
 printf '==== total %dm%02ds\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60))

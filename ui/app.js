@@ -251,13 +251,30 @@ function renderCert(v) {
   renderCa(c.ca);
   rebuild($("cert-sans"), JSON.stringify(c.sans), () =>
     c.sans.map((s) => el("li", { "data-testid": "cert-san", "data-san": s, text: s })));
-  const lan = v.lan.map((i) => i.ip);
+  const lan = v.lan;
   const covKey = JSON.stringify([lan, c.sans, c.missing]);
   rebuild($("cert-coverage"), covKey, () => {
     if (!lan.length) return [el("li", { class: "muted", text: "no LAN address" })];
-    return lan.map((ip) => {
+    return lan.map((i) => {
+      const ip = i.ip;
       const ok = c.sans.includes(ip) && !c.missing.includes(ip);
-      return el("li", { class: ok ? "covered" : "missing", "data-ip": ip, title: ok ? "covered" : "missing from the certificate", text: (ok ? "✓ " : "✗ ") + ip });
+      if (ok) return el("li", { class: "covered", "data-ip": ip, title: "covered", text: "✓ " + ip });
+      // Virtual adapters (Hyper-V, WSL, Docker, VMs, VPNs) change address at each boot: left out of
+      // the generated certificate on purpose; one click adds one as an extra name.
+      if (i.virtual_adapter && !i.primary) {
+        const li = el("li", { class: "optional", "data-ip": ip, title: `${i.name}: a virtual adapter, not in the certificate so it need not change when its address does`, text: `○ ${ip} (${i.name}) ` });
+        const add = el("button", { type: "button", class: "link", "data-testid": "cert-add-virtual", text: "add" });
+        add.addEventListener("click", () => {
+          const box = $("cert-hostnames");
+          const names = box.value.split(",").map((n) => n.trim()).filter((n) => n);
+          if (!names.includes(ip)) names.push(ip);
+          box.value = names.join(", ");
+          $("hostnames-form").requestSubmit();
+        });
+        li.append(add);
+        return li;
+      }
+      return el("li", { class: "missing", "data-ip": ip, title: "missing from the certificate", text: "✗ " + ip });
     });
   });
 }

@@ -4,6 +4,7 @@
 
 mod cli;
 mod commands;
+mod console;
 mod firewall;
 #[cfg(windows)]
 mod firewall_windows;
@@ -33,7 +34,7 @@ use crate::settings::Settings;
 use crate::state::{lock, AppState, MAIN_WINDOW};
 use crate::view::AppInfo;
 
-/// Must match tauri.conf.json; the single-instance D-Bus name is derived from it.
+/// Must match tauri.conf.json; the single-instance name (D-Bus on Linux, a mutex on Windows) is derived from it.
 const IDENTIFIER: &str = "io.cxrgate.desktop";
 const LOG_FILE: &str = "cxr-gate.log";
 /// The log file is rotated (to `.1`) at startup once it is this big.
@@ -48,6 +49,7 @@ pub fn run() -> i32 {
         Ok(c) => c,
         Err(e) => {
             // --help / --version print to stdout and succeed; real errors exit 2.
+            console::attach_parent();
             let _ = e.print();
             return if e.use_stderr() { EXIT_USAGE } else { 0 };
         }
@@ -57,6 +59,7 @@ pub fn run() -> i32 {
     let data_dir = match launch.effective(&Settings::default()) {
         Ok((cfg, _)) => cfg.data_dir,
         Err(e) => {
+            console::attach_parent();
             eprintln!("cxr-gate: {e}");
             return EXIT_USAGE;
         }
@@ -69,9 +72,17 @@ pub fn run() -> i32 {
         state::show_window(app);
     });
 
+    // Another data dir is another gateway (the e2e test's, say): it runs beside the usual one, as
+    // an instance of its own. Linux keys the single-instance lock on the D-Bus name; Windows and
+    // macOS on the app identifier (a named mutex there), so that changes too, and with it the
+    // WebView's own data folder, which two processes must not share anyway.
+    let mut context = tauri::generate_context!();
     if let Some(dir) = launch.explicit_data_dir() {
-        // Another data dir is another gateway (the e2e test's, say): let it run beside the usual one.
-        single = single.dbus_id(format!("{IDENTIFIER}.d{:016x}", fnv1a(dir.to_string_lossy().as_bytes())));
+        let id = instance_identifier(&dir);
+        single = single.dbus_id(id.clone());
+        if cfg!(not(target_os = "linux")) {
+            context.config_mut().identifier = id;
+        }
     }
     let app = tauri::Builder::default()
         .plugin(single.build()) // first: a second launch must exit before anything else starts
@@ -108,11 +119,12 @@ pub fn run() -> i32 {
             }
         })
         .setup(move |app| setup(app, &cli, launch.clone(), log_path.clone()))
-        .build(tauri::generate_context!());
+        .build(context);
     let app = match app {
         Ok(a) => a,
         Err(e) => {
             tracing::error!("could not start the window: {e}");
+            console::attach_parent();
             eprintln!("cxr-gate: could not start: {e}");
             return 1;
         }
@@ -247,6 +259,7 @@ async fn quit_on_signal(app: AppHandle) {
 /// A bad value that only shows once settings are merged: same treatment as a bad flag.
 fn fail_usage(msg: &str) -> ! {
     tracing::error!("{msg}");
+    console::attach_parent();
     eprintln!("cxr-gate: {msg}");
     std::process::exit(EXIT_USAGE)
 }
@@ -313,6 +326,12 @@ fn init_logging(data_dir: &Path) -> Option<PathBuf> {
     }
 }
 
+/// The single-instance identity of a run with its own data dir: the app identifier plus a hash of
+/// the directory, the same on every platform.
+fn instance_identifier(data_dir: &Path) -> String {
+    format!("{IDENTIFIER}.d{:016x}", fnv1a(data_dir.to_string_lossy().as_bytes()))
+}
+
 /// Stable across builds (unlike std's hasher), for the per-data-dir single-instance name.
 fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3))
@@ -326,6 +345,16 @@ mod tests {
     fn fnv1a_is_stable() {
         assert_eq!(fnv1a(b""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(fnv1a(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn each_data_dir_is_an_instance_of_its_own() {
+        let a = instance_identifier(Path::new("/tmp/gate-a"));
+        assert_eq!(a, format!("{IDENTIFIER}.d{:016x}", fnv1a(b"/tmp/gate-a")));
+        assert_ne!(a, instance_identifier(Path::new("/tmp/gate-b")));
+        assert_eq!(a, instance_identifier(Path::new("/tmp/gate-a")));
+        // Still a valid identifier (reverse-DNS, as Tauri and D-Bus want it).
+        assert!(a.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric())), "{a}");
     }
 
     #[test]

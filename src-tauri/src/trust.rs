@@ -30,12 +30,14 @@ pub struct CaFile {
     // Windows finds the CA in its store by serial.
     #[cfg_attr(not(windows), allow(dead_code))]
     pub serial_hex: String,
-    /// DER, to recognise it in a store's listing.
+    /// DER, to recognise it in an NSS database's listing (Linux).
+    #[cfg_attr(windows, allow(dead_code))]
     pub der: Vec<u8>,
 }
 
 impl CaFile {
-    /// The NSS nickname: the name plus a short fingerprint, so a rotated CA is a new entry.
+    /// The NSS nickname (Linux): the name plus a short fingerprint, so a rotated CA is a new entry.
+    #[cfg_attr(windows, allow(dead_code))]
     pub fn nickname(&self) -> String {
         let short: String = self.fingerprint_sha256.split(':').take(4).collect::<Vec<_>>().join("");
         format!("{} ({short})", self.common_name)
@@ -222,10 +224,17 @@ pub async fn status<R: Runtime>(app: &AppHandle<R>, ca: &CaFile) -> TrustView {
             Err(e) => return TrustView { trusted: None, detail: e, can_install: false },
         };
         let trusted = ok && windows::listing_has(&stdout, &ca.serial_hex);
+        let short: String = ca.fingerprint_sha256.split(':').take(4).collect::<Vec<_>>().join(":");
         let detail = if trusted {
-            "Trusted by this PC (your Windows user's trusted roots: Chrome and Edge use them).".to_string()
+            format!(
+                "{} ({short}…) is trusted by this PC (your Windows user's trusted roots: Chrome and Edge use them).",
+                ca.common_name
+            )
         } else {
-            "Not trusted on this PC yet: browsers here warn about the certificate.".to_string()
+            format!(
+                "{} ({short}…) is not trusted on this PC yet: browsers here warn about the certificate.",
+                ca.common_name
+            )
         };
         TrustView { trusted: Some(trusted), detail, can_install: true }
     }

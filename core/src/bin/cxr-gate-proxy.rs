@@ -1,6 +1,7 @@
 //! cxr-gate-proxy: the headless CXR Gate for Linux servers and containers. Same settings as NVIDIA's
 //! HAProxy container (BACKEND_HOST, BACKEND_PORT, PROXY_PORT, CERT_HOSTNAMES, HEALTH_CHECK_*), plus flags.
-//! Exit codes: 0 after a clean shutdown, 2 for bad configuration, 1 when it cannot listen.
+//! Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM; on Windows also
+//! Ctrl-Break, console close, logoff, shutdown), 2 for bad configuration, 1 when it cannot listen.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -156,6 +157,10 @@ fn banner(st: &Status) -> String {
             }
             if i.virtual_adapter {
                 n.push_str(", virtual");
+                // Left out of the generated certificate so it survives this adapter's next address.
+                if st.cert.as_ref().is_some_and(|c| !c.sans.contains(&i.ip)) {
+                    n.push_str(": not in the certificate, add it with CERT_HOSTNAMES to use it");
+                }
             }
             format!("  ({n})")
         });
@@ -195,23 +200,77 @@ fn banner(st: &Status) -> String {
     out
 }
 
-async fn wait_for_signal() {
+/// Waits for a request to stop; returns what it was, for the log. Unix: SIGINT, SIGTERM. Windows:
+/// Ctrl-C, Ctrl-Break, the console window closed, logoff and system shutdown (for the last three
+/// tokio holds Windows' handler thread until we exit, so the shutdown below still runs).
+/// The stop requests this process listens for, installed before anything is announced: a request
+/// that comes right after the banner (a supervisor's quick stop) must end in a clean shutdown, not
+/// the signal's default action.
+struct Stop {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+    signals: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+    #[cfg(windows)]
+    events: Option<Box<WindowsEvents>>,
+}
+
+#[cfg(windows)]
+struct WindowsEvents {
+    c: tokio::signal::windows::CtrlC,
+    brk: tokio::signal::windows::CtrlBreak,
+    close: tokio::signal::windows::CtrlClose,
+    logoff: tokio::signal::windows::CtrlLogoff,
+    shutdown: tokio::signal::windows::CtrlShutdown,
+}
+
+impl Stop {
+    fn install() -> Stop {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Stop { signals: signal(SignalKind::interrupt()).ok().zip(signal(SignalKind::terminate()).ok()) }
         }
+        #[cfg(windows)]
+        {
+            use tokio::signal::windows::{ctrl_break, ctrl_c, ctrl_close, ctrl_logoff, ctrl_shutdown};
+            let events = match (ctrl_c(), ctrl_break(), ctrl_close(), ctrl_logoff(), ctrl_shutdown()) {
+                (Ok(c), Ok(brk), Ok(close), Ok(logoff), Ok(shutdown)) => {
+                    Some(Box::new(WindowsEvents { c, brk, close, logoff, shutdown }))
+                }
+                _ => None,
+            };
+            Stop { events }
+        }
+        #[cfg(not(any(unix, windows)))]
+        Stop {}
     }
-    let _ = tokio::signal::ctrl_c().await;
+
+    /// Waits for a stop request; says which.
+    async fn requested(self) -> &'static str {
+        #[cfg(unix)]
+        if let Some((mut int, mut term)) = self.signals {
+            return tokio::select! {
+                _ = int.recv() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            };
+        }
+        #[cfg(windows)]
+        if let Some(mut e) = self.events {
+            return tokio::select! {
+                _ = e.c.recv() => "Ctrl-C",
+                _ = e.brk.recv() => "Ctrl-Break",
+                _ = e.close.recv() => "console window closed",
+                _ = e.logoff.recv() => "user logoff",
+                _ = e.shutdown.recv() => "system shutdown",
+            };
+        }
+        let _ = tokio::signal::ctrl_c().await;
+        "interrupt"
+    }
 }
 
 async fn run(cfg: Config) -> Result<ExitCode> {
     let custom = cfg.custom_cert.is_some();
+    let stop = Stop::install();
     let gw = Gateway::start(cfg).await?;
     let st = gw.status().borrow().clone();
     if st.listener.state != ListenerState::Listening {
@@ -230,13 +289,24 @@ async fn run(cfg: Config) -> Result<ExitCode> {
         let _ = writeln!(out, "{}", banner(&st));
         let _ = out.flush();
     }
-    wait_for_signal().await;
-    tracing::info!("shutting down");
+    let why = stop.requested().await;
+    tracing::info!("shutting down ({why})");
     gw.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
+/// A program started in a process group of its own (CREATE_NEW_PROCESS_GROUP) begins with Ctrl-C
+/// ignored; service wrappers (NSSM and the like) stop a console program with Ctrl-C all the same,
+/// so take it back.
+#[cfg(windows)]
+fn accept_ctrl_c() {
+    // SAFETY: a plain Win32 call without pointers.
+    unsafe { windows_sys::Win32::System::Console::SetConsoleCtrlHandler(None, 0) };
+}
+
 fn main() -> ExitCode {
+    #[cfg(windows)]
+    accept_ctrl_c();
     let cli = Cli::parse();
     if cli.check_health {
         return check_health(&cli);

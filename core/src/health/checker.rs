@@ -13,7 +13,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::check_tcp::check_tcp;
+use super::check_tcp::{check_tcp, probe_timeout};
 use super::counter::Counter;
 use crate::config::{BackendAddr, HealthConfig};
 use crate::connector::Connector;
@@ -311,8 +311,8 @@ async fn probe_loop(
             _ = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
         }
-        // Timeout = interval, as HAProxy uses `inter` when no `timeout check` is set.
-        let result = check_tcp(connector.as_ref(), &addr, cfg.interval).await;
+        // Its own connect timeout, shorter than the interval (see probe_timeout).
+        let result = check_tcp(connector.as_ref(), &addr, probe_timeout(cfg.interval)).await;
         let err = result.as_ref().err().map(ToString::to_string);
         let transition = counter.record(result.is_ok());
         let is_main = match after_probe(&state, &hub, &addr, generation, transition) {

@@ -1,6 +1,6 @@
 //! LAN interface discovery: the machine's IPv4 interfaces, which one carries the default route,
 //! which are virtual adapters (WSL, Hyper-V, VMs, containers, VPNs) or link-local, in the order
-//! the UI offers them, and the IPs the generated certificate must cover.
+//! the UI offers them, and the IPs the generated certificate must cover (not the virtual ones).
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -126,11 +126,17 @@ pub fn is_virtual_adapter(name: &str) -> bool {
     VIRTUAL_WORDS.iter().any(|w| n.contains(w)) || VIRTUAL_PREFIXES.iter().any(|p| n.starts_with(p))
 }
 
-/// The IPv4 addresses a generated certificate should name: every interface IP that is not
-/// loopback or link-local (virtual adapters included, a headset may reach us through them), deduped and sorted.
+/// The IPv4 addresses a generated certificate must name: the primary adapter's and every other
+/// physical adapter's, not loopback or link-local, deduped and sorted. Virtual adapters (Hyper-V's
+/// Default Switch, WSL, Docker, VM host-only networks, VPNs) are left out even though a headset could
+/// reach us there: they get new addresses at each boot or connect, and a certificate that had to
+/// follow them would change, and need trusting again on every headset, after each reboot. They
+/// are shown as such, and a user who needs one adds it as an extra name. The primary adapter counts
+/// even when it looks virtual: it is where the headset link points.
 pub fn cert_ips(ifaces: &[LanInterface]) -> Vec<Ipv4Addr> {
     let mut ips: Vec<Ipv4Addr> = ifaces
         .iter()
+        .filter(|i| i.primary || !i.virtual_adapter)
         .filter_map(|i| i.ip.parse::<Ipv4Addr>().ok())
         .filter(|ip| !ip.is_loopback() && !ip.is_link_local() && !ip.is_unspecified())
         .collect();
@@ -244,8 +250,36 @@ mod tests {
         let mut with_lo = list.clone();
         with_lo.push(LanInterface { name: "lo".into(), ip: "127.0.0.1".into(), ..Default::default() });
         with_lo.push(LanInterface { name: "bad".into(), ip: "not-an-ip".into(), ..Default::default() });
-        let want: Vec<Ipv4Addr> = vec![[10, 0, 0, 1].into(), [172, 17, 0, 1].into(), [192, 168, 1, 20].into()];
+        let want: Vec<Ipv4Addr> = vec![[10, 0, 0, 1].into(), [192, 168, 1, 20].into()];
         assert_eq!(cert_ips(&with_lo), want);
+    }
+
+    #[test]
+    fn virtual_adapters_stay_out_of_the_certificate_unless_primary() {
+        let lan = |list: &[(&str, [u8; 4])], primary: [u8; 4]| {
+            classify_and_sort(raw(list), Some(IpAddr::from(Ipv4Addr::from(primary))))
+        };
+        let home = [("Wi-Fi", [192, 168, 1, 20]), ("Ethernet 2", [10, 0, 0, 4])];
+        let want: Vec<Ipv4Addr> = vec![[10, 0, 0, 4].into(), [192, 168, 1, 20].into()];
+        assert_eq!(cert_ips(&lan(&home, [192, 168, 1, 20])), want);
+        // After a reboot: Hyper-V, WSL, Docker, VirtualBox, VMware and VPN adapters with new addresses.
+        let rebooted = [
+            home[0],
+            home[1],
+            ("vEthernet (Default Switch)", [172, 29, 112, 1]),
+            ("vEthernet (WSL)", [172, 20, 48, 1]),
+            ("docker0", [172, 17, 0, 1]),
+            ("VirtualBox Host-Only Network", [192, 168, 56, 1]),
+            ("VMware Network Adapter VMnet8", [192, 168, 77, 1]),
+            ("TAP-Windows Adapter V9", [10, 8, 0, 6]),
+            ("Wintun Userspace Tunnel", [100, 64, 0, 2]),
+            ("WireGuard Tunnel", [10, 66, 0, 2]),
+        ];
+        assert_eq!(cert_ips(&lan(&rebooted, [192, 168, 1, 20])), want);
+        // The primary adapter is in, even one that looks virtual (a full-tunnel VPN).
+        let mut with_vpn = want.clone();
+        with_vpn.insert(1, [10, 8, 0, 6].into());
+        assert_eq!(cert_ips(&lan(&rebooted, [10, 8, 0, 6])), with_vpn);
     }
 
     #[test]

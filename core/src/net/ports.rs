@@ -6,18 +6,27 @@ use std::net::{Ipv4Addr, SocketAddr, TcpListener, UdpSocket};
 use std::ops::RangeInclusive;
 
 /// How many of the UDP ports in `range` are currently bound by some other program: try to bind
-/// each on 0.0.0.0 (the socket is dropped at once); AddrInUse means bound. Binding sends no packet.
-/// Other errors (e.g. permission) are not counted: they say nothing about another program.
+/// each on 0.0.0.0 (the socket is dropped at once); see [`bind_error_means_taken`]. Binding sends
+/// no packet.
 pub fn udp_ports_bound(range: RangeInclusive<u16>) -> u16 {
-    let mut bound = 0u16;
-    for port in range {
-        if let Err(e) = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port)) {
-            if e.kind() == ErrorKind::AddrInUse {
-                bound = bound.saturating_add(1);
-            }
-        }
-    }
-    bound
+    count_taken(range, |port| UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port)).map(drop))
+}
+
+/// Counts the ports in `range` whose test bind fails because another program holds them.
+fn count_taken(range: RangeInclusive<u16>, bind: impl Fn(u16) -> std::io::Result<()>) -> u16 {
+    let taken = range.filter(|port| bind(*port).is_err_and(|e| bind_error_means_taken(&e))).count();
+    u16::try_from(taken).unwrap_or(u16::MAX)
+}
+
+/// Windows' WSAEACCES: what a bind gets there when another program holds the port exclusively
+/// (SO_EXCLUSIVEADDRUSE), not only AddrInUse.
+const WSAEACCES: i32 = 10013;
+
+/// Whether a failed test bind says another program holds the port: AddrInUse, or Windows'
+/// WSAEACCES (an exclusive bind; 10013 is no errno on Unix, so the check is the same everywhere).
+/// Other errors (e.g. EACCES for a low port on Unix) say nothing about another program.
+pub fn bind_error_means_taken(e: &std::io::Error) -> bool {
+    e.kind() == ErrorKind::AddrInUse || e.raw_os_error() == Some(WSAEACCES)
 }
 
 /// Whether another program holds the TCP port `addr` (bind test, no connect; the test socket is
@@ -26,7 +35,7 @@ pub fn tcp_port_in_use(addr: SocketAddr) -> bool {
     if addr.port() == 0 {
         return false;
     }
-    matches!(TcpListener::bind(addr), Err(e) if e.kind() == ErrorKind::AddrInUse)
+    matches!(TcpListener::bind(addr), Err(e) if bind_error_means_taken(&e))
 }
 
 /// The message the status shows when binding `addr` fails with `e`.
@@ -34,6 +43,10 @@ pub fn describe_bind_error(addr: SocketAddr, e: &std::io::Error) -> String {
     let port = addr.port();
     match e.kind() {
         ErrorKind::AddrInUse => format!("port {port} is already in use by another program"),
+        _ if e.raw_os_error() == Some(WSAEACCES) => format!(
+            "port {port} is held exclusively by another program or reserved by Windows \
+             (`netsh interface ipv4 show excludedportrange protocol=tcp` lists the reserved ranges)"
+        ),
         ErrorKind::PermissionDenied if port < 1024 => {
             format!("permission denied binding port {port} (ports below 1024 need administrator rights)")
         }
@@ -90,6 +103,22 @@ mod tests {
     }
 
     #[test]
+    fn an_exclusive_bind_on_windows_counts_as_taken() {
+        // Ports 3 and 5 in use, 4 held exclusively (Windows answers WSAEACCES), 6 refused for another reason.
+        let bind = |port: u16| match port {
+            3 | 5 => Err(io::Error::from(ErrorKind::AddrInUse)),
+            4 => Err(io::Error::from_raw_os_error(WSAEACCES)),
+            6 => Err(io::Error::other("no buffer space")),
+            _ => Ok(()),
+        };
+        assert_eq!(count_taken(1..=8, bind), 3);
+        assert!(bind_error_means_taken(&io::Error::from(ErrorKind::AddrInUse)));
+        assert!(bind_error_means_taken(&io::Error::from_raw_os_error(WSAEACCES)));
+        // A Unix EACCES (a low port without privileges) is no other program's doing.
+        assert!(!bind_error_means_taken(&io::Error::from(ErrorKind::PermissionDenied)));
+    }
+
+    #[test]
     fn tcp_in_use_and_bind_error_text() {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
@@ -116,6 +145,11 @@ mod tests {
         assert_eq!(
             describe_bind_error(b, &io::Error::from(ErrorKind::AddrNotAvailable)),
             "address 10.1.2.3 is not an address of this machine"
+        );
+        assert_eq!(
+            describe_bind_error(b, &io::Error::from_raw_os_error(WSAEACCES)),
+            "port 48322 is held exclusively by another program or reserved by Windows \
+             (`netsh interface ipv4 show excludedportrange protocol=tcp` lists the reserved ranges)"
         );
         let other = io::Error::other("boom");
         assert_eq!(describe_bind_error(b, &other), "boom");

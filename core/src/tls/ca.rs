@@ -140,9 +140,9 @@ impl Ca {
         pem_encode("CERTIFICATE", self.der.as_ref())
     }
 
-    /// The CA key as PKCS#8 PEM, to save.
+    /// The CA key as PKCS#8 PEM, to save (our encoder: LF on every platform).
     pub(crate) fn key_pem(&self) -> String {
-        self.key.serialize_pem().replace("\r\n", "\n")
+        pem_encode("PRIVATE KEY", &self.key.serialize_der())
     }
 
     /// Makes a new CA valid from `not_before` for [`CA_VALIDITY_DAYS`].

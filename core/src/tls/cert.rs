@@ -318,10 +318,10 @@ pub(crate) fn generate_signed(
         .map_err(gen_err)?;
 
     let cert = params.signed_by(&key_pair, issuer).map_err(gen_err)?;
-    // Our own encoder, not rcgen's (whose line ends follow the platform): one encoding on disk and
-    // on the wire.
+    // Our own encoder, not rcgen's: that one ends lines with CRLF on Windows, so the saved cert.pem
+    // and the served /cert.pem would differ there. One encoding everywhere: LF.
     let cert_pem = pem_encode("CERTIFICATE", cert.der().as_ref()) + &pem_encode("CERTIFICATE", ca_der.as_ref());
-    let key_pem = key_pair.serialize_pem().replace("\r\n", "\n");
+    let key_pem = pem_encode("PRIVATE KEY", &key_pair.serialize_der());
     // Read back through the same path as saved files, so what is served is exactly what is saved.
     let label = Path::new("(generated certificate)");
     let material = load_material(label, cert_pem.as_bytes(), label, key_pem.as_bytes())?;
@@ -444,6 +444,7 @@ mod tests {
         assert_eq!(g.material.chain_pem(), g.cert_pem);
         assert!(!g.cert_pem.contains('\r') && !g.key_pem.contains('\r'));
         assert!(ca.signed(g.material.leaf_der().as_slice()));
+        assert!(g.key_pem.starts_with("-----BEGIN PRIVATE KEY-----\n"), "{}", g.key_pem);
         assert_eq!(date(0), "1970-01-01");
     }
 }

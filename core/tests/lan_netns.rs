@@ -1,0 +1,130 @@
+//! The real LAN scan (netlink, through `local-ip-address`) and the certificate manager, against
+//! adapters made in a private network namespace: a virtual adapter appearing (docker0, a VirtualBox
+//! host-only network, a WireGuard tunnel) must not change the certificate; a new primary adapter
+//! (the default route moving to it) must. Linux only; needs root for `unshare -n` and `ip`. Nothing
+//! is sent anywhere: the namespace's adapters only get addresses and routes, and the scan reads them.
+#![cfg(target_os = "linux")]
+
+use std::net::Ipv4Addr;
+use std::process::Command;
+
+use cxr_gate_core::net::{cert_ips, scan};
+use cxr_gate_core::status::LanInterface;
+use cxr_gate_core::tls::CertManager;
+
+/// Set in the copy of this test that runs inside the namespace.
+const INSIDE: &str = "CXR_GATE_TEST_IN_NETNS";
+
+fn ip(args: &str) {
+    let status = Command::new("ip").args(args.split_whitespace()).status().expect("running ip (iproute2)");
+    assert!(status.success(), "ip {args} failed");
+}
+
+fn describe(lan: &[LanInterface]) -> String {
+    let flag = |i: &LanInterface| match (i.primary, i.virtual_adapter) {
+        (true, _) => " primary",
+        (_, true) => " virtual",
+        _ => "",
+    };
+    lan.iter().map(|i| format!("{} {}{}", i.name, i.ip, flag(i))).collect::<Vec<_>>().join(", ")
+}
+
+/// Scans the namespace's adapters and brings the certificate up to date, as the gateway's LAN watcher does.
+fn rescan(mgr: &CertManager) -> (Vec<LanInterface>, String, Vec<String>) {
+    let lan = scan();
+    let info = mgr.ensure(&cert_ips(&lan)).expect("certificate");
+    println!("adapters: {}\n  certificate {} names {:?}", describe(&lan), info.fingerprint_sha256, info.sans);
+    (lan, info.fingerprint_sha256, info.sans)
+}
+
+fn has(lan: &[LanInterface], name: &str, addr: [u8; 4]) -> bool {
+    lan.iter().any(|i| i.name == name && i.ip == Ipv4Addr::from(addr).to_string())
+}
+
+/// Runs inside the namespace (see the test below): builds the adapters and checks the certificate.
+fn inside() {
+    // A "physical" adapter with the default route (a veth pair stands in for the NIC: this
+    // kernel has no dummy module; the peer end is only there to give it a carrier).
+    ip("link set lo up");
+    ip("link add eth7 type veth peer name eth7p");
+    ip("addr add 10.200.0.2/24 dev eth7");
+    ip("link set eth7 up");
+    ip("link set eth7p up");
+    ip("route add default via 10.200.0.1 dev eth7");
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = CertManager::new(dir.path(), None, vec![]);
+    let (lan, first, sans) = rescan(&mgr);
+    assert!(lan.iter().any(|i| i.name == "eth7" && i.primary), "eth7 should be primary: {}", describe(&lan));
+    assert!(sans.contains(&"10.200.0.2".to_string()), "{sans:?}");
+
+    // Virtual adapters come up with addresses, as Docker, VirtualBox and a VPN do at boot.
+    ip("link add docker0 type bridge");
+    ip("addr add 172.17.0.1/16 dev docker0");
+    ip("link set docker0 up");
+    ip("link add vboxnet0 type veth peer name vboxnet0p");
+    ip("addr add 192.168.56.1/24 dev vboxnet0");
+    ip("link set vboxnet0 up");
+    ip("link set vboxnet0p up");
+    ip("link add wg0 type veth peer name wg0p");
+    ip("addr add 10.66.0.2/24 dev wg0");
+    ip("link set wg0 up");
+    let (lan, fingerprint, sans) = rescan(&mgr);
+    for (name, addr) in [("docker0", [172, 17, 0, 1]), ("vboxnet0", [192, 168, 56, 1]), ("wg0", [10, 66, 0, 2])] {
+        assert!(has(&lan, name, addr), "the scan must show {name}: {}", describe(&lan));
+        assert!(lan.iter().any(|i| i.name == name && i.virtual_adapter), "{name} is virtual: {}", describe(&lan));
+        assert!(!sans.contains(&Ipv4Addr::from(addr).to_string()), "{name} in the certificate: {sans:?}");
+    }
+    assert_eq!(fingerprint, first, "a virtual adapter changed the certificate");
+    // …and a virtual adapter's new address (the next boot) does not either.
+    ip("addr flush dev docker0");
+    ip("addr add 172.18.0.1/16 dev docker0");
+    let (lan, fingerprint, _) = rescan(&mgr);
+    assert!(has(&lan, "docker0", [172, 18, 0, 1]), "{}", describe(&lan));
+    assert_eq!(fingerprint, first, "docker0's new address changed the certificate");
+
+    // A new primary adapter: the default route moves to it.
+    ip("link add eth8 type veth peer name eth8p");
+    ip("addr add 10.201.0.2/24 dev eth8");
+    ip("link set eth8 up");
+    ip("link set eth8p up");
+    ip("route replace default via 10.201.0.1 dev eth8");
+    let (lan, fingerprint, sans) = rescan(&mgr);
+    assert!(lan.iter().any(|i| i.name == "eth8" && i.primary), "eth8 should be primary: {}", describe(&lan));
+    assert_ne!(fingerprint, first, "a new primary adapter must be in the certificate");
+    assert!(sans.contains(&"10.201.0.2".to_string()) && sans.contains(&"10.200.0.2".to_string()), "{sans:?}");
+}
+
+#[test]
+fn a_new_virtual_adapter_keeps_the_certificate_and_a_new_primary_changes_it() {
+    if std::env::var_os(INSIDE).is_some() {
+        inside();
+        return;
+    }
+    // This same test, run again in a fresh network namespace of its own.
+    let me = std::env::current_exe().unwrap();
+    let name = "a_new_virtual_adapter_keeps_the_certificate_and_a_new_primary_changes_it";
+    let out = Command::new("unshare")
+        .arg("--net")
+        .arg(&me)
+        .args(["--exact", name, "--nocapture", "--test-threads", "1"])
+        .env(INSIDE, "1")
+        .output();
+    let unavailable = match &out {
+        Err(e) => Some(format!("cannot run unshare: {e}")),
+        Ok(o) if !o.status.success() && String::from_utf8_lossy(&o.stderr).starts_with("unshare:") => {
+            Some(String::from_utf8_lossy(&o.stderr).trim().to_string())
+        }
+        Ok(_) => None,
+    };
+    if let Some(why) = unavailable {
+        // CI runs as root and must run this; a developer without root is told, not failed.
+        assert!(std::env::var("CI").map_or(true, |v| v != "true"), "needs a network namespace under CI: {why}");
+        eprintln!("SKIPPED (not CI): no private network namespace here ({why}); run as root to check");
+        return;
+    }
+    let out = out.unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    println!("{text}");
+    assert!(out.status.success(), "inside the namespace:\n{text}");
+    assert!(text.contains("1 passed"), "the inner run did not run the test:\n{text}");
+}
