@@ -5,8 +5,6 @@
 mod cli;
 mod commands;
 mod firewall;
-#[cfg(windows)]
-mod firewall_windows;
 mod lifecycle;
 mod notify;
 mod pump;
