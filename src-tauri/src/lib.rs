@@ -200,6 +200,7 @@ fn setup(
         info: Mutex::new(info),
         demo: Mutex::new(demo),
         quitting: AtomicBool::new(false),
+        window_shown: tokio::sync::watch::Sender::new(false),
         apply_lock: tokio::sync::Mutex::new(()),
     });
 

@@ -1,6 +1,6 @@
 //! Owns the window's and the app's lifetime: show (tray, second launch, start-up), hide to the
 //! tray (the close button), quit (tray menu, signals) and the bounded gateway shutdown that every
-//! way out goes through.
+//! way out goes through. Records whether the window is shown, for the status pump.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -10,6 +10,13 @@ use tauri::{AppHandle, Manager, Runtime};
 use crate::state::{lock, AppState, MAIN_WINDOW};
 use crate::{notify, settings};
 
+/// The window was shown or hidden: the pump sends `status` events only while it is shown.
+fn set_shown<R: Runtime>(app: &AppHandle<R>, shown: bool) {
+    if let Some(st) = app.try_state::<AppState>() {
+        st.window_shown.send_if_modified(|s| std::mem::replace(s, shown) != shown);
+    }
+}
+
 /// Shows, unminimizes and focuses the main window.
 pub fn show_window<R: Runtime>(app: &AppHandle<R>) {
     if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
@@ -17,6 +24,7 @@ pub fn show_window<R: Runtime>(app: &AppHandle<R>) {
         let _ = w.unminimize();
         let _ = w.set_focus();
     }
+    set_shown(app, true);
 }
 
 /// Shuts the gateway and the demo server down, then exits. Safe to call twice.
@@ -92,6 +100,7 @@ pub fn close_to_tray(app: &AppHandle) {
     if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
         let _ = w.hide();
     }
+    set_shown(app, false);
     let first_time = {
         let mut s = lock(&st.settings);
         let first = !s.close_to_tray_notified;

@@ -1,7 +1,7 @@
 //! Owns the running app's data: the in-process `Gateway` (on Tauri's async runtime), the saved
-//! settings, the launch overrides, the demo echo server, and applying settings to the gateway. The
-//! status pump (`pump.rs`) and the window/quit lifecycle (`lifecycle.rs`) read and change it; it
-//! calls neither.
+//! settings, the launch overrides, the demo echo server, whether the window is shown, and applying
+//! settings to the gateway. The status pump (`pump.rs`) and the window/quit lifecycle
+//! (`lifecycle.rs`) read and change it; it calls neither.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -30,6 +30,8 @@ pub struct AppState {
     pub info: Mutex<AppInfo>,
     pub demo: Mutex<Option<EchoServer>>,
     pub quitting: AtomicBool,
+    /// The window is shown (not hidden to the tray): the pump sends `status` events only then.
+    pub window_shown: watch::Sender<bool>,
     /// Serialises settings changes (form save, certificate buttons) so they can't interleave.
     pub apply_lock: tokio::sync::Mutex<()>,
 }
