@@ -1,6 +1,8 @@
 // CXR Gate window logic. Renders what Rust sends (get_status / the "status" event, get_settings,
-// firewall_status) and forwards button presses to commands. No state of its own beyond form controls
-// and the last view it drew (kept only to redraw relative times each second).
+// firewall_status) and forwards button presses to commands. No state of its own beyond form controls,
+// the last view it drew (for relative times) and what each part of the window was drawn from.
+// Each part is redrawn only when the view fields it reads changed, and nothing runs on a timer while
+// the window is hidden: an idle window should cost no CPU (docs/BENCHMARKS.md, "Desktop window").
 "use strict";
 
 const { invoke } = window.__TAURI__.core;
@@ -8,9 +10,13 @@ const { listen } = window.__TAURI__.event;
 
 const $ = (id) => document.getElementById(id);
 let last = null;         // the last status view drawn
+const drawn = {};        // section name -> the key it was last drawn from (see SECTIONS)
 let qrKey = "";          // what the QR code currently shows
 let firewall = null;     // the last firewall view
+let firewallAt = 0;      // when the firewall was last checked (Date.now())
 let caTrustFor = "";     // the CA fingerprint the trust line was last checked for
+let timesTimer = 0;      // the next redraw of relative times
+let firewallTimer = 0;   // the next periodic firewall check
 
 // ------------------------------------------------------------------ formatting
 
@@ -40,6 +46,20 @@ function duration(ms) {
 
 function ago(ms) {
   return ms ? `${duration(Date.now() - ms)} ago` : "";
+}
+
+// "5 min ago" where ago() says "5 min 3 s ago": for the runtime tile, whose clock time beside it has
+// the seconds. A text that changes every second costs a repaint every second, which is most of what
+// an idle window costs (about 4 % of a core under Xvfb); this one then changes once a minute.
+function agoMinutes(ms) {
+  const d = Date.now() - ms;
+  return ms && d >= 60000 && d < 3600000 ? `${Math.floor(d / 60000)} min ago` : ago(ms);
+}
+
+// Milliseconds until duration(elapsed) shows another text (agoMinutes' when `minutes`).
+function untilChange(elapsed, minutes) {
+  const step = elapsed < 60000 || (elapsed < 3600000 && !minutes) ? 1000 : 60000;
+  return elapsed < 0 ? 1000 : step - (elapsed % step);
 }
 
 function bytes(n) {
@@ -105,8 +125,33 @@ async function busy(button, fn) {
 
 // ------------------------------------------------------------------ status
 
+// The parts of the window, each with the view fields it reads: a part is redrawn only when its key
+// changed, so a status that changes one thing touches only that part of the DOM.
+const SECTIONS = [
+  ["app", (v) => [v.app, !!(v.cert && v.cert.changed_since_last_run)], renderApp],
+  ["runtime", (v) => [v.runtime, v.backend.addr, v.backend.last_error], renderRuntime],
+  ["proxy", (v) => v.listener, renderProxy],
+  ["headsets", (v) => [v.headsets, v.sessions.map((s) => s.client)], renderHeadsets],
+  ["addresses", (v) => [v.addresses, v.web_app, v.listener.port], renderAddresses],
+  ["cert", (v) => [v.cert, v.cert_error, v.lan.map((i) => i.ip)], renderCert],
+  ["ports", (v) => [v.ports, v.media_total, v.listener.port, v.listener.error], renderPorts],
+  ["sessions", (v) => [v.sessions, v.recent_sessions], renderSessions],
+  ["network", (v) => [v.netchecks, (selectedAddress(v) || {}).trust_url], renderNetwork],
+  ["log", (v) => v.log, renderLog],
+];
+
 function render(v) {
   last = v;
+  for (const [name, key, draw] of SECTIONS) {
+    const k = JSON.stringify(key(v));
+    if (drawn[name] === k) continue;
+    drawn[name] = k;
+    draw(v);
+  }
+  renderTimes();
+}
+
+function renderApp(v) {
   const app = v.app;
   setText("app-version", "v" + app.version);
   $("demo-badge").hidden = !app.demo;
@@ -118,17 +163,6 @@ function render(v) {
   $("cert-changed").hidden = !(v.cert && v.cert.changed_since_last_run);
   setText("data-dir", app.data_dir);
   setText("log-path", app.log_path ? "also in " + app.log_path : "");
-
-  renderRuntime(v);
-  renderProxy(v);
-  renderHeadsets(v);
-  renderAddresses(v);
-  renderCert(v);
-  renderPorts(v);
-  renderSessions(v);
-  renderNetwork(v);
-  renderLog(v);
-  renderTimes();
 }
 
 function renderRuntime(v) {
@@ -360,6 +394,7 @@ function renderFirewall(f) {
 }
 
 async function checkFirewall() {
+  firewallAt = Date.now();
   try {
     renderFirewall(await invoke("firewall_status"));
   } catch (e) {
@@ -441,6 +476,7 @@ function renderLog(v) {
   const box = $("log");
   const lines = v.log || [];
   const key = lines.length ? `${lines.length}|${lines[lines.length - 1].ts_ms}|${lines[0].ts_ms}` : "empty";
+  if (box.dataset.key === key) return; // reading the scroll position below would force a layout
   const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 24;
   const changed = rebuild(box, key, () => lines.length
     ? lines.map((l) => el("div", { class: "log-line " + l.level },
@@ -451,20 +487,40 @@ function renderLog(v) {
   if (changed && atBottom) box.scrollTop = box.scrollHeight;
 }
 
-// Relative times ("3 min ago") move every second without a new status.
+// Relative times ("3 min ago") move without a new status: redrawn when their text next changes
+// (at least once a minute, for the certificate's days), and not at all while the window is hidden.
 function renderTimes() {
+  clearTimeout(timesTimer);
+  timesTimer = 0;
   const v = last;
-  if (!v) return;
-  setText("runtime-since", v.backend.since_ms ? `since ${clock(v.backend.since_ms)} · ${ago(v.backend.since_ms)}` : "");
+  if (!v || document.hidden) return;
+  const now = Date.now();
+  let next = 60000;
+  const since = v.backend.since_ms;
+  setText("runtime-since", since ? `since ${clock(since)} · ${agoMinutes(since)}` : "");
+  if (since) next = Math.min(next, untilChange(now - since, true));
   if (v.cert) {
-    const left = v.cert.not_after_ms - Date.now();
+    const left = v.cert.not_after_ms - now;
     const days = Math.floor(left / 86400000);
     setText("cert-expiry", left <= 0 ? `${dateTime(v.cert.not_after_ms)} — EXPIRED` : `${dateTime(v.cert.not_after_ms)} (in ${days} days)`);
   }
   for (const s of v.sessions) {
     const tr = document.querySelector(`[data-session="${s.id}"]`);
-    if (tr) setText(tr.querySelector('[data-k="since"]'), `${clock(s.started_ms)} · ${duration(Date.now() - s.started_ms)}`);
+    if (tr) setText(tr.querySelector('[data-k="since"]'), `${clock(s.started_ms)} · ${duration(now - s.started_ms)}`);
+    next = Math.min(next, untilChange(now - s.started_ms, false));
   }
+  timesTimer = setTimeout(renderTimes, next + 20);
+}
+
+// Ports follow the settings, and rules change outside the app: re-checked every minute while the
+// window is shown, and on showing it when the last check is older than that.
+function firewallTick() {
+  clearTimeout(firewallTimer);
+  firewallTimer = 0;
+  if (document.hidden) return;
+  const due = firewallAt + 60000 - Date.now();
+  if (due <= 0) checkFirewall();
+  firewallTimer = setTimeout(firewallTick, due > 0 ? due : 60000);
 }
 
 // ------------------------------------------------------------------ settings
@@ -647,9 +703,12 @@ async function main() {
   render(await invoke("get_status"));
   await loadSettings();
   checkFirewall();
-  setInterval(renderTimes, 1000);
-  // Ports follow the settings: re-check the firewall now and then (cheap, and rules change outside the app).
-  setInterval(checkFirewall, 60000);
+  firewallTick();
+  // Hidden to the tray: timers stop (Rust stops the status events too); shown: catch up at once.
+  document.addEventListener("visibilitychange", () => {
+    renderTimes();
+    firewallTick();
+  });
 }
 
 main().catch((e) => {

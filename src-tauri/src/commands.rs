@@ -16,8 +16,9 @@ use tauri_plugin_clipboard_manager::ClipboardExt;
 use tauri_plugin_dialog::DialogExt;
 
 use crate::firewall::{self, FirewallView};
+use crate::pump;
 use crate::settings::{self, FieldErrors, Settings, SettingsForm};
-use crate::state::{self, lock, AppState, MAIN_WINDOW};
+use crate::state::{lock, AppState, MAIN_WINDOW};
 use crate::trust;
 use crate::view::StatusView;
 
@@ -92,7 +93,7 @@ async fn save_form<R: Runtime>(app: &AppHandle<R>, form: SettingsForm) -> Result
         }
     }
     st.save_and_apply(next).await?;
-    state::emit_status(app);
+    pump::emit_status(app);
     Ok(settings_view(&st))
 }
 
@@ -111,7 +112,7 @@ pub async fn set_cert_hostnames<R: Runtime>(app: AppHandle<R>, value: String) ->
 #[tauri::command]
 pub fn dismiss_notice<R: Runtime>(app: AppHandle<R>, state: State<'_, AppState>) {
     lock(&state.info).notice = None;
-    state::emit_status(&app);
+    pump::emit_status(&app);
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -339,7 +340,7 @@ pub async fn choose_custom_cert<R: Runtime>(app: AppHandle<R>) -> Result<Option<
     let _guard = st.apply_lock.lock().await;
     let next = Settings { custom_cert: Some(CustomCert { cert: cert.clone(), key }), ..st.settings() };
     st.save_and_apply(next).await?;
-    state::emit_status(&app);
+    pump::emit_status(&app);
     let mut msg = format!("Now using {} ({}).", file_name(&cert), short_fp(&info.fingerprint_sha256));
     let lan: Vec<String> = st.status.borrow().lan.iter().map(|i| i.ip.clone()).collect();
     let uncovered = uncovered(&lan, &info.sans, &info.missing);
@@ -358,7 +359,7 @@ pub async fn use_generated_cert<R: Runtime>(app: AppHandle<R>) -> Result<String,
     let _guard = st.apply_lock.lock().await;
     let next = Settings { custom_cert: None, ..st.settings() };
     st.save_and_apply(next).await?;
-    state::emit_status(&app);
+    pump::emit_status(&app);
     Ok("Using the generated certificate.".into())
 }
 

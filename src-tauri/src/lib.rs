@@ -6,9 +6,9 @@ mod cli;
 mod commands;
 mod console;
 mod firewall;
-#[cfg(windows)]
-mod firewall_windows;
+mod lifecycle;
 mod notify;
+mod pump;
 mod settings;
 mod state;
 mod tray;
@@ -17,13 +17,13 @@ mod view;
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 
 use clap::Parser;
 use cxr_gate_core::demo::EchoServer;
 use cxr_gate_core::Gateway;
-use tauri::{App, AppHandle, Manager, RunEvent, WindowEvent};
+use tauri::{App, Manager, RunEvent, WindowEvent};
 use tauri_plugin_autostart::ManagerExt as _;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -31,7 +31,7 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Launch};
 use crate::settings::Settings;
-use crate::state::{lock, AppState, MAIN_WINDOW};
+use crate::state::{AppState, MAIN_WINDOW};
 use crate::view::AppInfo;
 
 /// Must match tauri.conf.json; the single-instance name (D-Bus on Linux, a mutex on Windows) is derived from it.
@@ -69,7 +69,7 @@ pub fn run() -> i32 {
 
     let mut single = tauri_plugin_single_instance::Builder::new().callback(|app, _argv, _cwd| {
         tracing::info!("CXR Gate was started again: showing this window instead");
-        state::show_window(app);
+        lifecycle::show_window(app);
     });
 
     // Another data dir is another gateway (the e2e test's, say): it runs beside the usual one, as
@@ -114,7 +114,7 @@ pub fn run() -> i32 {
             if let WindowEvent::CloseRequested { api, .. } = event {
                 if window.label() == MAIN_WINDOW {
                     api.prevent_close();
-                    close_to_tray(window.app_handle());
+                    lifecycle::close_to_tray(window.app_handle());
                 }
             }
         })
@@ -132,21 +132,17 @@ pub fn run() -> i32 {
     app.run_return(|app, event| match event {
         // The last window closed without Quit: keep running in the tray.
         RunEvent::ExitRequested { code: None, api, .. }
-            if app.tray_by_id(tray::TRAY_ID).is_some() && !quitting(app) =>
+            if app.tray_by_id(tray::TRAY_ID).is_some() && !lifecycle::quitting(app) =>
         {
             api.prevent_exit();
         }
         RunEvent::Exit => {
             // Any way out (Quit, a signal from the session) shuts the gateway down first.
-            tauri::async_runtime::block_on(state::shutdown(app));
+            tauri::async_runtime::block_on(lifecycle::shutdown(app));
             tracing::info!("CXR Gate stopped");
         }
         _ => {}
     })
-}
-
-fn quitting(app: &AppHandle) -> bool {
-    app.try_state::<AppState>().map(|s| s.quitting.load(Ordering::SeqCst)).unwrap_or(false)
 }
 
 fn setup(
@@ -216,6 +212,7 @@ fn setup(
         info: Mutex::new(info),
         demo: Mutex::new(demo),
         quitting: AtomicBool::new(false),
+        window_shown: tokio::sync::watch::Sender::new(false),
         apply_lock: tokio::sync::Mutex::new(()),
     });
 
@@ -227,33 +224,12 @@ fn setup(
         }
     }
 
-    tauri::async_runtime::spawn(state::status_pump(handle.clone(), status));
-    tauri::async_runtime::spawn(quit_on_signal(handle.clone()));
+    tauri::async_runtime::spawn(pump::status_pump(handle.clone(), status));
+    tauri::async_runtime::spawn(lifecycle::quit_on_signal(handle.clone()));
     if !start_minimized {
-        state::show_window(&handle);
+        lifecycle::show_window(&handle);
     }
     Ok(())
-}
-
-/// Ctrl+C in a terminal, or SIGTERM at logout: quit like the tray's Quit (the gateway closes cleanly).
-async fn quit_on_signal(app: AppHandle) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-            return;
-        };
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    if tokio::signal::ctrl_c().await.is_err() {
-        return;
-    }
-    tracing::info!("signal received: quitting");
-    state::quit(&app);
 }
 
 /// A bad value that only shows once settings are merged: same treatment as a bad flag.
@@ -262,39 +238,6 @@ fn fail_usage(msg: &str) -> ! {
     console::attach_parent();
     eprintln!("cxr-gate: {msg}");
     std::process::exit(EXIT_USAGE)
-}
-
-/// Close button: hide to the tray (telling the user once), or quit when there is no tray.
-fn close_to_tray(app: &AppHandle) {
-    let Some(st) = app.try_state::<AppState>() else {
-        app.exit(0);
-        return;
-    };
-    if !lock(&st.info).tray || st.quitting.load(Ordering::SeqCst) {
-        state::quit(app);
-        return;
-    }
-    if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
-        let _ = w.hide();
-    }
-    let first_time = {
-        let mut s = lock(&st.settings);
-        let first = !s.close_to_tray_notified;
-        if first {
-            s.close_to_tray_notified = true;
-            if let Err(e) = settings::save(&st.settings_path, &s) {
-                tracing::warn!("could not save settings: {e}");
-            }
-        }
-        first
-    };
-    if first_time {
-        notify::show(
-            app,
-            "CXR Gate is still running",
-            "The gateway keeps serving headsets. Open it from the tray icon; Quit is in its menu.",
-        );
-    }
 }
 
 /// Logs to stderr and to `<data dir>/cxr-gate.log` (level from RUST_LOG, default info).

@@ -1,25 +1,22 @@
-//! Owns the running app's state and the gateway wiring: the in-process `Gateway` (on Tauri's async
-//! runtime), the saved settings, the launch overrides, the demo echo server, and the status pump that
-//! turns the engine's watch channel into `status` events, tray updates and notifications. Quit goes
-//! through here so the gateway is always shut down.
+//! Owns the running app's data: the in-process `Gateway` (on Tauri's async runtime), the saved
+//! settings, the launch overrides, the demo echo server, whether the window is shown, and applying
+//! settings to the gateway. The status pump (`pump.rs`) and the window/quit lifecycle
+//! (`lifecycle.rs`) read and change it; it calls neither.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use cxr_gate_core::demo::EchoServer;
 use cxr_gate_core::{Config, Gateway, Status};
-use tauri::{AppHandle, Emitter, Manager, Runtime};
 use tokio::sync::{watch, RwLock};
 
 use crate::cli::{Launch, Override};
 use crate::firewall::Ports;
 use crate::settings::Settings;
 use crate::view::{self, AppInfo, StatusView};
-use crate::{notify, tray};
 
-pub const STATUS_EVENT: &str = "status";
+/// The window's label (tauri.conf.json).
 pub const MAIN_WINDOW: &str = "main";
 
 pub struct AppState {
@@ -33,6 +30,8 @@ pub struct AppState {
     pub info: Mutex<AppInfo>,
     pub demo: Mutex<Option<EchoServer>>,
     pub quitting: AtomicBool,
+    /// The window is shown (not hidden to the tray): the pump sends `status` events only then.
+    pub window_shown: watch::Sender<bool>,
     /// Serialises settings changes (form save, certificate buttons) so they can't interleave.
     pub apply_lock: tokio::sync::Mutex<()>,
 }
@@ -95,88 +94,4 @@ pub fn describe_overrides(o: &[Override]) -> Vec<String> {
         }
     }
     out
-}
-
-/// Sends the current view to the window now (after a change that isn't in the engine's status).
-pub fn emit_status<R: Runtime>(app: &AppHandle<R>) {
-    if let Some(st) = app.try_state::<AppState>() {
-        let v = st.view();
-        if let Err(e) = app.emit_to(MAIN_WINDOW, STATUS_EVENT, &v) {
-            tracing::debug!("status event not sent: {e}");
-        }
-    }
-}
-
-/// Follows the engine's status: one `status` event per change (bursts coalesced to 10 per second),
-/// the tray icon and tooltip, and DOWN/UP notifications.
-pub async fn status_pump<R: Runtime>(app: AppHandle<R>, mut rx: watch::Receiver<Status>) {
-    let mut tracker = notify::Tracker::default();
-    let mut tray_look = None;
-    loop {
-        let s = rx.borrow_and_update().clone();
-        let Some(st) = app.try_state::<AppState>() else {
-            return;
-        };
-        let v = view::build(&s, &lock(&st.info));
-        if let Err(e) = app.emit_to(MAIN_WINDOW, STATUS_EVENT, &v) {
-            tracing::debug!("status event not sent: {e}");
-        }
-        let look = tray::look(&v);
-        if tray_look.as_ref() != Some(&look) {
-            tray::apply(&app, &look);
-            tray_look = Some(look);
-        }
-        if let Some(t) = tracker.observe(&s.backend.addr, s.backend.state) {
-            let (title, body) = notify::message(t, &s.backend.addr, s.backend.last_error.as_deref());
-            tracing::info!("{title}: {body}");
-            notify::show(&app, &title, &body);
-        }
-        if rx.changed().await.is_err() {
-            return; // gateway gone
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Shows, unminimizes and focuses the main window.
-pub fn show_window<R: Runtime>(app: &AppHandle<R>) {
-    if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
-        let _ = w.show();
-        let _ = w.unminimize();
-        let _ = w.set_focus();
-    }
-}
-
-/// Shuts the gateway and the demo server down, then exits. Safe to call twice.
-pub fn quit<R: Runtime>(app: &AppHandle<R>) {
-    let Some(st) = app.try_state::<AppState>() else {
-        app.exit(0);
-        return;
-    };
-    if st.quitting.swap(true, Ordering::SeqCst) {
-        return;
-    }
-    let app = app.clone();
-    tauri::async_runtime::spawn(async move {
-        shutdown(&app).await;
-        app.exit(0);
-    });
-}
-
-/// Stops the gateway (bounded: a stuck tunnel must not keep the app from quitting).
-pub async fn shutdown<R: Runtime>(app: &AppHandle<R>) {
-    let Some(st) = app.try_state::<AppState>() else {
-        return;
-    };
-    let gw = st.gateway.write().await.take();
-    if let Some(gw) = gw {
-        tracing::info!("shutting down the gateway");
-        if tokio::time::timeout(Duration::from_secs(5), gw.shutdown()).await.is_err() {
-            tracing::warn!("gateway shutdown took over 5 s; exiting anyway");
-        }
-    }
-    let demo = lock(&st.demo).take();
-    if let Some(d) = demo {
-        d.stop().await;
-    }
 }

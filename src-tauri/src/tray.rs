@@ -9,7 +9,8 @@ use tauri::tray::{MouseButton, MouseButtonState, TrayIconBuilder, TrayIconEvent}
 use tauri::{AppHandle, Manager, Runtime};
 use tauri_plugin_clipboard_manager::ClipboardExt;
 
-use crate::state::{self, AppState};
+use crate::lifecycle;
+use crate::state::AppState;
 use crate::view::StatusView;
 
 pub const TRAY_ID: &str = "main";
@@ -110,7 +111,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
         .menu(&menu)
         .show_menu_on_left_click(false)
         .on_menu_event(|app, ev| match ev.id().as_ref() {
-            "show" => state::show_window(app),
+            "show" => lifecycle::show_window(app),
             "copy-wss" => {
                 if let Some(url) = primary_wss(app) {
                     if let Err(e) = app.clipboard().write_text(url) {
@@ -128,12 +129,12 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
                     }
                 });
             }
-            "quit" => state::quit(app),
+            "quit" => lifecycle::quit(app),
             _ => {}
         })
         .on_tray_icon_event(|tray, ev| {
             if let TrayIconEvent::Click { button: MouseButton::Left, button_state: MouseButtonState::Up, .. } = ev {
-                state::show_window(tray.app_handle());
+                lifecycle::show_window(tray.app_handle());
             }
         });
     if let Some(i) = image(TrayIcon::Off) {

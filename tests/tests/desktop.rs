@@ -4,7 +4,8 @@
 //! The app starts with a loopback backend that is NOT running yet, its own data dir (holding a
 //! damaged settings.json) and a 200 ms health interval. Then: the window shows the settings notice
 //! and the runtime DOWN; the QR code, 127.0.0.1 in the address picker and in the certificate's
-//! names are there; an echo server (standing in for the CloudXR Runtime) starts → UP; a bad proxy
+//! names are there; an echo server (standing in for the CloudXR Runtime) starts → UP (the
+//! certificate's unchanged list is not redrawn, the relative time moves on); a bad proxy
 //! port in Settings gets its message next to the field; a web app folder is refused while missing
 //! and, once real, served at /app/ with the QR code pointing there; the echo server stops → DOWN again.
 //! A screenshot goes to `<workspace>/target/desktop-e2e.png`.
@@ -431,10 +432,33 @@ async fn run_checks(
     .await;
 
     // 4. The runtime comes up: UP, through the status event (the page is already loaded).
+    // A mark on a certificate name: the window redraws only the parts whose data changed, so the
+    // certificate's list must be the same DOM node after the runtime's change.
+    c.execute("document.querySelector('[data-testid=cert-san]').dataset.mark = 'kept'; return true;", vec![])
+        .await
+        .map_err(|e| format!("marking a certificate name: {e}"))?;
     let echo = EchoServer::start(backend).await.map_err(|e| format!("echo server on {backend}: {e}"))?;
     wait_runtime(c, "up", Duration::from_secs(20)).await;
     let proxy = attr(c, "[data-testid=proxy-state]", "data-state").await?;
     assert_eq!(proxy.as_deref(), Some("listening"), "proxy state");
+    let mark = attr(c, "[data-testid=cert-san]", "data-mark").await?;
+    assert_eq!(mark.as_deref(), Some("kept"), "the unchanged certificate names were redrawn");
+    // The relative time beside the state moves on its own (seconds during the first minute). Read as
+    // textContent: WebKitWebDriver's element text is empty for this clipped (ellipsis) span.
+    let since_text = || async {
+        let v = c
+            .execute("return document.querySelector('[data-testid=runtime-since]').textContent;", vec![])
+            .await
+            .map_err(|e| format!("runtime since: {e}"))?;
+        Ok::<String, String>(v.as_str().unwrap_or_default().to_string())
+    };
+    let since = since_text().await?;
+    assert!(since.starts_with("since ") && since.ends_with(" s ago"), "runtime since: {since:?}");
+    eventually(Duration::from_secs(5), "the relative time to move on", || async {
+        let now = since_text().await?;
+        Ok((now != since).then_some(()))
+    })
+    .await;
     match save_screenshot(c).await {
         Some(p) => eprintln!("desktop e2e: screenshot {}", p.display()),
         None if in_ci() => return Err("no screenshot".into()),

@@ -1,13 +1,14 @@
-//! Windows-only glue for firewall.rs: `netsh advfirewall firewall show rule` per rule, and the one
+//! Runs the Windows firewall checks: `netsh advfirewall firewall show rule` per rule, and the one
 //! elevated PowerShell step (one UAC prompt) that creates the missing rules. Everything it runs is
-//! built by firewall.rs's tested functions.
+//! built by `netsh.rs`'s tested functions. Windows only.
 
 use tauri::{AppHandle, Runtime};
 use tauri_plugin_shell::ShellExt;
 
-use crate::firewall::netsh::{elevated_script, netsh_show_args, netsh_view, powershell_args, UAC_DECLINED};
-use crate::firewall::{rules, FirewallView, Ports};
+use super::netsh::{elevated_script, netsh_show_args, netsh_view, powershell_args, UAC_DECLINED};
+use super::{rules, FirewallView, Ports};
 
+/// Reads the firewall state for the current ports (a few hundred ms: runs on demand, not per status tick).
 pub async fn status<R: Runtime>(app: &AppHandle<R>, ports: &Ports) -> FirewallView {
     let mut runs = Vec::new();
     for r in rules(ports) {
@@ -20,6 +21,7 @@ pub async fn status<R: Runtime>(app: &AppHandle<R>, ports: &Ports) -> FirewallVi
     netsh_view(ports, &runs)
 }
 
+/// Adds the missing rules in one elevated step.
 pub async fn add_rules<R: Runtime>(app: &AppHandle<R>, ports: &Ports) -> Result<FirewallView, String> {
     let before = status(app, ports).await;
     let missing: Vec<_> = rules(ports)

@@ -1,0 +1,122 @@
+//! Owns the window's and the app's lifetime: show (tray, second launch, start-up), hide to the
+//! tray (the close button), quit (tray menu, signals) and the bounded gateway shutdown that every
+//! way out goes through. Records whether the window is shown, for the status pump.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tauri::{AppHandle, Manager, Runtime};
+
+use crate::state::{lock, AppState, MAIN_WINDOW};
+use crate::{notify, settings};
+
+/// The window was shown or hidden: the pump sends `status` events only while it is shown.
+fn set_shown<R: Runtime>(app: &AppHandle<R>, shown: bool) {
+    if let Some(st) = app.try_state::<AppState>() {
+        st.window_shown.send_if_modified(|s| std::mem::replace(s, shown) != shown);
+    }
+}
+
+/// Shows, unminimizes and focuses the main window.
+pub fn show_window<R: Runtime>(app: &AppHandle<R>) {
+    if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
+        let _ = w.show();
+        let _ = w.unminimize();
+        let _ = w.set_focus();
+    }
+    set_shown(app, true);
+}
+
+/// Shuts the gateway and the demo server down, then exits. Safe to call twice.
+pub fn quit<R: Runtime>(app: &AppHandle<R>) {
+    let Some(st) = app.try_state::<AppState>() else {
+        app.exit(0);
+        return;
+    };
+    if st.quitting.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        shutdown(&app).await;
+        app.exit(0);
+    });
+}
+
+/// Stops the gateway (bounded: a stuck tunnel must not keep the app from quitting).
+pub async fn shutdown<R: Runtime>(app: &AppHandle<R>) {
+    let Some(st) = app.try_state::<AppState>() else {
+        return;
+    };
+    let gw = st.gateway.write().await.take();
+    if let Some(gw) = gw {
+        tracing::info!("shutting down the gateway");
+        if tokio::time::timeout(Duration::from_secs(5), gw.shutdown()).await.is_err() {
+            tracing::warn!("gateway shutdown took over 5 s; exiting anyway");
+        }
+    }
+    let demo = lock(&st.demo).take();
+    if let Some(d) = demo {
+        d.stop().await;
+    }
+}
+
+/// Quit is under way (the last window closing must not keep the app in the tray then).
+pub fn quitting(app: &AppHandle) -> bool {
+    app.try_state::<AppState>().map(|s| s.quitting.load(Ordering::SeqCst)).unwrap_or(false)
+}
+
+/// Ctrl+C in a terminal, or SIGTERM at logout: quit like the tray's Quit (the gateway closes cleanly).
+pub async fn quit_on_signal(app: AppHandle) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    tracing::info!("signal received: quitting");
+    quit(&app);
+}
+
+/// Close button: hide to the tray (telling the user once), or quit when there is no tray.
+pub fn close_to_tray(app: &AppHandle) {
+    let Some(st) = app.try_state::<AppState>() else {
+        app.exit(0);
+        return;
+    };
+    if !lock(&st.info).tray || st.quitting.load(Ordering::SeqCst) {
+        quit(app);
+        return;
+    }
+    if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
+        let _ = w.hide();
+    }
+    set_shown(app, false);
+    let first_time = {
+        let mut s = lock(&st.settings);
+        let first = !s.close_to_tray_notified;
+        if first {
+            s.close_to_tray_notified = true;
+            if let Err(e) = settings::save(&st.settings_path, &s) {
+                tracing::warn!("could not save settings: {e}");
+            }
+        }
+        first
+    };
+    if first_time {
+        notify::show(
+            app,
+            "CXR Gate is still running",
+            "The gateway keeps serving headsets. Open it from the tray icon; Quit is in its menu.",
+        );
+    }
+}
