@@ -266,5 +266,13 @@ New profiles: skip\n\nTo                         Action      From\n--           
         assert_eq!(root.commands.len(), 3);
         let off = ufw_view(&PORTS, UfwRun::Output { ok: true, stdout: "Status: inactive", stderr: "" });
         assert!(off.summary.contains("inactive"));
+        // ufw there but not runnable: say why, and still give the commands to type.
+        let failed = ufw_view(&PORTS, UfwRun::Failed("Permission denied (os error 13)".into()));
+        assert_eq!(
+            failed.summary,
+            "Could not run ufw (Permission denied (os error 13)). If ufw is active, allow these ports:"
+        );
+        assert_eq!(failed.commands.len(), 3);
+        assert!(!failed.can_add && failed.rules.iter().all(|r| r.present.is_none()));
     }
 }
