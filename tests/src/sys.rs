@@ -179,12 +179,17 @@ macro_rules! figure {
 mod tests {
     use super::*;
 
+    /// These tests read this process's own descriptors: run side by side, one's `/proc` reads
+    /// would show in the other's counts.
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     /// The figures the leak checks compare are real on the platforms CI runs (Linux; Windows
     /// natively, and under wine, whose handle count is a stub: scripts/test-windows.sh skips the
     /// handle test there by name): opening sockets must show.
     #[cfg(any(target_os = "linux", windows))]
     #[test]
     fn handles_are_counted_and_move() {
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         let before = open_handles(None).expect("handle count");
         let held: Vec<_> = (0..16).map(|_| std::net::UdpSocket::bind("127.0.0.1:0").unwrap()).collect();
         let during = open_handles(None).expect("handle count");
@@ -199,6 +204,7 @@ mod tests {
     #[cfg(any(target_os = "linux", windows))]
     #[test]
     fn memory_is_measured() {
+        let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         let m = memory_kib(None).expect("memory");
         assert!(m.resident > 0 && m.peak >= m.resident, "{m:?}");
         assert!(memory_kib(Some(std::process::id())).is_some());

@@ -213,6 +213,43 @@ Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
     Ok(())
 }
 
+/// A backend that answers every upgrade with a refusal that closes its connection.
+async fn refusing_backend() -> Result<SocketAddr> {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = l.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 4096];
+                let _ = s.read(&mut buf).await;
+                let _ = s
+                    .write_all(b"HTTP/1.1 403 Forbidden\r\nConnection: close, x-hop\r\nX-Hop: 1\r\nKeep-Alive: timeout=5\r\nContent-Length: 3\r\n\r\nno\n")
+                    .await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+#[tokio::test]
+async fn a_relayed_refusal_does_not_close_the_clients_keep_alive_connection() -> Result<()> {
+    let backend = refusing_backend().await?;
+    let h = Harness::start(backend, |_| {}).await?;
+    let upgrade = "GET /sign_in HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+                   Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    // Two refusals then a page, pipelined on one connection: all three answered, in order.
+    let pipelined = format!("{upgrade}{upgrade}GET /test HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let out = https_raw(&h.tls, h.port, pipelined.as_bytes(), Duration::from_secs(5)).await?;
+    let statuses: Vec<&str> = out.lines().filter(|l| l.starts_with("HTTP/1.1 ")).collect();
+    assert_eq!(statuses, ["HTTP/1.1 403 Forbidden", "HTTP/1.1 403 Forbidden", "HTTP/1.1 200 OK"], "{out}");
+    assert!(out.ends_with("WebSocket proxy ready\n"), "{out}");
+    // The backend's connection-level headers stayed with the backend's connection.
+    let first = out.split("\r\n\r\n").next().unwrap_or("");
+    assert_eq!(header(first, "x-hop"), None, "{first}");
+    assert_eq!(header(first, "keep-alive"), None, "{first}");
+    Ok(())
+}
+
 #[tokio::test]
 async fn path_routing_reaches_allowed_host_ports_and_refuses_others_without_dialing() -> Result<()> {
     let echo = echo().await?;

@@ -119,7 +119,9 @@ pub async fn forward(
             }
         };
     if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-        // Relayed as is (the caller adds CORS).
+        // Relayed as is but for the hop-by-hop headers (the caller adds CORS): the backend's
+        // `Connection: close` ends the backend's connection, not the client's keep-alive one.
+        strip_hop_by_hop(resp.headers_mut());
         return resp.map(|b| b.boxed());
     }
     let backend_upgrade = hyper::upgrade::on(&mut resp);
@@ -148,6 +150,27 @@ pub async fn forward(
         drop(lease);
     });
     out
+}
+
+/// Removes the headers that describe one connection, not the message (RFC 9110 §7.6.1): those a
+/// `Connection` header names, and the well-known ones.
+pub fn strip_hop_by_hop(h: &mut hyper::HeaderMap) {
+    let named: Vec<header::HeaderName> = h
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|t| header::HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        h.remove(name);
+    }
+    for name in [header::CONNECTION, header::TE, header::TRAILER, header::UPGRADE, header::PROXY_AUTHENTICATE] {
+        h.remove(name);
+    }
+    for name in ["keep-alive", "proxy-connection"] {
+        h.remove(name);
+    }
 }
 
 /// Copies one direction, counting bytes and stamping activity; ends with a half-close of the writer.
@@ -228,4 +251,28 @@ async fn join(client: Upgraded, backend: Upgraded, s: &Session, down: &mut DownS
         }
     }
     reason.unwrap_or_else(|| "closed".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_are_dropped_and_the_rest_kept() {
+        let mut h = hyper::HeaderMap::new();
+        for (k, v) in [
+            ("connection", "close, x-session-hint"),
+            ("x-session-hint", "a"),
+            ("keep-alive", "timeout=5"),
+            ("upgrade", "websocket"),
+            ("content-type", "text/plain"),
+            ("x-runtime", "cloudxr"),
+        ] {
+            h.append(header::HeaderName::from_static(k), HeaderValue::from_static(v));
+        }
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
+        left.sort();
+        assert_eq!(left, ["content-type", "x-runtime"]);
+    }
 }
