@@ -39,6 +39,16 @@ pub fn missing_tools() -> Option<String> {
     }
 }
 
+/// Whether a browser test must stop here: `why` is the missing tooling (from [`missing_tools`] or
+/// the test's own needs). Under CI that is a failure, never a silent pass; elsewhere a printed skip.
+#[track_caller]
+pub fn skip_without(why: Option<String>) -> bool {
+    let Some(why) = why else { return false };
+    assert!(!in_ci(), "browser e2e cannot run: {why}");
+    eprintln!("SKIPPED browser e2e: {why}");
+    true
+}
+
 /// `target/` of this build (the parent of the tests' `CARGO_TARGET_TMPDIR`, passed in by the caller).
 pub fn target_dir(cargo_target_tmpdir: &str) -> PathBuf {
     let tmp = Path::new(cargo_target_tmpdir);

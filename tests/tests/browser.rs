@@ -19,7 +19,7 @@ use cxr_gate_core::config::HealthConfig;
 use cxr_gate_core::demo::EchoServer;
 use cxr_gate_core::status::{BackendState, ListenerState};
 use cxr_gate_core::{BackendAddr, Config, Gateway};
-use cxr_gate_tests::chromium::{accept_certificate, in_ci, missing_tools, target_dir, Browser};
+use cxr_gate_tests::chromium::{accept_certificate, missing_tools, skip_without, target_dir, Browser};
 use cxr_gate_tests::free_port;
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
@@ -160,11 +160,7 @@ async fn headset_flow(c: &Client, env: &Env) -> Result<(), String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headset_trusts_certificate_and_connects_in_chromium() {
-    if let Some(why) = missing_tools() {
-        if in_ci() {
-            panic!("browser e2e cannot run: {why}");
-        }
-        eprintln!("SKIPPED browser e2e: {why}");
+    if skip_without(missing_tools()) {
         return;
     }
     // rustls may be built with two crypto back ends in this test binary; pick one for everything.

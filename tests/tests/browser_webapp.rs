@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use cxr_gate_core::demo::EchoServer;
-use cxr_gate_tests::chromium::{accept_certificate, in_ci, missing_tools, target_dir, Browser};
+use cxr_gate_tests::chromium::{accept_certificate, missing_tools, skip_without, target_dir, Browser};
 use cxr_gate_tests::https_get;
 use cxr_gate_tests::proxy::ProxyProcess;
 use cxr_gate_tests::webapp::{app_echo, proceed_at, wait_for_report, write_test_client, SIGN_IN_PATH};
@@ -102,11 +102,7 @@ fn check_echo_saw(echo: &EchoServer, origin: &str, count: usize) -> Result<(), S
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn web_app_from_the_gates_origin_connects_in_chromium() {
-    if let Some(why) = missing_tools() {
-        if in_ci() {
-            panic!("browser e2e cannot run: {why}");
-        }
-        eprintln!("SKIPPED browser e2e: {why}");
+    if skip_without(missing_tools()) {
         return;
     }
     let _ = rustls::crypto::ring::default_provider().install_default();

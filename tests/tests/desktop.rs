@@ -25,12 +25,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cxr_gate_core::demo::EchoServer;
+use cxr_gate_tests::chromium::{self, in_ci};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
-
-fn in_ci() -> bool {
-    std::env::var("CI").map(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false")).unwrap_or(false)
-}
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).to_path_buf()
@@ -38,8 +35,7 @@ fn workspace() -> PathBuf {
 
 /// `target/` of this build (the parent of `CARGO_TARGET_TMPDIR`), which honours CARGO_TARGET_DIR.
 fn target_dir() -> PathBuf {
-    let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    tmp.parent().unwrap_or(tmp).to_path_buf()
+    chromium::target_dir(env!("CARGO_TARGET_TMPDIR"))
 }
 
 fn find_app() -> Result<PathBuf, String> {
