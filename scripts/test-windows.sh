@@ -120,13 +120,7 @@ do_tests() {
   local more_skips=()
   # Wine's GetProcessHandleCount is a stub (0 handles), which sys.rs reports as "not measurable";
   # the handle count is checked on Windows itself (the release workflow runs this natively).
-  # Also under wine only: 4,000 pipelined upgrades to refused loopback ports end with wine closing
-  # the client's connection half-way (not seen on Linux; not diagnosed further here); the release
-  # workflow runs it on Windows itself, the Linux stage runs it here.
-  [ "$native" = 1 ] || more_skips=(
-    --skip sys::tests::handles_are_counted_and_move
-    --skip thousands_of_hostile_targets_over_keep_alive_leave_no_state_behind
-  )
+  [ "$native" = 1 ] || more_skips=(--skip sys::tests::handles_are_counted_and_move)
   step "under wine: unit tests (core, desktop, test library) and black-box tests (cli, ${BLACK_BOX[*]//--test /}) minus the timing scenarios"
   with_console cargo test "${TARGET[@]}" "${SEL[@]}" --no-fail-fast -- "${SKIP[@]}" "${more_skips[@]}"
 }
