@@ -77,7 +77,8 @@ fn look_alike(seg: &str, depth: u8) -> Option<&'static str> {
         return Some("IPv6 routing targets are not supported; use an IPv4 address (a.b.c.d:port)");
     }
     if seg.contains('%') {
-        let decoded = percent_decode(seg)?;
+        // A malformed escape or bytes that are not UTF-8: left as an ordinary path.
+        let decoded = String::from_utf8(percent_decode(seg)?).ok()?;
         if depth < 3 && (decoded.contains(['.', ':', '[', '/']) || look_alike(&decoded, depth + 1).is_some()) {
             return Some("percent-encoded routing targets are not accepted; write the address as a.b.c.d:port");
         }
@@ -100,14 +101,14 @@ fn look_alike(seg: &str, depth: u8) -> Option<&'static str> {
         .then_some("write the routing target as four decimal numbers a.b.c.d (no leading zeros, hex or integer forms)")
 }
 
-/// `%XX` decoding; `None` for a malformed escape or bytes that are not UTF-8 (left as an ordinary path).
-fn percent_decode(s: &str) -> Option<String> {
+/// `%XX` decoding, once (also the web app's paths); `None` when a `%` does not start two hex digits.
+pub(super) fn percent_decode(s: &str) -> Option<Vec<u8>> {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
             out.push(u8::from_str_radix(hex, 16).ok()?);
             i += 3;
         } else {
@@ -115,7 +116,7 @@ fn percent_decode(s: &str) -> Option<String> {
             i += 1;
         }
     }
-    String::from_utf8(out).ok()
+    Some(out)
 }
 
 /// The first segment, shortened and stripped of control characters, for an error message.

@@ -17,6 +17,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use tokio::io::AsyncReadExt;
 
 use super::response::{empty, text, Body};
+use super::route::percent_decode;
 use super::{pages, Shared};
 use crate::config::webapp::render_app_query;
 use crate::config::{check_web_root, Setting, Via};
@@ -58,24 +59,6 @@ const DEVICE_NAMES: [&str; 22] = [
     "con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7", "com8", "com9", "lpt1", "lpt2",
     "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9",
 ];
-
-/// Percent-decodes once; a `%` without two hex digits is an error.
-fn percent_decode(s: &str) -> Option<Vec<u8>> {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    Some(out)
-}
 
 /// Checks the raw (still percent-encoded) path after `/app/`. Everything that could name a file
 /// outside the root, or a different file on another OS, is a 400; hidden names are a 404.
