@@ -263,12 +263,5 @@ fn ip_subtree(bytes: &[u8]) -> Option<Permit> {
 
 /// The CA's common name: says whose it is in every trust dialog.
 pub(crate) fn ca_common_name() -> String {
-    let raw = gethostname::gethostname();
-    let host = raw.to_string_lossy();
-    let host = host.trim();
-    if host.is_empty() {
-        "CXR Gate CA".to_string()
-    } else {
-        format!("CXR Gate CA on {host}")
-    }
+    cert::shown_host_name().map_or_else(|| "CXR Gate CA".to_string(), |host| format!("CXR Gate CA on {host}"))
 }

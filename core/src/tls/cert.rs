@@ -338,14 +338,14 @@ pub(crate) fn date(secs: i64) -> String {
 
 /// The subject CN of generated certificates: `CXR Gate <hostname>` (what trust dialogs show).
 pub(crate) fn common_name() -> String {
+    shown_host_name().map_or_else(|| "CXR Gate".to_string(), |host| format!("CXR Gate {host}"))
+}
+
+/// This machine's host name as trust dialogs show it (any text), `None` when there is none.
+pub(crate) fn shown_host_name() -> Option<String> {
     let raw = gethostname::gethostname();
     let host = raw.to_string_lossy();
-    let host = host.trim();
-    if host.is_empty() {
-        "CXR Gate".to_string()
-    } else {
-        format!("CXR Gate {host}")
-    }
+    Some(host.trim().to_string()).filter(|h| !h.is_empty())
 }
 
 /// This machine's host name if it can be a DNS SAN (lower-case), else `None`.
