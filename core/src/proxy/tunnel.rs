@@ -132,7 +132,7 @@ pub async fn forward(
 
     let path = target;
     // Taken now, before the 101 is relayed: a DOWN verdict from here on closes the tunnel.
-    let lease = shared.health.lease(&backend);
+    let mut lease = shared.health.lease(&backend);
     tokio::spawn(async move {
         let _slot = slot;
         let (c, b) = match tokio::join!(client_upgrade, backend_upgrade) {
@@ -144,9 +144,9 @@ pub async fn forward(
         };
         let session = shared.sessions.open(peer.to_string(), path, name);
         let idle = shared.config.load().timeouts.tunnel_idle;
-        let mut lease = lease;
         let reason = join(c, b, &session, &mut lease.down, idle).await;
         shared.sessions.close(&session, &reason);
+        // Given back only now: the checker's grace period starts after the session's end.
         drop(lease);
     });
     out
