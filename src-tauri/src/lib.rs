@@ -11,6 +11,7 @@ mod notify;
 mod pump;
 mod settings;
 mod state;
+mod tools;
 mod tray;
 mod trust;
 mod view;

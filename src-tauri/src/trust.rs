@@ -5,10 +5,12 @@
 //! libnss3-tools. The argument vectors and the output parsers are plain functions, tested on every
 //! platform; only running them differs.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Serialize;
 use tauri::{AppHandle, Runtime};
+
+use crate::tools::run;
 
 /// What the Certificate card shows about this PC.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -187,42 +189,15 @@ fn home() -> Option<PathBuf> {
     std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
 }
 
-/// Where Debian's certutil is (PATH, then /usr/bin).
-#[cfg(not(windows))]
-fn certutil() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).chain([PathBuf::from("/usr/bin")]).map(|d| d.join("certutil")).find(|p| p.is_file())
-}
-
-async fn run<R: Runtime>(
-    app: &AppHandle<R>,
-    program: &Path,
-    args: Vec<String>,
-) -> Result<(bool, String, String), String> {
-    use tauri_plugin_shell::ShellExt;
-    let out = app
-        .shell()
-        .command(program.display().to_string())
-        .args(args)
-        .env("LC_ALL", "C")
-        .output()
-        .await
-        .map_err(|e| format!("{}: {e}", program.display()))?;
-    Ok((
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    ))
-}
-
 /// Whether this PC trusts `ca`.
 pub async fn status<R: Runtime>(app: &AppHandle<R>, ca: &CaFile) -> TrustView {
     #[cfg(windows)]
     {
-        let (ok, stdout, _) = match run(app, Path::new("certutil"), windows::check_args(&ca.serial_hex)).await {
-            Ok(r) => r,
-            Err(e) => return TrustView { trusted: None, detail: e, can_install: false },
-        };
+        let (ok, stdout, _) =
+            match run(app, std::path::Path::new("certutil"), windows::check_args(&ca.serial_hex)).await {
+                Ok(r) => r,
+                Err(e) => return TrustView { trusted: None, detail: e, can_install: false },
+            };
         let trusted = ok && windows::listing_has(&stdout, &ca.serial_hex);
         let short: String = ca.fingerprint_sha256.split(':').take(4).collect::<Vec<_>>().join(":");
         let detail = if trusted {
@@ -240,7 +215,7 @@ pub async fn status<R: Runtime>(app: &AppHandle<R>, ca: &CaFile) -> TrustView {
     }
     #[cfg(not(windows))]
     {
-        let (Some(tool), Some(home)) = (certutil(), home()) else {
+        let (Some(tool), Some(home)) = (crate::tools::find("certutil", &["/usr/bin"]), home()) else {
             return nss_view(&[], true);
         };
         let mut results = Vec::new();
@@ -264,7 +239,7 @@ pub async fn install<R: Runtime>(app: &AppHandle<R>, ca: &CaFile) -> Result<Trus
     #[cfg(windows)]
     {
         let (ok, stdout, stderr) =
-            run(app, Path::new("certutil"), windows::add_args(&ca.path.display().to_string())).await?;
+            run(app, std::path::Path::new("certutil"), windows::add_args(&ca.path.display().to_string())).await?;
         if !ok {
             let all = format!("{stdout}{stderr}");
             if windows::cancelled(&all) {
@@ -280,7 +255,7 @@ pub async fn install<R: Runtime>(app: &AppHandle<R>, ca: &CaFile) -> Result<Trus
     }
     #[cfg(not(windows))]
     {
-        let (Some(tool), Some(home)) = (certutil(), home()) else {
+        let (Some(tool), Some(home)) = (crate::tools::find("certutil", &["/usr/bin"]), home()) else {
             return Err(nss_view(&[], true).detail);
         };
         for db in nss::databases(&home) {
@@ -303,6 +278,7 @@ pub async fn install<R: Runtime>(app: &AppHandle<R>, ca: &CaFile) -> Result<Trus
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::path::Path;
 
     fn ca() -> CaFile {
         CaFile {

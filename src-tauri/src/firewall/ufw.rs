@@ -167,31 +167,16 @@ fn first_line(a: &str, b: &str) -> String {
     a.lines().chain(b.lines()).map(str::trim).find(|l| !l.is_empty()).unwrap_or("it printed nothing").to_string()
 }
 
-/// Where ufw lives: PATH first, then the sbin dirs a desktop session's PATH often lacks.
-#[cfg(not(windows))]
-fn find_ufw() -> Option<std::path::PathBuf> {
-    use std::path::PathBuf;
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path)
-        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/sbin")])
-        .map(|d| d.join("ufw"))
-        .find(|p| p.metadata().map(|m| m.is_file()).unwrap_or(false))
-}
-
 /// Reads the firewall state for the current ports (a few hundred ms: runs on demand, not per status tick).
 #[cfg(not(windows))]
 pub async fn status<R: Runtime>(app: &AppHandle<R>, ports: &Ports) -> FirewallView {
-    use tauri_plugin_shell::ShellExt;
-    let Some(ufw) = find_ufw() else {
+    // PATH first, then the sbin directories a desktop session's PATH often lacks.
+    let Some(ufw) = crate::tools::find("ufw", &["/usr/sbin", "/sbin"]) else {
         return ufw_view(ports, UfwRun::NotInstalled);
     };
-    let cmd = app.shell().command(ufw.to_string_lossy().to_string()).args(["status"]).env("LC_ALL", "C");
-    match cmd.output().await {
-        Ok(o) => {
-            let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-            ufw_view(ports, UfwRun::Output { ok: o.status.success(), stdout: &out, stderr: &err })
-        }
-        Err(e) => ufw_view(ports, UfwRun::Failed(e.to_string())),
+    match crate::tools::run(app, &ufw, vec!["status".into()]).await {
+        Ok((ok, stdout, stderr)) => ufw_view(ports, UfwRun::Output { ok, stdout: &stdout, stderr: &stderr }),
+        Err(e) => ufw_view(ports, UfwRun::Failed(e)),
     }
 }
 

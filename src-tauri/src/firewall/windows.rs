@@ -2,21 +2,21 @@
 //! elevated PowerShell step (one UAC prompt) that creates the missing rules. Everything it runs is
 //! built by `netsh.rs`'s tested functions. Windows only.
 
+use std::path::Path;
+
 use tauri::{AppHandle, Runtime};
 use tauri_plugin_shell::ShellExt;
 
 use super::netsh::{elevated_script, netsh_show_args, netsh_view, powershell_args, UAC_DECLINED};
 use super::{rules, FirewallView, Ports};
+use crate::tools::run;
 
 /// Reads the firewall state for the current ports (a few hundred ms: runs on demand, not per status tick).
 pub async fn status<R: Runtime>(app: &AppHandle<R>, ports: &Ports) -> FirewallView {
     let mut runs = Vec::new();
     for r in rules(ports) {
-        let out = app.shell().command("netsh").args(netsh_show_args(&r)).output().await;
-        runs.push(
-            out.map(|o| (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned()))
-                .map_err(|e| format!("netsh: {e}")),
-        );
+        let out = run(app, Path::new("netsh"), netsh_show_args(&r)).await;
+        runs.push(out.map(|(ok, stdout, _)| (ok, stdout)));
     }
     netsh_view(ports, &runs)
 }
