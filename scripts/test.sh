@@ -20,13 +20,19 @@ export RUST_BACKTRACE=1
 export CI="${CI:-true}"
 export DEBIAN_FRONTEND=noninteractive
 export NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=false
+# Every build here is a one-off: incremental caches only cost disk (about 3 GB for the test build).
+export CARGO_INCREMENTAL=0
+
+# A run needs about 8 GB beside the sources (target/ at the end, printed below); a full disk shows
+# up as a linker error deep in a stage, so every stage reports what is left.
+disk_free() { df -h --output=avail . 2>/dev/null | tail -n1 | tr -d ' ' || echo "?"; }
 
 started=$SECONDS
 section_started=$SECONDS
 section=""
 banner() {
   if [ -n "$section" ]; then
-    printf '==== done: %s (%ds)\n' "$section" $((SECONDS - section_started))
+    printf '==== done: %s (%ds; %s free on disk)\n' "$section" $((SECONDS - section_started)) "$(disk_free)"
   fi
   section="$*"
   section_started=$SECONDS
@@ -65,6 +71,7 @@ echo "node:     $(node --version 2>/dev/null || echo none)"
 echo "chromium: $(chromium --version 2>/dev/null || echo none)"
 echo "drivers:  $(command -v chromedriver || echo 'no chromedriver'), $(command -v tauri-driver || echo 'no tauri-driver'), $(command -v WebKitWebDriver || echo 'no WebKitWebDriver')"
 echo "haproxy:  $(haproxy -v 2>/dev/null | head -n1 || echo none)"
+echo "disk:     $(disk_free) free"
 
 # ------------------------------------------------------------------------------------------------
 banner "cargo fmt --all -- --check"
@@ -156,5 +163,6 @@ bash scripts/test-windows.sh desktop
 windows_took=$((SECONDS - windows_started))
 
 banner "all checks passed"
+printf '==== target/ takes %s; %s free on disk\n' "$(du -sh target 2>/dev/null | cut -f1)" "$(disk_free)"
 printf '==== Windows stage %dm%02ds\n' $((windows_took / 60)) $((windows_took % 60))
 printf '==== total %dm%02ds\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60))
