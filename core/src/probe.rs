@@ -1,6 +1,6 @@
 //! The headless binary's self-probe (`cxr-gate-proxy --check-health [--ready]`): one HTTPS
-//! `GET /health` to the gate's own listener on this host, for a container's HEALTHCHECK in an image
-//! that has no curl. Owns the choice of address to dial, the TLS client for it, reading the answer,
+//! `GET /health` (hyper's HTTP/1.1 client) to the gate's own listener on this host, for a
+//! container's HEALTHCHECK in an image that has no curl. Owns the choice of address to dial, the TLS client for it, reading the answer,
 //! and the one-line verdict the binary prints.
 //!
 //! Liveness (`--check-health`): the listener completes a TLS handshake and answers `/health`.
@@ -11,12 +11,16 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::{header, Request};
+use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
 use serde::Deserialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -139,52 +143,56 @@ async fn ask(addr: SocketAddr, ready: bool) -> Result<Report, ProbeError> {
     let tcp = TcpStream::connect(addr).await.map_err(|source| ProbeError::Connect { addr, source })?;
     let config = client_config().map_err(|e| tls_err(io::Error::other(e)))?;
     let name = ServerName::IpAddress(addr.ip().into());
-    let mut tls = TlsConnector::from(Arc::new(config)).connect(name, tcp).await.map_err(tls_err)?;
+    let tls = TlsConnector::from(Arc::new(config)).connect(name, tcp).await.map_err(tls_err)?;
     let path = if ready { "/health?ready=1" } else { "/health" };
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: cxr-gate-proxy/{} check-health\r\nConnection: close\r\n\r\n",
-        crate::VERSION
-    );
-    tls.write_all(request.as_bytes()).await.map_err(tls_err)?;
-    tls.flush().await.map_err(tls_err)?;
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match tls.read(&mut buf).await {
-            Ok(0) => break,
-            Ok(n) => {
-                answer.extend_from_slice(&buf[..n]);
-                if answer.len() > MAX_ANSWER {
-                    return Err(ProbeError::Answer { addr, what: format!("more than {MAX_ANSWER} bytes") });
-                }
-            }
-            // A peer that closes without close_notify after a complete answer is fine here.
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && !answer.is_empty() => break,
-            Err(e) => return Err(tls_err(e)),
-        }
-    }
-    parse_answer(addr, &answer)
+    exchange(tls, addr, path).await
 }
 
-/// Parses an HTTP/1.1 answer to `GET /health` (a `Content-Length` body, as the gate sends it).
-pub fn parse_answer(addr: SocketAddr, answer: &[u8]) -> Result<Report, ProbeError> {
+/// One `GET path` over `io` with hyper's HTTP/1.1 client, and the answer read into a [`Report`].
+/// Generic over the stream so the answers a gate should never give can be tested without TLS.
+async fn exchange<S>(io: S, addr: SocketAddr, path: &str) -> Result<Report, ProbeError>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
     let bad = |what: String| ProbeError::Answer { addr, what };
-    let split = answer
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| bad(format!("no end of the HTTP head in {} bytes", answer.len())))?;
-    let head = String::from_utf8_lossy(&answer[..split]);
-    let status_line = head.lines().next().unwrap_or_default();
-    let status = status_line
-        .strip_prefix("HTTP/1.1 ")
-        .and_then(|rest| rest.get(..3))
-        .and_then(|code| code.parse::<u16>().ok())
-        .ok_or_else(|| bad(format!("status line {status_line:?}")))?;
+    // hyper's errors say what was wrong with the answer; a TLS or socket failure underneath is Tls.
+    let http_err = |e: hyper::Error| match std::error::Error::source(&e).and_then(|s| s.downcast_ref::<io::Error>()) {
+        Some(io_err) => ProbeError::Tls { addr, source: io::Error::new(io_err.kind(), io_err.to_string()) },
+        None => bad(format!("not an HTTP/1.1 answer to GET {path}: {e}")),
+    };
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await.map_err(http_err)?;
+    // The connection task ends with the answer (Connection: close) or when dropped below.
+    let conn = tokio::spawn(conn);
+    let request = Request::get(path)
+        .header(header::HOST, addr.to_string())
+        .header(header::USER_AGENT, format!("cxr-gate-proxy/{} check-health", crate::VERSION))
+        .header(header::CONNECTION, "close")
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| bad(format!("cannot build the request: {e}")))?;
+    let result = async {
+        let answer = sender.send_request(request).await.map_err(http_err)?;
+        let status = answer.status().as_u16();
+        let body = Limited::new(answer.into_body(), MAX_ANSWER).collect().await.map_err(|e| {
+            match e.downcast::<hyper::Error>() {
+                Ok(e) => http_err(*e),
+                Err(_) => bad(format!("more than {MAX_ANSWER} bytes")),
+            }
+        })?;
+        parse_answer(addr, status, &body.to_bytes())
+    }
+    .await;
+    conn.abort();
+    result
+}
+
+/// Judges the answer to `GET /health`: its status and its JSON body, as the gate sends them.
+pub fn parse_answer(addr: SocketAddr, status: u16, body: &[u8]) -> Result<Report, ProbeError> {
+    let bad = |what: String| ProbeError::Answer { addr, what };
     if status != 200 && status != 503 {
         return Err(bad(format!("HTTP {status} for /health")));
     }
-    let body: HealthBody = serde_json::from_slice(&answer[split + 4..])
-        .map_err(|e| bad(format!("the /health body is not the expected JSON: {e}")))?;
+    let body: HealthBody =
+        serde_json::from_slice(body).map_err(|e| bad(format!("the /health body is not the expected JSON: {e}")))?;
     Ok(Report {
         addr,
         status,
@@ -233,16 +241,41 @@ mod tests {
         assert_eq!(t("[::1]:5000"), "[::1]:5000");
     }
 
-    #[test]
-    fn answers_are_parsed_and_judged() {
+    /// Runs the probe's exchange against a peer that reads the request and then writes `answer`
+    /// and closes; returns the result and the request head the peer read.
+    async fn answered_with(answer: Vec<u8>) -> (Result<Report, ProbeError>, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (client, mut server) = tokio::io::duplex(256 * 1024);
+        let peer = tokio::spawn(async move {
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match server.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
+            }
+            let _ = server.write_all(&answer).await;
+            let _ = server.shutdown().await;
+            String::from_utf8_lossy(&head).into_owned()
+        });
+        let result = exchange(client, addr(), "/health").await;
+        (result, peer.await.unwrap_or_default())
+    }
+
+    fn http(status: &str, body: &str) -> Vec<u8> {
+        format!("HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len())
+            .into_bytes()
+    }
+
+    #[tokio::test]
+    async fn answers_are_parsed_and_judged() {
         let body = r#"{"state":"down","backend":"127.0.0.1:49100","since_ms":1,"active_sessions":0,"version":"x","last_error":"connection refused"}"#;
-        let answer = |status: &str| {
-            format!(
-                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-                body.len()
-            )
-        };
-        let ok = parse_answer(addr(), answer("200 OK").as_bytes());
+        let (ok, request) = answered_with(http("200 OK", body)).await;
+        let request = request.to_ascii_lowercase();
+        assert!(request.starts_with("get /health http/1.1\r\n"), "{request}");
+        assert!(request.contains("\r\nhost: 127.0.0.1:48322\r\n"), "{request}");
+        assert!(request.contains(&format!("user-agent: cxr-gate-proxy/{} check-health", crate::VERSION)), "{request}");
         assert_eq!(ok.as_ref().map(|r| (r.status, r.state.as_str())).ok(), Some((200, "down")));
         assert_eq!(
             verdict(&ok, false),
@@ -251,30 +284,34 @@ mod tests {
                 "ok: 127.0.0.1:48322 answers; runtime 127.0.0.1:49100 is down (connection refused), 0 sessions".into()
             )
         );
-        let unready = parse_answer(addr(), answer("503 Service Unavailable").as_bytes());
+        let (unready, _) = answered_with(http("503 Service Unavailable", body)).await;
         assert_eq!(
             verdict(&unready, true),
             (false, "not ready: runtime 127.0.0.1:49100 is down (connection refused)".into())
         );
 
+        // No Content-Length: the body ends with the connection.
         let up = r#"{"state":"up","backend":"localhost:49100","active_sessions":1,"last_error":null}"#;
-        let up = parse_answer(addr(), format!("HTTP/1.1 200 OK\r\n\r\n{up}").as_bytes());
+        let (up, _) = answered_with(format!("HTTP/1.1 200 OK\r\n\r\n{up}").into_bytes()).await;
         assert_eq!(verdict(&up, true), (true, "ready: runtime localhost:49100 is up, 1 session".into()));
     }
 
-    #[test]
-    fn anything_else_is_unhealthy_with_a_reason() {
+    #[tokio::test]
+    async fn anything_else_is_unhealthy_with_a_reason() {
+        let huge = format!("{{\"state\":\"up\",\"backend\":\"{}\"}}", "x".repeat(MAX_ANSWER));
         for (answer, want) in [
-            ("", "no end of the HTTP head"),
-            ("HTTP/1.1 404 Not Found\r\n\r\n<html>", "HTTP 404 for /health"),
-            ("SSH-2.0-OpenSSH\r\n\r\n", "status line \"SSH-2.0-OpenSSH\""),
-            ("HTTP/1.1 200 OK\r\n\r\n{\"nope\":1}", "not the expected JSON"),
+            (Vec::new(), "not an HTTP/1.1 answer to GET /health"),
+            (http("404 Not Found", "<html>"), "HTTP 404 for /health"),
+            (b"SSH-2.0-OpenSSH\r\n\r\n".to_vec(), "not an HTTP/1.1 answer to GET /health"),
+            (http("200 OK", r#"{"nope":1}"#), "not the expected JSON"),
+            (http("200 OK", &huge), "more than 65536 bytes"),
         ] {
-            let r = parse_answer(addr(), answer.as_bytes());
+            let shown = String::from_utf8_lossy(&answer[..answer.len().min(40)]).into_owned();
+            let (r, _) = answered_with(answer).await;
             let (healthy, line) = verdict(&r, false);
-            assert!(!healthy, "{answer:?}");
+            assert!(!healthy, "{shown:?}");
             assert!(line.starts_with("unhealthy: unexpected answer from 127.0.0.1:48322: "), "{line}");
-            assert!(line.contains(want), "{line}");
+            assert!(line.contains(want), "{shown:?}: {line}");
         }
     }
 }
