@@ -36,7 +36,9 @@ case "$(uname -s)" in
     native=0
     # shellcheck source=scripts/windows-env.sh
     . scripts/windows-env.sh
-    TARGET=(--target "$WIN_TARGET")
+    # No debug info for the dependencies either (windows-env.sh turns it off for the workspace):
+    # Cargo.toml's line tables for them are a package override, which no environment variable reaches.
+    TARGET=(--target "$WIN_TARGET" --config 'profile.dev.package."*".debug=false')
     OUT="$CARGO_TARGET_DIR/$WIN_TARGET"
     RUN=(wine)
     # Debian's clippy: the cargo-clippy that `cargo clippy` would find first is rustup's.
