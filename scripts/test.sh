@@ -23,7 +23,7 @@ export NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=f
 # Every build here is a one-off: incremental caches only cost disk (about 3 GB for the test build).
 export CARGO_INCREMENTAL=0
 
-# A run needs about 14 GB beside the sources (target/ at the end, printed below); a full disk shows
+# A run needs about 13 GB beside the sources (target/ at the end, printed below); a full disk shows
 # up as a linker error deep in a stage, so every stage reports what is left.
 disk_free() { df -h --output=avail . 2>/dev/null | tail -n1 | tr -d ' ' || echo "?"; }
 
