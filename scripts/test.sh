@@ -23,8 +23,8 @@ export NPM_CONFIG_UPDATE_NOTIFIER=false NPM_CONFIG_FUND=false NPM_CONFIG_AUDIT=f
 # Every build here is a one-off: incremental caches only cost disk (about 3 GB for the test build).
 export CARGO_INCREMENTAL=0
 
-# A run needs about 13 GB beside the sources (target/ at the end, printed below); a full disk shows
-# up as a linker error deep in a stage, so every stage reports what is left.
+# A run needs about 13 GB beside the sources (the target directory's size is printed at the end);
+# a full disk shows up as a linker error deep in a stage, so every stage reports what is left.
 disk_free() { df -h --output=avail . 2>/dev/null | tail -n1 | tr -d ' ' || echo "?"; }
 
 started=$SECONDS
@@ -163,6 +163,6 @@ bash scripts/test-windows.sh desktop
 windows_took=$((SECONDS - windows_started))
 
 banner "all checks passed"
-printf '==== target/ takes %s; %s free on disk\n' "$(du -sh target 2>/dev/null | cut -f1)" "$(disk_free)"
+printf '==== the target directory takes %s; %s free on disk\n' "$(du -sh "$target_dir" 2>/dev/null | cut -f1)" "$(disk_free)"
 printf '==== Windows stage %dm%02ds\n' $((windows_took / 60)) $((windows_took % 60))
 printf '==== total %dm%02ds\n' $(((SECONDS - started) / 60)) $(((SECONDS - started) % 60))

@@ -1,7 +1,7 @@
 //! The headless binary's self-probe (`cxr-gate-proxy --check-health [--ready]`): one HTTPS
 //! `GET /health` (hyper's HTTP/1.1 client) to the gate's own listener on this host, for a
-//! container's HEALTHCHECK in an image that has no curl. Owns the choice of address to dial, the TLS client for it, reading the answer,
-//! and the one-line verdict the binary prints.
+//! container's HEALTHCHECK in an image that has no curl. Owns the choice of address to dial, the
+//! TLS client for it, reading the answer, and the one-line verdict the binary prints.
 //!
 //! Liveness (`--check-health`): the listener completes a TLS handshake and answers `/health`.
 //! Readiness (`--ready`): it asks `/health?ready=1`, which is `503` unless the CloudXR Runtime is UP.
@@ -186,7 +186,7 @@ where
 }
 
 /// Judges the answer to `GET /health`: its status and its JSON body, as the gate sends them.
-pub fn parse_answer(addr: SocketAddr, status: u16, body: &[u8]) -> Result<Report, ProbeError> {
+fn parse_answer(addr: SocketAddr, status: u16, body: &[u8]) -> Result<Report, ProbeError> {
     let bad = |what: String| ProbeError::Answer { addr, what };
     if status != 200 && status != 503 {
         return Err(bad(format!("HTTP {status} for /health")));
