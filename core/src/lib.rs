@@ -6,6 +6,7 @@ pub mod config;
 pub mod connector;
 #[cfg(feature = "demo")]
 pub mod demo;
+pub mod firewall;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod gateway;
