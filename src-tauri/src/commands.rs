@@ -383,6 +383,12 @@ pub async fn add_firewall_rules<R: Runtime>(app: AppHandle<R>) -> Result<Firewal
     firewall::add_rules(&app, &ports).await
 }
 
+/// "Network settings": Windows' own page, where a network's Public/Private category is the user's choice.
+#[tauri::command]
+pub fn open_network_settings() -> Result<(), String> {
+    firewall::open_network_settings()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,6 +46,11 @@ const EXIT_USAGE: i32 = 2;
 
 /// Runs the app; returns the process exit code.
 pub fn run() -> i32 {
+    // The elevated "Fix the firewall" step: this program re-run as administrator (firewall/fixcmd.rs).
+    let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    if firewall::fixcmd::asked(&args) {
+        return firewall::fixcmd::run(&args);
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -107,6 +112,7 @@ pub fn run() -> i32 {
             commands::restart_proxy,
             commands::firewall_status,
             commands::add_firewall_rules,
+            commands::open_network_settings,
             commands::ca_trust_status,
             commands::trust_ca,
             commands::rotate_ca,

@@ -12,9 +12,9 @@ use cxr_gate_core::{Config, Gateway, Status};
 use tokio::sync::{watch, RwLock};
 
 use crate::cli::{Launch, Override};
-use crate::firewall::Ports;
 use crate::settings::Settings;
 use crate::view::{self, AppInfo, StatusView};
+use cxr_gate_core::firewall::Ports;
 
 /// The window's label (tauri.conf.json).
 pub const MAIN_WINDOW: &str = "main";

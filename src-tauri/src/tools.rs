@@ -1,4 +1,4 @@
-//! The system's command-line tools the shell runs (ufw, certutil, netsh): finding one that a desktop
+//! The system's command-line tools the shell runs (ufw, firewall-cmd, nft, systemctl, certutil): finding one that a desktop
 //! session's PATH may lack, and running one to its end in the C locale, so the parsers in
 //! `firewall` and `trust` read the English output they are tested with.
 

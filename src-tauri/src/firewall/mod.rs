@@ -1,90 +1,30 @@
-//! Owns "Ports & firewall": the three inbound rules the runtime and the proxy need and the view the
-//! window shows. The exact command lines that check and add them, and the parsers of their output,
-//! live per firewall: `netsh` (Windows Defender Firewall) and `ufw` (Linux); they are plain
-//! functions with unit tests, compiled on their own platform and in tests everywhere, so nothing
-//! in them is dead code on either platform. `windows` runs netsh (and one elevated PowerShell
-//! step); `ufw` runs ufw. Everything runs through tauri-plugin-shell from Rust with fixed
-//! arguments (the webview has no shell permission).
+//! Owns "Ports & firewall": the view the window shows for the three inbound ports the runtime and
+//! the proxy need, per firewall. Windows (`windows`): the Windows Firewall read through its COM API
+//! by the engine (`cxr_gate_core::firewall`: the model, the verdict per port, the fix plan) and the
+//! one elevated step that fixes it (this app re-run as administrator with `firewall-fix`, handled
+//! by `fixcmd`). Linux (`ufw`): ufw's view and commands to copy, or which other firewall
+//! (firewalld, nftables) is running. Pure view-building functions are unit-tested everywhere.
 
 use serde::Serialize;
 
-#[cfg(any(windows, test))]
-mod netsh;
+pub mod fixcmd;
 #[cfg(any(not(windows), test))]
 mod ufw;
+#[cfg(any(windows, test))]
+mod verdict;
 #[cfg(windows)]
 mod windows;
 
+pub use cxr_gate_core::firewall::{rules, Ports, Proto, RuleSpec};
 #[cfg(not(windows))]
 pub use ufw::{add_rules, status};
 #[cfg(windows)]
-pub use windows::{add_rules, status};
+pub use windows::{add_rules, open_network_settings, status};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Proto {
-    Tcp,
-    Udp,
-}
-
-/// The ports in use (configured, so rules follow the settings).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Ports {
-    pub signaling: u16,
-    pub media_first: u16,
-    pub media_last: u16,
-    pub proxy: u16,
-}
-
-/// One inbound allow rule.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RuleSpec {
-    /// The Windows rule name (what NVIDIA's docs and our "Add firewall rules" use).
-    pub name: &'static str,
-    pub proto: Proto,
-    pub first: u16,
-    pub last: u16,
-}
-
-impl RuleSpec {
-    /// netsh style: `49100` or `47998-48012`.
-    pub fn netsh_ports(&self) -> String {
-        if self.first == self.last {
-            self.first.to_string()
-        } else {
-            format!("{}-{}", self.first, self.last)
-        }
-    }
-}
-
-pub const SIGNALING_RULE: &str = "CloudXR Signaling";
-pub const MEDIA_RULE: &str = "CloudXR Media";
-pub const PROXY_RULE: &str = "CloudXR wss:// Proxy";
-
-pub fn rules(p: &Ports) -> Vec<RuleSpec> {
-    vec![
-        RuleSpec { name: SIGNALING_RULE, proto: Proto::Tcp, first: p.signaling, last: p.signaling },
-        RuleSpec { name: MEDIA_RULE, proto: Proto::Udp, first: p.media_first, last: p.media_last },
-        RuleSpec { name: PROXY_RULE, proto: Proto::Tcp, first: p.proxy, last: p.proxy },
-    ]
-}
-
-/// Whether a port list (`49100`, `47998-48012`, `80,443`, `Any`) covers first..=last.
-fn port_list_covers(list: &str, first: u16, last: u16, range_sep: char) -> bool {
-    let items: Vec<(u16, u16)> = list
-        .split(',')
-        .filter_map(|i| {
-            let i = i.trim();
-            if i.eq_ignore_ascii_case("any") {
-                return Some((1, u16::MAX));
-            }
-            match i.split_once(range_sep) {
-                Some((a, b)) => Some((a.trim().parse().ok()?, b.trim().parse().ok()?)),
-                None => i.parse().ok().map(|p| (p, p)),
-            }
-        })
-        .collect();
-    (first..=last).all(|p| items.iter().any(|&(a, b)| (a..=b).contains(&p)))
+/// Non-Windows: there is no Windows network settings page to open.
+#[cfg(not(windows))]
+pub fn open_network_settings() -> Result<(), String> {
+    Err("Network categories are a Windows setting.".into())
 }
 
 /// One row of the Ports & firewall card's rule list.
@@ -93,22 +33,28 @@ pub struct RuleView {
     pub name: String,
     pub proto: Proto,
     pub ports: String,
-    /// Some(true) allowed, Some(false) missing, None unknown / not applicable.
+    /// Some(true) allowed, Some(false) missing or blocked, None unknown / only partly.
     pub present: Option<bool>,
     pub note: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Default)]
 pub struct FirewallView {
-    /// "windows" (Defender Firewall via netsh), "ufw", "none" (no firewall tool found).
+    /// "windows" (Windows Firewall), "ufw", "firewalld", "nftables", "none" (nothing found).
     pub system: String,
     /// One sentence for the card.
     pub summary: String,
     pub rules: Vec<RuleView>,
     /// Commands to copy and run by hand (Linux).
     pub commands: Vec<String>,
-    /// The "Add firewall rules" button works here (Windows).
+    /// The "Fix the firewall" button works here (Windows, with something to change).
     pub can_add: bool,
+    /// Lines about the profile in effect and each connected network ("Network \"Home\" is Public").
+    pub networks: Vec<String>,
+    /// What the fix changes, one rule a line (named in the confirmation, too).
+    pub changes: Vec<String>,
+    /// A connected network is Public: offer Windows' network settings (making it Private is the user's choice).
+    pub public_network: bool,
 }
 
 fn rows(specs: &[RuleSpec], state: impl Fn(&RuleSpec) -> (Option<bool>, Option<String>)) -> Vec<RuleView> {
@@ -116,25 +62,7 @@ fn rows(specs: &[RuleSpec], state: impl Fn(&RuleSpec) -> (Option<bool>, Option<S
         .iter()
         .map(|s| {
             let (present, note) = state(s);
-            RuleView { name: s.name.to_string(), proto: s.proto, ports: s.netsh_ports(), present, note }
+            RuleView { name: s.name.to_string(), proto: s.proto, ports: s.ports_text(), present, note }
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const PORTS: Ports = Ports { signaling: 49100, media_first: 47998, media_last: 48012, proxy: 48322 };
-
-    #[test]
-    fn three_rules_follow_the_configured_ports() {
-        let r = rules(&Ports { proxy: 9443, signaling: 5000, ..PORTS });
-        assert_eq!(
-            r.iter().map(|r| r.name).collect::<Vec<_>>(),
-            ["CloudXR Signaling", "CloudXR Media", "CloudXR wss:// Proxy"]
-        );
-        assert_eq!(r.iter().map(RuleSpec::netsh_ports).collect::<Vec<_>>(), ["5000", "47998-48012", "9443"]);
-        assert_eq!(r.iter().map(RuleSpec::ufw_spec).collect::<Vec<_>>(), ["5000/tcp", "47998:48012/udp", "9443/tcp"]);
-    }
 }

@@ -1,36 +1,36 @@
-//! Linux's ufw: what to type to allow the rules, the parser of `ufw status`, and the view from one
-//! run of it (the app cannot add rules here: that needs root, so the window shows the commands).
-//! The parsers are pure and unit-tested on every platform; running ufw is Linux only.
+//! Linux: ufw's view (what to type to allow the rules, the parser of `ufw status`, the view from
+//! one run of it; the app cannot add rules here: that needs root, so the window shows the
+//! commands), and when ufw is not what guards the PC, whether firewalld (`firewall-cmd --state`) or
+//! nftables (`nft list ruleset`, or its service) is. The parsers are pure and unit-tested on every
+//! platform; running the tools is Linux only.
 
 #[cfg(not(windows))]
 use tauri::{AppHandle, Runtime};
 
-use super::{port_list_covers, rows, rules, FirewallView, Ports, Proto, RuleSpec};
+use super::{rows, rules, FirewallView, Ports, RuleSpec};
 
-impl Proto {
-    /// ufw's spelling: `tcp`, `udp`.
-    pub fn lower(self) -> &'static str {
-        match self {
-            Proto::Tcp => "tcp",
-            Proto::Udp => "udp",
-        }
+/// ufw style: `49100/tcp` or `47998:48012/udp`.
+pub fn ufw_spec(r: &RuleSpec) -> String {
+    if r.first == r.last {
+        format!("{}/{}", r.first, r.proto.lower())
+    } else {
+        format!("{}:{}/{}", r.first, r.last, r.proto.lower())
     }
 }
 
-impl RuleSpec {
-    /// ufw style: `49100/tcp` or `47998:48012/udp`.
-    pub fn ufw_spec(&self) -> String {
-        if self.first == self.last {
-            format!("{}/{}", self.first, self.proto.lower())
-        } else {
-            format!("{}:{}/{}", self.first, self.last, self.proto.lower())
+/// Whether a ufw port list (`49100`, `47998:48012`, `80,443`) includes `port`.
+fn port_list_covers(list: &str, port: u16) -> bool {
+    list.split(',').any(|i| match i.trim().split_once(':') {
+        Some((a, b)) => {
+            matches!((a.trim().parse::<u16>(), b.trim().parse::<u16>()), (Ok(a), Ok(b)) if (a..=b).contains(&port))
         }
-    }
+        None => i.trim().parse::<u16>() == Ok(port),
+    })
 }
 
 /// What to type on Linux, one line per rule.
 pub fn ufw_allow_commands(rules: &[RuleSpec]) -> Vec<String> {
-    rules.iter().map(|r| format!("sudo ufw allow {}", r.ufw_spec())).collect()
+    rules.iter().map(|r| format!("sudo ufw allow {}", ufw_spec(r))).collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,7 +91,7 @@ pub fn ufw_covers(rules: &[UfwRule], spec: &RuleSpec) -> bool {
             if proto.is_some_and(|p| !p.eq_ignore_ascii_case(spec.proto.lower())) {
                 return false;
             }
-            ports.chars().next().is_some_and(|c| c.is_ascii_digit()) && port_list_covers(ports, port, port, ':')
+            ports.chars().next().is_some_and(|c| c.is_ascii_digit()) && port_list_covers(ports, port)
         })
     })
 }
@@ -112,15 +112,14 @@ pub fn ufw_view(ports: &Ports, run: UfwRun<'_>) -> FirewallView {
             system: "none".into(),
             summary: "No ufw found; make sure these ports are open in your firewall.".into(),
             rules: rows(&specs, unknown),
-            commands: Vec::new(),
-            can_add: false,
+            ..FirewallView::default()
         },
         UfwRun::Failed(e) => FirewallView {
             system: "ufw".into(),
             summary: format!("Could not run ufw ({e}). If ufw is active, allow these ports:"),
             rules: rows(&specs, unknown),
             commands,
-            can_add: false,
+            ..FirewallView::default()
         },
         UfwRun::Output { ok, stdout, stderr } => match parse_ufw_status(stdout).filter(|_| ok) {
             Some(UfwStatus::Inactive) => FirewallView {
@@ -129,7 +128,7 @@ pub fn ufw_view(ports: &Ports, run: UfwRun<'_>) -> FirewallView {
                     .into(),
                 rules: rows(&specs, |_| (None, Some("ufw inactive".into()))),
                 commands,
-                can_add: false,
+                ..FirewallView::default()
             },
             Some(UfwStatus::Active(found)) => {
                 let missing = specs.iter().filter(|s| !ufw_covers(&found, s)).count();
@@ -142,7 +141,7 @@ pub fn ufw_view(ports: &Ports, run: UfwRun<'_>) -> FirewallView {
                     },
                     rules: rows(&specs, |s| (Some(ufw_covers(&found, s)), None)),
                     commands,
-                    can_add: false,
+                    ..FirewallView::default()
                 }
             }
             None => {
@@ -156,7 +155,7 @@ pub fn ufw_view(ports: &Ports, run: UfwRun<'_>) -> FirewallView {
                     summary: format!("ufw is installed; {why}. If it is active, allow these ports:"),
                     rules: rows(&specs, unknown),
                     commands,
-                    can_add: false,
+                    ..FirewallView::default()
                 }
             }
         },
@@ -167,17 +166,102 @@ fn first_line(a: &str, b: &str) -> String {
     a.lines().chain(b.lines()).map(str::trim).find(|l| !l.is_empty()).unwrap_or("it printed nothing").to_string()
 }
 
+/// `firewall-cmd --state` says firewalld is running.
+pub fn firewalld_running(ok: bool, stdout: &str) -> bool {
+    ok && stdout.trim() == "running"
+}
+
+/// `nft list ruleset` printed at least one table (an empty ruleset filters nothing).
+pub fn nft_has_rules(ok: bool, stdout: &str) -> bool {
+    ok && stdout.lines().any(|l| l.trim_start().starts_with("table "))
+}
+
+/// `systemctl is-active nftables` says the service is active.
+pub fn service_active(ok: bool, stdout: &str) -> bool {
+    ok && stdout.trim() == "active"
+}
+
+/// ufw is active and its rules were read (its view is then the answer).
+pub fn ufw_active(run: &UfwRun<'_>) -> bool {
+    matches!(run, UfwRun::Output { ok: true, stdout, .. } if matches!(parse_ufw_status(stdout), Some(UfwStatus::Active(_))))
+}
+
+/// Another firewall is what runs here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Other {
+    Firewalld,
+    Nftables,
+}
+
+pub fn other_view(ports: &Ports, other: Other) -> FirewallView {
+    let specs = rules(ports);
+    match other {
+        Other::Firewalld => {
+            let mut commands: Vec<String> = specs
+                .iter()
+                .map(|r| format!("sudo firewall-cmd --permanent --add-port={}/{}", r.ports_text(), r.proto.lower()))
+                .collect();
+            commands.push("sudo firewall-cmd --reload".into());
+            FirewallView {
+                system: "firewalld".into(),
+                summary: "firewalld is running (its zones are not read here). Allow these ports in the zone of your \
+                          network, for example:"
+                    .into(),
+                rules: rows(&specs, |_| (None, Some("firewalld: not read".into()))),
+                commands,
+                ..FirewallView::default()
+            }
+        }
+        Other::Nftables => FirewallView {
+            system: "nftables".into(),
+            summary: "nftables rules are loaded (not read here): make sure they accept these ports inbound.".into(),
+            rules: rows(&specs, |_| (None, Some("nftables: not read".into()))),
+            ..FirewallView::default()
+        },
+    }
+}
+
 /// Reads the firewall state for the current ports (a few hundred ms: runs on demand, not per status tick).
 #[cfg(not(windows))]
 pub async fn status<R: Runtime>(app: &AppHandle<R>, ports: &Ports) -> FirewallView {
+    use crate::tools::{find, run};
+    const SBIN: &[&str] = &["/usr/sbin", "/sbin"];
     // PATH first, then the sbin directories a desktop session's PATH often lacks.
-    let Some(ufw) = crate::tools::find("ufw", &["/usr/sbin", "/sbin"]) else {
-        return ufw_view(ports, UfwRun::NotInstalled);
+    let ufw_out = match find("ufw", SBIN) {
+        Some(ufw) => Some(run(app, &ufw, vec!["status".into()]).await),
+        None => None,
     };
-    match crate::tools::run(app, &ufw, vec!["status".into()]).await {
-        Ok((ok, stdout, stderr)) => ufw_view(ports, UfwRun::Output { ok, stdout: &stdout, stderr: &stderr }),
-        Err(e) => ufw_view(ports, UfwRun::Failed(e)),
+    let ufw_run = match &ufw_out {
+        None => UfwRun::NotInstalled,
+        Some(Ok((ok, stdout, stderr))) => UfwRun::Output { ok: *ok, stdout, stderr },
+        Some(Err(e)) => UfwRun::Failed(e.clone()),
+    };
+    if ufw_active(&ufw_run) {
+        return ufw_view(ports, ufw_run);
     }
+    if let Some(fc) = find("firewall-cmd", SBIN) {
+        if let Ok((ok, out, _)) = run(app, &fc, vec!["--state".into()]).await {
+            if firewalld_running(ok, &out) {
+                return other_view(ports, Other::Firewalld);
+            }
+        }
+    }
+    // Listing the ruleset needs root; the service's state does not.
+    if let Some(nft) = find("nft", SBIN) {
+        if let Ok((ok, out, _)) = run(app, &nft, vec!["list".into(), "ruleset".into()]).await {
+            if nft_has_rules(ok, &out) {
+                return other_view(ports, Other::Nftables);
+            }
+        }
+    }
+    if let Some(sc) = find("systemctl", &["/usr/bin", "/bin"]) {
+        if let Ok((ok, out, _)) = run(app, &sc, vec!["is-active".into(), "nftables".into()]).await {
+            if service_active(ok, &out) {
+                return other_view(ports, Other::Nftables);
+            }
+        }
+    }
+    ufw_view(ports, ufw_run)
 }
 
 /// Adding rules needs root here: the window shows the commands to run instead.
@@ -200,6 +284,51 @@ mod tests {
 47998:48012/udp            ALLOW       Anywhere\n\
 22/tcp (v6)                ALLOW       Anywhere (v6)\n\
 49100/tcp (v6)             ALLOW       Anywhere (v6)\n";
+
+    #[test]
+    fn three_rules_follow_the_configured_ports() {
+        let r = rules(&Ports { proxy: 9443, signaling: 5000, ..PORTS });
+        assert_eq!(
+            r.iter().map(|r| r.name).collect::<Vec<_>>(),
+            ["CloudXR Signaling", "CloudXR Media", "CloudXR wss:// Proxy"]
+        );
+        assert_eq!(r.iter().map(RuleSpec::ports_text).collect::<Vec<_>>(), ["5000", "47998-48012", "9443"]);
+        assert_eq!(r.iter().map(ufw_spec).collect::<Vec<_>>(), ["5000/tcp", "47998:48012/udp", "9443/tcp"]);
+    }
+
+    #[test]
+    fn firewalld_and_nftables_are_named_when_they_run() {
+        assert!(firewalld_running(true, "running\n"));
+        assert!(!firewalld_running(false, "not running\n"));
+        assert!(!firewalld_running(true, ""));
+        let ruleset =
+            "table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n\t}\n}\n";
+        assert!(nft_has_rules(true, ruleset));
+        assert!(!nft_has_rules(true, ""), "an empty ruleset filters nothing");
+        assert!(!nft_has_rules(false, "Error: Operation not permitted\n"));
+        assert!(service_active(true, "active\n"));
+        assert!(!service_active(false, "inactive\n"));
+        let active = UfwRun::Output { ok: true, stdout: "Status: active\n", stderr: "" };
+        assert!(ufw_active(&active));
+        assert!(!ufw_active(&UfwRun::Output { ok: true, stdout: "Status: inactive\n", stderr: "" }));
+        assert!(!ufw_active(&UfwRun::NotInstalled));
+        let fd = other_view(&PORTS, Other::Firewalld);
+        assert_eq!(fd.system, "firewalld");
+        assert!(fd.summary.starts_with("firewalld is running"), "{}", fd.summary);
+        assert_eq!(
+            fd.commands,
+            [
+                "sudo firewall-cmd --permanent --add-port=49100/tcp",
+                "sudo firewall-cmd --permanent --add-port=47998-48012/udp",
+                "sudo firewall-cmd --permanent --add-port=48322/tcp",
+                "sudo firewall-cmd --reload"
+            ]
+        );
+        let nft = other_view(&PORTS, Other::Nftables);
+        assert_eq!(nft.system, "nftables");
+        assert_eq!(nft.rules[1].note.as_deref(), Some("nftables: not read"));
+        assert!(!nft.can_add && nft.commands.is_empty());
+    }
 
     #[test]
     fn ufw_status_parser() {
