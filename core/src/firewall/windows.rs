@@ -151,7 +151,7 @@ pub fn read() -> Result<FirewallState, FirewallError> {
             st.profiles.push(ProfileState {
                 profile,
                 enabled: p.get_FirewallEnabled(t).map_err(read_err("whether the firewall is on"))?.0 != 0,
-                default_inbound_block: p.get_DefaultInboundAction(t).map_or(true, |a| a != NET_FW_ACTION_ALLOW),
+                default_inbound_block: p.get_DefaultInboundAction(t) != Ok(NET_FW_ACTION_ALLOW),
                 block_all_inbound: p.get_BlockAllInboundTraffic(t).is_ok_and(|b| b.0 != 0),
             });
         }

@@ -15,7 +15,7 @@ mod verdict;
 #[cfg(windows)]
 mod windows;
 
-pub use cxr_gate_core::firewall::{rules, Ports, Proto, RuleSpec};
+use cxr_gate_core::firewall::{Proto, RuleSpec};
 #[cfg(not(windows))]
 pub use ufw::{add_rules, status};
 #[cfg(windows)]

@@ -7,7 +7,9 @@
 #[cfg(not(windows))]
 use tauri::{AppHandle, Runtime};
 
-use super::{rows, rules, FirewallView, Ports, RuleSpec};
+use cxr_gate_core::firewall::{rules, Ports, RuleSpec};
+
+use super::{rows, FirewallView};
 
 /// ufw style: `49100/tcp` or `47998:48012/udp`.
 pub fn ufw_spec(r: &RuleSpec) -> String {

@@ -3,7 +3,9 @@
 
 use cxr_gate_core::firewall::Report;
 
-use super::{rows, FirewallView, RuleSpec};
+use cxr_gate_core::firewall::RuleSpec;
+
+use super::{rows, FirewallView};
 
 pub fn windows_view(specs: &[RuleSpec], read: Result<&Report, &str>) -> FirewallView {
     let report = match read {
