@@ -3,11 +3,14 @@
 # cross-builds for x86_64-pc-windows-gnu and runs the Windows build under wine.
 #
 #   bash scripts/test-windows.sh            # every step below, in order
-#   bash scripts/test-windows.sh STEP...    # clippy | tests | proxy | desktop | release
+#   bash scripts/test-windows.sh STEP...    # clippy | tests | firewall | proxy | desktop | release
 #
 #   clippy   clippy -D warnings for the Windows target, every crate, all targets
 #   tests    under wine: the unit tests of core, the desktop crate and the test library, and the
 #            black-box tests that make sense on Windows (list and exclusions below)
+#   firewall the Windows Firewall read through COM (a view, or "could not read the firewall", and
+#            how long it took; under wine the service is a stub), and `cxr-gate.exe firewall-fix`
+#            (the elevated fix) refusing bad arguments with exit 2 and the reason
 #   proxy    the release cxr-gate-proxy.exe: --version, and a wss:// session through it end to end
 #            on loopback (the cli test's session, pointed at the release binary)
 #   desktop  cxr-gate.exe (the debug build, which reuses the test build): the resources the
@@ -127,6 +130,24 @@ do_tests() {
   with_console cargo test "${TARGET[@]}" "${SEL[@]}" --no-fail-fast -- "${SKIP[@]}" "${more_skips[@]}"
 }
 
+do_firewall() {
+  step "the firewall read through COM, timed (the test prints the figure; 20 s is only its hang guard)"
+  cargo test "${TARGET[@]}" "${SEL[@]}" -- --exact firewall::tests::the_firewall_read_answers_or_says_why_without_hanging --nocapture
+  step "cxr-gate.exe firewall-fix refuses bad arguments: exit 2 and the reason, nothing changed"
+  cargo build "${TARGET[@]}" "${PKGS[@]}" --bins --test cli "${BLACK_BOX[@]}"
+  local exe="$OUT/debug/cxr-gate.exe" args out rc
+  for args in "firewall-fix" "firewall-fix --allow X=tcp:0" "firewall-fix --allow X=icmp:1" "firewall-fix --remove-rule Y"; do
+    rc=0
+    # shellcheck disable=SC2086 # the words of each case are its arguments
+    out="$("${RUN[@]}" "$exe" $args </dev/null 2>&1 | tr -d '\r')" || rc=$?
+    echo "cxr-gate.exe $args -> exit $rc: $out"
+    [ "$rc" = 2 ] && grep -q "^cxr-gate firewall-fix: " <<<"$out" || {
+      echo "expected exit 2 and a 'cxr-gate firewall-fix: ' message" >&2
+      return 1
+    }
+  done
+}
+
 do_proxy() {
   step "release cxr-gate-proxy.exe"
   cargo build --release "${TARGET[@]}" -p cxr-gate-core --bin cxr-gate-proxy
@@ -216,18 +237,19 @@ do_release() {
 
 steps=("$@")
 if [ ${#steps[@]} -eq 0 ]; then
-  steps=(clippy tests proxy)
+  steps=(clippy tests firewall proxy)
   [ "$native" = 1 ] || steps+=(desktop)
 fi
 for s in "${steps[@]}"; do
   case "$s" in
     clippy) do_clippy ;;
     tests) do_tests ;;
+    firewall) do_firewall ;;
     proxy) do_proxy ;;
     desktop) do_desktop ;;
     release) do_release ;;
     *)
-      echo "unknown step '$s' (clippy, tests, proxy, desktop, release)" >&2
+      echo "unknown step '$s' (clippy, tests, firewall, proxy, desktop, release)" >&2
       exit 2
       ;;
   esac

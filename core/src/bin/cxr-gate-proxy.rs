@@ -289,6 +289,26 @@ async fn run(cfg: Config) -> Result<ExitCode> {
         let _ = writeln!(out, "{}", banner(&st));
         let _ = out.flush();
     }
+    // On Windows, whether the firewall lets headsets reach the ports (read off the async threads,
+    // not awaited: a stop request is served meanwhile).
+    #[cfg(windows)]
+    {
+        let ports = cxr_gate_core::firewall::Ports {
+            signaling: st.ports.signaling_port,
+            media_first: st.ports.media_first,
+            media_last: st.ports.media_last,
+            proxy: st.listener.port,
+        };
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let lines = cxr_gate_core::firewall::windows::startup_lines(&ports, Duration::from_secs(10));
+            let mut out = std::io::stdout().lock();
+            for l in lines {
+                let _ = writeln!(out, "{l}");
+            }
+            let _ = out.flush();
+        });
+    }
     let why = stop.requested().await;
     tracing::info!("shutting down ({why})");
     gw.shutdown().await;

@@ -423,3 +423,32 @@ fn bad_fix_arguments_are_refused_with_the_reason() {
         Ok("A=B".to_string())
     );
 }
+
+/// Windows (and wine in the Windows stage): the real COM read answers, or says it could not read
+/// the firewall, within the hang guard; what it read evaluates. Prints how long it took.
+#[cfg(windows)]
+#[test]
+fn the_firewall_read_answers_or_says_why_without_hanging() {
+    use super::windows::{read_within, FirewallError};
+    let t = std::time::Instant::now();
+    let read = read_within(std::time::Duration::from_secs(20));
+    let ms = t.elapsed().as_millis();
+    match &read {
+        Ok(st) => {
+            println!(
+                "firewall read in {ms} ms: profiles {:#x}, {} inbound rules, {} networks",
+                st.current_profiles,
+                st.rules.len(),
+                st.networks.len()
+            );
+            for l in eval(st).lines() {
+                println!("  {l}");
+            }
+        }
+        Err(e) => println!("firewall read in {ms} ms: {e}"),
+    }
+    if let Err(e) = read {
+        assert!(!matches!(e, FirewallError::TimedOut(_)), "the read hung: {e}");
+        assert!(e.to_string().starts_with("could not read the firewall ("), "{e}");
+    }
+}

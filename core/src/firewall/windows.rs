@@ -257,3 +257,16 @@ pub fn apply(plan: &FixPlan) -> Result<Vec<String>, FirewallError> {
     }
     Ok(done)
 }
+
+/// The headless binary's few lines at start: the verdict for `ports` and this program, or why the
+/// firewall could not be read.
+pub fn startup_lines(ports: &super::Ports, limit: Duration) -> Vec<String> {
+    match read_within(limit) {
+        Ok(st) => {
+            let programs = std::env::current_exe().map(|p| super::our_programs(&p)).unwrap_or_default();
+            let var = |n: &str| std::env::var(n).ok();
+            super::evaluate(&st, &super::rules(ports), &super::Context { programs: &programs, var: &var }).lines()
+        }
+        Err(e) => vec![format!("Windows Firewall: {e}")],
+    }
+}
