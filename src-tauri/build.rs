@@ -16,6 +16,7 @@ const COMMANDS: &[&str] = &[
     "restart_proxy",
     "firewall_status",
     "add_firewall_rules",
+    "open_network_settings",
     "ca_trust_status",
     "trust_ca",
     "rotate_ca",

@@ -473,6 +473,18 @@ async fn run_checks(
     let summary = text(c, "[data-testid=net-summary]").await?;
     assert!(summary.contains("127.0.0.1"), "summary: {summary}");
 
+    // 4c. The Ports & firewall card: the firewall was read (ufw, firewalld, nftables or none here)
+    // and each port's Firewall cell holds a verdict.
+    let fw = eventually(Duration::from_secs(10), "the firewall card filled in", || async {
+        let s = text(c, "[data-testid=firewall-summary]").await?;
+        Ok((!s.is_empty() && s != "Checking the firewall…").then_some(s))
+    })
+    .await;
+    assert!(!fw.starts_with("Could not check the firewall"), "firewall card: {fw}");
+    let pills = c.find_all(Locator::Css("#ports td[data-k=fw] .pill")).await.map_err(|e| e.to_string())?.len();
+    assert_eq!(pills, 3, "a firewall verdict per port; summary {fw:?}");
+    eprintln!("desktop e2e: firewall card: {fw}");
+
     // 5. A bad value in Settings: a message next to the field, nothing saved.
     type_into(c, "proxy_port", "0").await?;
     click(c, "save-settings").await?;

@@ -1,6 +1,8 @@
-// "Ports & firewall": the three ports, whether each is in use and allowed by the firewall, the
-// commands to allow them, and the periodic re-check while the window is shown.
-import { $, setText, invoke, busy, copy, flash, errText, clock, stateCell } from "../render.js";
+// "Ports & firewall": the three ports, whether each is in use and allowed by the firewall (on
+// Windows: the rule that decides, the profile and networks, what "Fix the firewall" changes, and
+// Windows' network settings when a network is Public), the commands to allow them elsewhere, and
+// the periodic re-check while the window is shown.
+import { $, setText, invoke, busy, copy, flash, errText, clock, stateCell, el, rebuild } from "../render.js";
 
 let firewall = null;   // the last firewall view
 let firewallAt = 0;    // when the firewall was last checked (Date.now())
@@ -33,8 +35,10 @@ function drawFirewallCells() {
     const td = $(id).querySelector('[data-k="fw"]');
     const r = firewall && firewall.rules[i];
     if (!r) return stateCell(td, "unknown", "checking…");
+    const windows = firewall.system === "windows";
     if (r.present === true) stateCell(td, "good", "allowed", r.note);
-    else if (r.present === false) stateCell(td, "bad", "no rule", r.note);
+    else if (r.present === false) stateCell(td, "bad", windows ? "blocked" : "no rule", r.note);
+    else if (windows && r.note) stateCell(td, "unknown", "partly", r.note);
     else stateCell(td, "unknown", firewall.system === "none" ? "not checked" : "unknown", r.note);
   });
 }
@@ -46,6 +50,15 @@ function drawFirewall(f) {
   const cmds = $("firewall-commands");
   cmds.hidden = !f.commands.length;
   setText("firewall-commands-text", f.commands.join("\n"));
+  // Windows: the profile and each network's category; what the fix changes; the network settings.
+  const lines = (id, items) => {
+    $(id).hidden = !items.length;
+    rebuild($(id), items.join("\n"), () => items.map((t) => el("li", { text: t })));
+  };
+  lines("firewall-networks", f.networks || []);
+  lines("firewall-changes-list", f.changes || []);
+  $("firewall-changes").hidden = !(f.changes || []).length;
+  $("network-settings").hidden = $("network-settings-why").hidden = !f.public_network;
   drawFirewallCells();
 }
 
@@ -81,6 +94,13 @@ function wire() {
       flash("firewall-msg", errText(err), "err");
     }
   }));
+  $("network-settings").addEventListener("click", async () => {
+    try {
+      await invoke("open_network_settings");
+    } catch (err) {
+      flash("firewall-msg", errText(err), "err");
+    }
+  });
   $("recheck-firewall").addEventListener("click", (e) => busy(e.currentTarget, async () => {
     await checkFirewall();
     flash("firewall-msg", "Checked at " + clock(Date.now()) + ".");
