@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use http_body_util::BodyExt;
 use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -13,7 +14,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::io::HeadDeadlineIo;
+use super::io::{HeadAfterBody, HeadDeadlineIo};
 use super::pages;
 use super::response::{set_cors, text, with_type, Body};
 use super::{ConnSlot, Shared};
@@ -159,10 +160,13 @@ async fn handle(shared: Arc<Shared>, ctx: Arc<ConnCtx>, req: Request<hyper::body
         page(&shared, &ctx, &req)
     };
     set_cors(resp.headers_mut());
-    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-        ctx.awaiting_head.store(true, Ordering::Release);
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        return resp;
     }
-    resp
+    // The next head is awaited once hyper is done with this body, not now: a file or a relayed
+    // body may take minutes to reach a slow reader.
+    let awaiting = ctx.awaiting_head.clone();
+    resp.map(|b| HeadAfterBody::new(b, awaiting).boxed())
 }
 
 fn host_for_url(local: SocketAddr) -> String {

@@ -1,5 +1,7 @@
 //! Connection-level I/O helpers: telling TLS from plain HTTP on the first byte, canned answers for
-//! connections hyper never sees, and the request-head deadline (408) wrapped around the TLS stream.
+//! connections hyper never sees, and the request-head deadline (408) wrapped around the TLS stream,
+//! which starts only once the previous answer is written whole (`HeadAfterBody` says when hyper is
+//! done with the body; the last write says when the bytes left).
 
 use std::future::Future;
 use std::io;
@@ -9,11 +11,13 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
+use hyper::body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-use super::response::canned_response;
+use super::response::{canned_response, Body};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum FirstBytes {
@@ -72,10 +76,13 @@ enum Deadline {
     Done,
 }
 
-/// Wraps the TLS stream under hyper: while a request head is awaited (`awaiting` set by the service),
-/// a deadline runs; when it passes, a first or partly received head gets `408 Request Timeout` and the
-/// connection is closed (an idle keep-alive connection is just closed). After an upgrade `awaiting`
-/// stays false and this is a plain pass-through.
+/// Wraps the TLS stream under hyper: while a request head is awaited (`awaiting` set once hyper is
+/// done with the previous answer's body, see [`HeadAfterBody`]), a deadline runs; when it passes, a
+/// first or partly received head gets `408 Request Timeout` and the connection is closed (an idle
+/// keep-alive connection is just closed). The deadline counts from the last write too, and stands
+/// still while a write waits for the client to read: what hyper still had buffered of the answer
+/// must reach a slow reader (a headset on weak Wi-Fi) whole. After an upgrade `awaiting` stays false
+/// and this is a plain pass-through.
 pub struct HeadDeadlineIo<I> {
     inner: I,
     awaiting: Arc<AtomicBool>,
@@ -88,6 +95,8 @@ pub struct HeadDeadlineIo<I> {
     /// means the head being timed arrived, even if `awaiting` was set again before we looked.
     served: Arc<AtomicU64>,
     armed_after: u64,
+    /// The last write or flush waited for the client to read (the deadline stands still).
+    write_blocked: bool,
     answer: Arc<[u8]>,
 }
 
@@ -102,6 +111,7 @@ impl<I> HeadDeadlineIo<I> {
             bytes_in_head: 0,
             served,
             armed_after: 0,
+            write_blocked: false,
             answer: canned_response("408 Request Timeout", "The request head did not arrive within the time limit.\n")
                 .into(),
         }
@@ -150,7 +160,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadDeadlineIo<I> {
                         this.deadline = Deadline::Idle;
                         continue;
                     }
-                    if this.sleep.as_mut().poll(cx).is_ready() {
+                    if !this.write_blocked && this.sleep.as_mut().poll(cx).is_ready() {
                         let first = this.armed_after == 0;
                         this.deadline =
                             if first || this.bytes_in_head > 0 { Deadline::Answering(0) } else { Deadline::Done };
@@ -168,12 +178,35 @@ impl<I: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadDeadlineIo<I> {
     }
 }
 
+impl<I> HeadDeadlineIo<I> {
+    /// Notes how a write or flush went: bytes that left restart a running deadline from now.
+    fn wrote<T>(&mut self, r: &Poll<io::Result<T>>, moved: bool) {
+        match r {
+            Poll::Pending => self.write_blocked = true,
+            Poll::Ready(Ok(_)) if moved || self.write_blocked => {
+                self.write_blocked = false;
+                if matches!(self.deadline, Deadline::Armed) {
+                    self.sleep.as_mut().reset(Instant::now() + self.timeout);
+                }
+            }
+            Poll::Ready(_) => {}
+        }
+    }
+}
+
 impl<I: AsyncWrite + Unpin> AsyncWrite for HeadDeadlineIo<I> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, data)
+        let r = Pin::new(&mut self.inner).poll_write(cx, data);
+        let moved = matches!(r, Poll::Ready(Ok(n)) if n > 0);
+        self.wrote(&r, moved);
+        r
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        // hyper flushes on every turn of its loop: an idle flush is not activity (else a client
+        // sending a byte now and then would keep pushing the deadline back).
+        let r = Pin::new(&mut self.inner).poll_flush(cx);
+        self.wrote(&r, false);
+        r
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
@@ -183,9 +216,47 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for HeadDeadlineIo<I> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        let moved = matches!(r, Poll::Ready(Ok(n)) if n > 0);
+        self.wrote(&r, moved);
+        r
     }
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
+    }
+}
+
+/// An answer's body that sets `awaiting` (the connection awaits its next request head) when hyper
+/// is done with it: sent to the last frame, failed, or dropped unsent (HEAD). Until then the head
+/// deadline does not run, however long a slow reader or a slow backend takes.
+pub struct HeadAfterBody {
+    inner: Body,
+    awaiting: Arc<AtomicBool>,
+}
+
+impl HeadAfterBody {
+    pub fn new(inner: Body, awaiting: Arc<AtomicBool>) -> Self {
+        Self { inner, awaiting }
+    }
+}
+
+impl hyper::body::Body for HeadAfterBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for HeadAfterBody {
+    fn drop(&mut self) {
+        self.awaiting.store(true, Ordering::Release);
     }
 }
