@@ -212,11 +212,14 @@ fn page(shared: &Shared, ctx: &ConnCtx, req: &Request<hyper::body::Incoming>) ->
             r
         }
         "/health" => {
-            let snapshot = shared.hub.snapshot();
-            let body = pages::health_json(&snapshot, shared.sessions.count());
+            let sessions = shared.sessions.count();
+            // Built from a read of the status, never a clone of it: the status carries the log and
+            // the session paths clients chose, and monitors poll this page.
+            let (body, up) =
+                shared.hub.read(|s| (pages::health_json(s, sessions), s.backend.state == BackendState::Up));
             let mut r = with_type(body, "application/json");
             // A readiness probe's question, "can a headset start a session now?": 503 unless the runtime is UP.
-            if asks_ready(req.uri().query()) && snapshot.backend.state != BackendState::Up {
+            if asks_ready(req.uri().query()) && !up {
                 *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
             }
             r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
