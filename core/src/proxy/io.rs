@@ -8,7 +8,7 @@ use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -97,6 +97,8 @@ pub struct HeadDeadlineIo<I> {
     armed_after: u64,
     /// The last write or flush waited for the client to read (the deadline stands still).
     write_blocked: bool,
+    /// The reader that found the deadline standing still.
+    read_waker: Option<Waker>,
     answer: Arc<[u8]>,
 }
 
@@ -112,6 +114,7 @@ impl<I> HeadDeadlineIo<I> {
             served,
             armed_after: 0,
             write_blocked: false,
+            read_waker: None,
             answer: canned_response("408 Request Timeout", "The request head did not arrive within the time limit.\n")
                 .into(),
         }
@@ -160,7 +163,10 @@ impl<I: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadDeadlineIo<I> {
                         this.deadline = Deadline::Idle;
                         continue;
                     }
-                    if !this.write_blocked && this.sleep.as_mut().poll(cx).is_ready() {
+                    if this.write_blocked {
+                        // Woken when the write moves again, to poll the deadline it restarts.
+                        this.read_waker = Some(cx.waker().clone());
+                    } else if this.sleep.as_mut().poll(cx).is_ready() {
                         let first = this.armed_after == 0;
                         this.deadline =
                             if first || this.bytes_in_head > 0 { Deadline::Answering(0) } else { Deadline::Done };
@@ -187,6 +193,9 @@ impl<I> HeadDeadlineIo<I> {
                 self.write_blocked = false;
                 if matches!(self.deadline, Deadline::Armed) {
                     self.sleep.as_mut().reset(Instant::now() + self.timeout);
+                }
+                if let Some(w) = self.read_waker.take() {
+                    w.wake();
                 }
             }
             Poll::Ready(_) => {}
@@ -258,5 +267,86 @@ impl hyper::body::Body for HeadAfterBody {
 impl Drop for HeadAfterBody {
     fn drop(&mut self) {
         self.awaiting.store(true, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: Duration = Duration::from_secs(10);
+
+    /// hyper's view of a connection after an answer: awaiting the next head, writing the tail of
+    /// the answer; the client at the other end of a small pipe. (Requests served: one.)
+    fn after_one_answer() -> (HeadDeadlineIo<tokio::io::DuplexStream>, tokio::io::DuplexStream) {
+        let (server, client) = tokio::io::duplex(1024);
+        let io = HeadDeadlineIo::new(server, Arc::new(AtomicBool::new(true)), Arc::new(AtomicU64::new(1)), HEAD);
+        (io, client)
+    }
+
+    /// A slow reader takes a minute over the tail of an answer and stalls longer than the head
+    /// deadline once: the connection is kept while the write waits, and closed (no 408: it is
+    /// idle) one head deadline after the last byte left.
+    #[tokio::test(start_paused = true)]
+    async fn the_head_deadline_stands_still_while_a_write_waits_and_counts_from_the_last_byte() {
+        let (io, mut client) = after_one_answer();
+        let (mut r, mut w) = tokio::io::split(io);
+        let closed = tokio::spawn(async move {
+            let mut b = [0u8; 16];
+            let n = r.read(&mut b).await.unwrap();
+            (n, Instant::now())
+        });
+        let tail = vec![7u8; 64 * 1024];
+        let writer = tokio::spawn(async move {
+            w.write_all(&tail).await.unwrap();
+            w.flush().await.unwrap();
+            Instant::now()
+        });
+        let mut got = 0;
+        let mut b = vec![0u8; 1024];
+        while got < 64 * 1024 {
+            let pause = if got == 16 * 1024 { HEAD + HEAD / 2 } else { Duration::from_secs(1) };
+            tokio::time::sleep(pause).await;
+            got += client.read(&mut b).await.unwrap();
+            assert!(!closed.is_finished(), "closed while the answer was still going out ({got} bytes read)");
+        }
+        let last_byte = writer.await.unwrap();
+        let (n, at) = tokio::time::timeout(HEAD * 100, closed).await.expect("never closed").unwrap();
+        assert_eq!(n, 0, "an idle connection is just closed");
+        assert_eq!(at - last_byte, HEAD);
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+    }
+
+    /// Flushes with nothing to send (hyper flushes on every turn) do not push the deadline back,
+    /// so a client dribbling a head still gets its 408 on time.
+    #[tokio::test(start_paused = true)]
+    async fn idle_flushes_do_not_extend_the_deadline() {
+        let (io, mut client) = after_one_answer();
+        let (mut r, mut w) = tokio::io::split(io);
+        let started = Instant::now();
+        let server = tokio::spawn(async move {
+            let mut b = [0u8; 16];
+            loop {
+                let n = r.read(&mut b).await.unwrap();
+                w.flush().await.unwrap();
+                if n == 0 {
+                    return Instant::now();
+                }
+            }
+        });
+        let mut answer = Vec::new();
+        for _ in 0..30 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if server.is_finished() {
+                break;
+            }
+            let _ = client.write_all(b"G").await;
+        }
+        let closed_at = server.await.unwrap();
+        assert_eq!(closed_at - started, HEAD);
+        client.read_to_end(&mut answer).await.unwrap();
+        assert!(answer.starts_with(b"HTTP/1.1 408"), "{:?}", String::from_utf8_lossy(&answer));
     }
 }
