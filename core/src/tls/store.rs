@@ -1,7 +1,8 @@
 //! The certificate files in the data dir: their names, atomic writes (the keys private from the
 //! first byte), and `cert-state.json`, which remembers what the previous run served so a change
-//! can be told to the user.
+//! can be told to the user, and when each LAN address was last seen.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -37,6 +38,10 @@ pub(crate) struct StateFile {
     /// The CA that issued it (absent in files from before the local CA).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_fingerprint_sha256: Option<String>,
+    /// When each LAN address the certificate was wanted for was last seen (IPv4 text → seconds
+    /// since the epoch), so an adapter that is away at a start does not drop out of the next one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lan_last_seen: BTreeMap<String, i64>,
 }
 
 impl Store {

@@ -744,3 +744,30 @@ fn a_ca_rotated_by_another_process_is_picked_up() {
     assert_ne!(info.fingerprint_sha256, first.fingerprint_sha256);
     assert!(saved_ca(dir.path()).signed(&running.cert_der().unwrap()));
 }
+
+#[test]
+fn an_address_away_stays_in_new_certificates_for_thirty_days() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = CertManager::new(dir.path(), None, vec![]).ensure(&[ip("10.99.0.2")]).unwrap();
+    assert!(first.sans.contains(&"10.99.0.2".to_string()));
+    // The next start, the Wi-Fi not up yet: nothing wanted, nothing re-issued.
+    let mgr = CertManager::new(dir.path(), None, vec![]);
+    assert_eq!(mgr.ensure(&[]).unwrap().fingerprint_sha256, first.fingerprint_sha256);
+    // A certificate issued for another reason meanwhile keeps the address.
+    let other = mgr.ensure(&[ip("10.98.0.7")]).unwrap();
+    assert_ne!(other.fingerprint_sha256, first.fingerprint_sha256);
+    assert!(other.sans.contains(&"10.99.0.2".to_string()) && other.sans.contains(&"10.98.0.7".to_string()));
+    let state: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.path().join("cert-state.json")).unwrap()).unwrap();
+    assert!(state["lan_last_seen"]["10.99.0.2"].is_i64(), "{state}");
+    // Last seen more than RETAIN_DAYS ago (as the record says): the next certificate drops it.
+    let mut state = state;
+    state["lan_last_seen"]["10.99.0.2"] = serde_json::json!(now() - (policy::RETAIN_DAYS + 1) * DAY_SECS);
+    fs::write(dir.path().join("cert-state.json"), serde_json::to_vec(&state).unwrap()).unwrap();
+    let mgr = CertManager::new(dir.path(), None, vec![]);
+    let next = mgr.regenerate(&[ip("10.98.0.7")], "test").unwrap();
+    assert!(!next.sans.contains(&"10.99.0.2".to_string()), "{:?}", next.sans);
+    let state: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.path().join("cert-state.json")).unwrap()).unwrap();
+    assert!(state["lan_last_seen"].get("10.99.0.2").is_none(), "forgotten: {state}");
+}
