@@ -153,6 +153,7 @@ impl CertManager {
     /// Makes sure a usable certificate is loaded for the current LAN IPv4s and swaps it into the resolver; returns its info.
     pub fn ensure(&self, lan_ips: &[Ipv4Addr]) -> Result<CertInfo, TlsError> {
         let mut guard = self.lock();
+        let _files = self.store.lock();
         let inner = &mut *guard;
         policy::note_seen(&mut inner.book.seen, lan_ips, now_secs());
         let wanted = policy::wanted_names(lan_ips, &inner.extra);
@@ -169,6 +170,8 @@ impl CertManager {
         if let Some(custom) = &inner.custom {
             return Err(TlsError::CustomConfigured { path: custom.cert.clone() });
         }
+        // The CA and the certificate are replaced as one step for every other reader.
+        let _files = self.store.lock();
         policy::note_seen(&mut inner.book.seen, lan_ips, now_secs());
         let wanted = policy::wanted_names(lan_ips, &inner.extra);
         self.ensure_ca(inner, &wanted)?;
@@ -186,6 +189,8 @@ impl CertManager {
         if let Some(custom) = &inner.custom {
             return Err(TlsError::CustomConfigured { path: custom.cert.clone() });
         }
+        // The CA and the certificate are replaced as one step for every other reader.
+        let _files = self.store.lock();
         policy::note_seen(&mut inner.book.seen, lan_ips, now_secs());
         let wanted = policy::wanted_names(lan_ips, &inner.extra);
         let result = self.create_ca(inner, &wanted, reason, true).and_then(|()| {
@@ -294,7 +299,17 @@ impl CertManager {
                         return Ok(self.serve(book, cur, Some(&local.ca), wanted));
                     }
                 },
-                Some(reason) => (reason, true),
+                Some(reason) => match files::load_saved(&self.store) {
+                    // Another process issued a good one already (`--rotate-ca`): serve it, not a third.
+                    Saved::Usable(material, saved)
+                        if material.facts.fingerprint != cur.material.facts.fingerprint
+                            && good(&material).is_none() =>
+                    {
+                        let cur = current.insert(Current::generated(material, self.store.path(CERT_FILE), saved));
+                        return Ok(self.serve(book, cur, Some(&local.ca), wanted));
+                    }
+                    _ => (reason, true),
+                },
             },
             // 2. The one saved by an earlier run.
             slot => match files::load_saved(&self.store) {
@@ -319,6 +334,7 @@ impl CertManager {
                     Some(reason) => (reason, true),
                 },
                 Saved::Unusable { reason, existed } => (reason, existed),
+                Saved::Mismatched(reason) => (reason, true),
             },
         };
         // 3. A new one.
@@ -343,7 +359,7 @@ impl CertManager {
                     Some(reason) => (reason, true),
                 }
             }
-            None => match files::load_ca(&self.store) {
+            None => match files::load_ca_settled(&self.store) {
                 Ok(Some(local)) => match policy::ca_problem(&local.ca.facts, now) {
                     None => {
                         inner.ca = Some(local);
