@@ -14,11 +14,13 @@ use serde::{Deserialize, Serialize};
 
 pub mod allowlist;
 pub mod cli;
+pub mod saved;
 pub mod setting;
 pub mod table;
 pub mod webapp;
 pub use allowlist::{format_allowlist, parse_allowlist, AllowedBackend};
 pub use cli::CliOverrides;
+pub use saved::{desktop_settings_paths, saved_cert_names, SETTINGS_FILE};
 pub use setting::{Setting, SettingName, Via};
 pub use table::{SettingSpec, SETTINGS};
 pub use webapp::{check_web_root, validate_app_query, DEFAULT_APP_QUERY};

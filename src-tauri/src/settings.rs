@@ -20,7 +20,7 @@ use cxr_gate_core::{Config, ConfigError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub const FILE_NAME: &str = "settings.json";
+pub const FILE_NAME: &str = cxr_gate_core::config::SETTINGS_FILE;
 pub const BACKUP_NAME: &str = "settings.json.bak";
 
 /// What `settings.json` holds. Missing keys take their defaults, unknown keys are ignored,

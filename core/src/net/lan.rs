@@ -132,13 +132,20 @@ pub fn is_virtual_adapter(name: &str) -> bool {
 /// reach us there: they get new addresses at each boot or connect, and a certificate that had to
 /// follow them would change, and need trusting again on every headset, after each reboot. They
 /// are shown as such, and a user who needs one adds it as an extra name. The primary adapter counts
-/// even when it looks virtual: it is where the headset link points.
+/// even when it looks virtual (a full-tunnel VPN: it is where the headset link points), but only
+/// while a physical adapter is up too: with only virtual adapters up (a boot before the Wi-Fi
+/// connects, when Hyper-V's or Docker's adapter holds the default route) nothing is wanted, so such
+/// a LAN never causes a new certificate.
 pub fn cert_ips(ifaces: &[LanInterface]) -> Vec<Ipv4Addr> {
+    let usable = |i: &&LanInterface| {
+        i.ip.parse::<Ipv4Addr>().is_ok_and(|ip| !ip.is_loopback() && !ip.is_link_local() && !ip.is_unspecified())
+    };
+    let physical_up = ifaces.iter().filter(usable).any(|i| !i.virtual_adapter);
     let mut ips: Vec<Ipv4Addr> = ifaces
         .iter()
-        .filter(|i| i.primary || !i.virtual_adapter)
+        .filter(usable)
+        .filter(|i| !i.virtual_adapter || (i.primary && physical_up))
         .filter_map(|i| i.ip.parse::<Ipv4Addr>().ok())
-        .filter(|ip| !ip.is_loopback() && !ip.is_link_local() && !ip.is_unspecified())
         .collect();
     ips.sort();
     ips.dedup();
@@ -280,6 +287,23 @@ mod tests {
         let mut with_vpn = want.clone();
         with_vpn.insert(1, [10, 8, 0, 6].into());
         assert_eq!(cert_ips(&lan(&rebooted, [10, 8, 0, 6])), with_vpn);
+    }
+
+    #[test]
+    fn only_virtual_adapters_want_nothing() {
+        let lan = |list: &[(&str, [u8; 4])], primary: [u8; 4]| {
+            classify_and_sort(raw(list), Some(IpAddr::from(Ipv4Addr::from(primary))))
+        };
+        // A morning before the Wi-Fi connects: Hyper-V's, WSL's or Docker's adapter holds the route.
+        let morning = [("docker0", [172, 17, 0, 1]), ("vEthernet (WSL)", [172, 20, 48, 1])];
+        assert!(cert_ips(&lan(&morning, [172, 17, 0, 1])).is_empty());
+        // A link-local "physical" adapter (no DHCP answer yet) does not count as up.
+        let dhcp_pending = [morning[0], ("Ethernet", [169, 254, 7, 7])];
+        assert!(cert_ips(&lan(&dhcp_pending, [172, 17, 0, 1])).is_empty());
+        // With the Wi-Fi up the virtual primary (a full-tunnel VPN) is wanted again.
+        let with_wifi = [morning[0], ("Wi-Fi", [192, 168, 1, 20])];
+        let want: Vec<Ipv4Addr> = vec![[172, 17, 0, 1].into(), [192, 168, 1, 20].into()];
+        assert_eq!(cert_ips(&lan(&with_wifi, [172, 17, 0, 1])), want);
     }
 
     #[test]
