@@ -236,18 +236,21 @@ fn setup(
     tauri::async_runtime::spawn(pump::status_pump(handle.clone(), status));
     tauri::async_runtime::spawn(lifecycle::quit_on_signal(handle.clone()));
     // The window last: the gateway serves and the tray shows UP/DOWN whether it opens or not.
-    match webview::open_main(&handle, !start_minimized) {
+    match webview::open_main(&handle, !start_minimized, window_lost) {
         Ok(()) if !start_minimized => lifecycle::show_window(&handle),
         Ok(()) => {}
-        Err(failure) => {
-            tray::without_window(&handle);
-            if !tray_ok {
-                tracing::warn!("no window and no tray icon: the gateway serves until logout or Ctrl+C");
-            }
-            webview::run_without(&handle, failure, !start_minimized);
-        }
+        Err(failure) => window_lost(&handle, failure, !start_minimized),
     }
     Ok(())
+}
+
+/// The window could not open, or its webview died: the app carries on from the tray.
+fn window_lost<R: tauri::Runtime>(app: &tauri::AppHandle<R>, failure: webview::WindowFailure, explain_now: bool) {
+    tray::without_window(app);
+    if app.tray_by_id(tray::TRAY_ID).is_none() {
+        tracing::warn!("no window and no tray icon: the gateway serves until logout or Ctrl+C");
+    }
+    webview::run_without(app, failure, explain_now);
 }
 
 /// Whether the window starts hidden in the tray: at logon (the login item's flag) or when the user

@@ -97,8 +97,13 @@ pub fn worth_trying(runtime: &Result<String, String>) -> bool {
     runtime.is_ok() || !cfg!(windows)
 }
 
+/// What the app does when the window is lost after it opened (lib.rs: the tray's menu, then
+/// [`run_without`]); `true` asks for the message box now.
+pub type OnLost<R> = fn(&AppHandle<R>, WindowFailure, bool);
+
 /// Creates the main window from tauri.conf.json (which leaves its creation to us), shown or not.
-pub fn open_main<R: Runtime>(app: &AppHandle<R>, show: bool) -> Result<(), WindowFailure> {
+/// `on_lost` is called if its webview's process dies later (Windows).
+pub fn open_main<R: Runtime>(app: &AppHandle<R>, show: bool, on_lost: OnLost<R>) -> Result<(), WindowFailure> {
     let runtime = tauri::webview_version().map_err(|e| e.to_string());
     let fail = |reason: String| WindowFailure { reason, runtime: runtime.clone() };
     if let Some(why) = injected_failure(std::env::var(FAIL_WINDOW_ENV).ok().as_deref()) {
@@ -119,9 +124,9 @@ pub fn open_main<R: Runtime>(app: &AppHandle<R>, show: bool) -> Result<(), Windo
         .map_err(|e| fail(e.to_string()))?;
     tracing::info!("window open; {}: {}", runtime_name(), runtime.as_deref().unwrap_or("version unknown"));
     #[cfg(windows)]
-    process_failed::watch(&window);
+    process_failed::watch(&window, on_lost);
     #[cfg(not(windows))]
-    let _ = window;
+    let _ = (window, on_lost);
     Ok(())
 }
 
@@ -224,9 +229,9 @@ mod process_failed {
     use webview2_com::Microsoft::Web::WebView2::Win32::COREWEBVIEW2_PROCESS_FAILED_KIND;
     use webview2_com::ProcessFailedEventHandler;
 
-    use super::{after_process_failed, Action, WindowFailure};
+    use super::{after_process_failed, Action, OnLost, WindowFailure};
 
-    pub fn watch<R: Runtime>(window: &WebviewWindow<R>) {
+    pub fn watch<R: Runtime>(window: &WebviewWindow<R>, on_lost: OnLost<R>) {
         let app = window.app_handle().clone();
         let r = window.with_webview(move |wv| {
             let handler = ProcessFailedEventHandler::create(Box::new(move |_, args| {
@@ -250,7 +255,7 @@ mod process_failed {
                         };
                         // Not from inside the webview's own event: destroy it from the event loop.
                         let h = app.clone();
-                        let _ = app.run_on_main_thread(move || super::run_without(&h, failure, true));
+                        let _ = app.run_on_main_thread(move || on_lost(&h, failure, true));
                     }
                     Action::Ignore => tracing::debug!("WebView2 process failed (kind {}), not the window's", kind.0),
                 }
