@@ -219,7 +219,12 @@ do_gui() {
     return 1
   }
   testbin="$(cargo test "${TARGET[@]}" "${PKGS[@]}" --bins --test cli "${BLACK_BOX[@]}" --test no_window --no-run \
-    --message-format=json 2>/dev/null | jq -r 'select(.target.name == "no_window" and .executable) | .executable')"
+    --message-format=json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("target", {}).get("name") == "no_window" and m.get("executable"):
+        print(m["executable"])')"
   [ -f "$testbin" ] || {
     echo "the no_window test binary was not found" >&2
     return 1
