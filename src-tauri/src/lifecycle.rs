@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use tauri::{AppHandle, Manager, Runtime};
 
-use crate::notify;
 use crate::state::{lock, AppState, MAIN_WINDOW};
+use crate::{notify, webview};
 
 /// The window was shown or hidden: the pump sends `status` events only while it is shown.
 fn set_shown<R: Runtime>(app: &AppHandle<R>, shown: bool) {
@@ -17,8 +17,12 @@ fn set_shown<R: Runtime>(app: &AppHandle<R>, shown: bool) {
     }
 }
 
-/// Shows, unminimizes and focuses the main window.
+/// Shows, unminimizes and focuses the main window; without one, explains why there is none.
 pub fn show_window<R: Runtime>(app: &AppHandle<R>) {
+    if webview::windowless(app) {
+        webview::explain(app);
+        return;
+    }
     if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
         let _ = w.show();
         let _ = w.unminimize();

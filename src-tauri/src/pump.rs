@@ -74,6 +74,10 @@ pub async fn status_pump<R: Runtime>(app: AppHandle<R>, mut rx: watch::Receiver<
         }
         let look = tray::look(&v);
         if tray_look.as_ref() != Some(&look) {
+            // In the log too: without a window, the tray is what the user sees.
+            if app.tray_by_id(tray::TRAY_ID).is_some() {
+                tracing::info!("tray: {}", look.tooltip);
+            }
             tray::apply(&app, &look);
             tray_look = Some(look);
         }
