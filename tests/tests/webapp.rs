@@ -88,6 +88,8 @@ fn site() -> Result<Site> {
     std::fs::write(root.join("nested/deep/page.html"), "<h1>deep page</h1>")?;
     // Inside the root, but hidden: a development folder's secrets are not served either.
     std::fs::write(root.join(".env"), format!("TOKEN={sentinel}"))?;
+    // Named like the gate's private key: never served, whatever folder it is in.
+    std::fs::write(root.join("nested/key.pem"), &sentinel)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::symlink;
@@ -228,6 +230,12 @@ async fn nothing_outside_the_web_root_is_ever_served() -> Result<()> {
         // Hidden files inside the root.
         ("/app/.env", 404),
         ("/app/%2eenv", 404),
+        // The gate's own file names.
+        ("/app/nested/key.pem", 404),
+        // Windows devices and streams.
+        ("/app/CONIN$", 400),
+        ("/app/COM%C2%B9", 400),
+        ("/app/index.html::$DATA", 400),
         // Folders without index.html: never a listing.
         ("/app/empty/", 404),
         ("/app/empty", 404),
@@ -288,6 +296,61 @@ fn a_missing_web_root_stops_the_headless_binary_with_exit_2() -> Result<()> {
     let (code, err) = run_proxy(&["--app-query", "?ip={host}"], &[])?;
     assert_eq!(code, Some(2), "{err}");
     assert!(err.contains("invalid --app-query \"?ip={host}\": {host} is not a placeholder"), "{err}");
+    Ok(())
+}
+
+#[test]
+fn a_web_root_holding_the_data_dir_stops_the_headless_binary_with_exit_2_naming_both() -> Result<()> {
+    let s = site()?;
+    let root = s.root.display().to_string();
+    let real_root = std::fs::canonicalize(&s.root)?.display().to_string();
+    let run = |web_root: &str, data_dir: &Path| -> Result<(Option<i32>, String)> {
+        let err = tempfile::NamedTempFile::new()?;
+        let mut child = Command::new(proxy_binary()?)
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", free_port()))
+            .arg("--web-root")
+            .arg(web_root)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .env_remove("WEB_ROOT")
+            .env_remove("DATA_DIR")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(err.reopen()?)
+            .spawn()?;
+        // A gate that starts anyway would serve forever: stop it (a watchdog, not a timing check).
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let code = loop {
+            if let Some(status) = child.try_wait()? {
+                break status.code();
+            }
+            if std::time::Instant::now() > deadline {
+                child.kill()?;
+                child.wait()?;
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        Ok((code, std::fs::read_to_string(err.path())?))
+    };
+    // A data dir not created yet, below the web root (`--web-root .` in a home folder).
+    let data = s.root.join("gate-data");
+    let (code, err) = run(&root, &data)?;
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains(&format!("invalid --web-root {root:?}: this folder contains the data dir")), "{err}");
+    assert!(
+        err.contains(&format!("{}", Path::new(&real_root).join("gate-data").display())),
+        "names the data dir: {err}"
+    );
+    assert!(err.contains("choose"), "says what to do: {err}");
+    assert!(!data.exists(), "nothing was written before refusing");
+    // A web root inside the data dir.
+    let base = s.root.parent().ok_or_else(|| anyhow!("no parent"))?;
+    let (code, err) = run(&root, base)?;
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("lies inside the data dir"), "{err}");
+    assert!(err.contains(&std::fs::canonicalize(base)?.display().to_string()), "{err}");
     Ok(())
 }
 
