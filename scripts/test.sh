@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check CXR Gate has, on a fresh Debian 12 machine, doing all set-up itself:
 #   setup (apt packages, Rust, tauri-driver, Node for the Tauri CLI, the Windows cross kit and wine)
-#   → rustfmt → clippy → build →
+#   → rustfmt → Markdown links → clippy → build →
 #   cargo test --workspace (unit, integration, reliability and abuse, Chromium headset flow, desktop
 #   e2e under Xvfb) → the engine's black-box tests again against cxr-gate-proxy built alone (its
 #   released features, not the test build's) → TLS scan with testssl.sh → the container image (podman: build, a wss://
@@ -77,6 +77,10 @@ echo "disk:     $(disk_free) free"
 # ------------------------------------------------------------------------------------------------
 banner "cargo fmt --all -- --check"
 cargo fmt --all -- --check
+
+# ------------------------------------------------------------------------------------------------
+banner "links: every relative link and #anchor in the Markdown files (scripts/check-links.py)"
+python3 scripts/check-links.py
 
 # ------------------------------------------------------------------------------------------------
 banner "cargo clippy --workspace --all-targets -- -D warnings"
