@@ -165,8 +165,8 @@ pub fn check_web_root_apart(root: &Path, data_dir: &Path, setting: SettingName) 
         )
     } else if r.starts_with(&d) {
         format!(
-            "this folder lies inside the data dir {} (the certificate's private keys), which /app/ would then \
-             serve to anyone on the network; choose a web app folder outside the data dir, or another data dir",
+            "this folder lies inside the data dir {} (the certificate's private keys), and the gate's files must \
+             never mix with what /app/ serves; choose a web app folder outside the data dir, or another data dir",
             d.display()
         )
     } else {
