@@ -269,8 +269,9 @@ impl Gateway {
         Ok(info)
     }
 
-    /// Serves one client connection given as a byte stream (the fuzz targets' way in: no TCP, no TLS).
-    #[cfg(feature = "fuzzing")]
+    /// Serves one client connection given as a byte stream: the fuzz harness's way in (no TCP, no
+    /// TLS; tests/fuzzing). Not an interface for anything else.
+    #[doc(hidden)]
     pub async fn serve_stream<S>(&self, io: S, peer: std::net::SocketAddr, local: std::net::SocketAddr)
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,

@@ -6,8 +6,6 @@ pub mod config;
 pub mod connector;
 #[cfg(feature = "demo")]
 pub mod demo;
-#[cfg(feature = "fuzzing")]
-pub mod fuzzing;
 mod gateway;
 pub mod health;
 pub mod net;

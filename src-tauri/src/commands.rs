@@ -78,10 +78,14 @@ async fn save_form<R: Runtime>(app: &AppHandle<R>, form: SettingsForm) -> Result
     let current = change.current();
     let next = settings::validate_form(&form, &current).map_err(|fields| SaveError { fields, message: None })?;
     // The engine's own check of the combined config (bounds across fields, this run's overrides).
-    if let Err(e) = st.launch.effective(&next) {
-        let mut fields = FieldErrors::new();
-        fields.insert(settings::field_of(&e.setting).to_string(), e.to_string());
-        return Err(SaveError { fields, message: None });
+    match st.launch.effective(&next) {
+        Err(e) => {
+            let mut fields = FieldErrors::new();
+            fields.insert(settings::field_of(&e.setting).to_string(), e.to_string());
+            return Err(SaveError { fields, message: None });
+        }
+        // The web app folder against the data dir this run uses.
+        Ok((cfg, _)) => settings::check_layout(&cfg).map_err(|fields| SaveError { fields, message: None })?,
     }
     if next.start_at_login != current.start_at_login {
         let al = app.autolaunch();

@@ -523,7 +523,21 @@ async fn run_checks(
     })
     .await;
     assert!(msg.contains("invalid web app folder") && msg.contains("does not exist"), "message: {msg}");
-    let app_dir = data_dir.join("web-app");
+    // A web app folder inside the data dir would serve the keys: refused at the field, naming both.
+    let inside = data_dir.join("web-app");
+    std::fs::create_dir_all(&inside).map_err(|e| e.to_string())?;
+    std::fs::write(inside.join("index.html"), "<!doctype html>").map_err(|e| e.to_string())?;
+    type_into(c, "web_root", &inside.display().to_string()).await?;
+    click(c, "save-settings").await?;
+    let msg = eventually(Duration::from_secs(5), "web app folder inside the data dir message", || async {
+        let t = text(c, "#msg-web_root").await?;
+        Ok(t.contains("lies inside the data dir").then_some(t))
+    })
+    .await;
+    assert!(msg.contains(&inside.display().to_string()), "names the folder: {msg}");
+    // Beside the data dir, in a folder of its own.
+    let web = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let app_dir = web.path().join("web-app");
     std::fs::create_dir_all(&app_dir).map_err(|e| e.to_string())?;
     std::fs::write(app_dir.join("index.html"), "<!doctype html><title>desktop web app</title>")
         .map_err(|e| e.to_string())?;
