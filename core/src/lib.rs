@@ -9,6 +9,7 @@ pub mod demo;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 mod gateway;
+pub mod headsets;
 pub mod health;
 pub mod net;
 pub mod netcheck;
