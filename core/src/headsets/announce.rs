@@ -1,6 +1,6 @@
 //! The headset log: one line per state change per headset, never one per request. Lines for
 //! headsets not logged before are rate-limited on their own budget (an address flood), changes of
-//! known ones on another; what is held back is counted and said in one summary line a minute.
+//! known ones on another; what is held back is counted and said in one summary line every ten seconds at most.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -13,8 +13,8 @@ const NEW_EVERY: Duration = Duration::from_secs(6);
 /// State changes of headsets already logged: a burst, then one per [`CHANGE_EVERY`].
 const CHANGE_BURST: f64 = 30.0;
 const CHANGE_EVERY: Duration = Duration::from_secs(1);
-/// Held-back lines are summed up at most this often.
-pub const SUMMARY_EVERY: Duration = Duration::from_secs(60);
+/// Held-back lines are summed up at most this often (a flood costs six lines a minute).
+pub const SUMMARY_EVERY: Duration = Duration::from_secs(10);
 
 struct Bucket {
     tokens: f64,
@@ -120,7 +120,7 @@ impl Announcer {
         (self.held_new + self.held_changes > 0).then_some(self.since + SUMMARY_EVERY)
     }
 
-    /// The summary of held-back lines, once a minute at most.
+    /// The summary of held-back lines, at most once per [`SUMMARY_EVERY`].
     pub fn summary(&mut self, now: Instant) -> Option<Line> {
         if now < self.since + SUMMARY_EVERY && self.summary_due().is_some() {
             return None;
