@@ -8,7 +8,7 @@
 #   bash scripts/container.sh                        # build; prints the image, its ID and size
 #   bash scripts/container.sh --verify-reproducible  # then build again without cache and compare
 #
-# Run it (see the README's "Kubernetes and containers"):
+# Run it (see docs/HEADLESS.md, "Containers"):
 #   podman run -d --name cxr-gate --network host -v cxr-gate-data:/data localhost/cxr-gate:<version>
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."

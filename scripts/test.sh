@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check CXR Gate has, on a fresh Debian 12 machine, doing all set-up itself:
 #   setup (apt packages, Rust, tauri-driver, Node for the Tauri CLI, the Windows cross kit and wine)
-#   → rustfmt → clippy → build →
+#   → rustfmt → Markdown links → clippy → build →
 #   cargo test --workspace (unit, integration, reliability and abuse, Chromium headset flow, desktop
 #   e2e under Xvfb) → TLS scan with testssl.sh → the container image (podman: build, a wss://
 #   session through it, podman stop) → the Helm chart (lint, render, validate; no cluster) →
@@ -76,6 +76,10 @@ echo "disk:     $(disk_free) free"
 # ------------------------------------------------------------------------------------------------
 banner "cargo fmt --all -- --check"
 cargo fmt --all -- --check
+
+# ------------------------------------------------------------------------------------------------
+banner "links: every relative link and #anchor in the Markdown files (scripts/check-links.py)"
+python3 scripts/check-links.py
 
 # ------------------------------------------------------------------------------------------------
 banner "cargo clippy --workspace --all-targets -- -D warnings"

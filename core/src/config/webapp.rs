@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::{ConfigError, SettingName};
 
-/// What NVIDIA's sample names its connection options (see README, *The web app*).
+/// What NVIDIA's sample names its connection options (see docs/WEBAPP.md).
 pub const DEFAULT_APP_QUERY: &str = "?serverIP={ip}&port={port}";
 
 /// The placeholders a template may use.

@@ -1,4 +1,4 @@
-//! The table against `Config`, clap, the messages users already see, and the README.
+//! The table against `Config`, clap, the messages users already see, and docs/HEADLESS.md.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
@@ -257,18 +257,18 @@ fn checks_name_the_flag_or_the_variable_that_gave_the_value() {
 }
 
 #[test]
-fn the_readme_lists_every_flag_and_variable() {
-    let readme = include_str!("../../../../README.md");
-    let start = readme.find("## Settings: flags").expect("the README's settings section");
-    let section = &readme[start..];
+fn the_headless_doc_lists_every_flag_and_variable() {
+    let doc = include_str!("../../../../docs/HEADLESS.md");
+    let start = doc.find("## Settings: flags").expect("docs/HEADLESS.md's settings section");
+    let section = &doc[start..];
     let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
     for s in SETTINGS {
         if let Some(f) = &s.flag {
             let usage = format!("--{} {}", f.long, f.value_name);
-            assert!(section.contains(&usage), "README: {usage}");
+            assert!(section.contains(&usage), "docs/HEADLESS.md: {usage}");
         }
         if let Some(var) = s.env {
-            assert!(section.contains(&format!("`{var}`")), "README: {var}");
+            assert!(section.contains(&format!("`{var}`")), "docs/HEADLESS.md: {var}");
         }
     }
 }

@@ -1,0 +1,98 @@
+// "Ports & firewall": the three ports, whether each is in use and allowed by the firewall, the
+// commands to allow them, and the periodic re-check while the window is shown.
+import { $, setText, invoke, busy, copy, flash, errText, clock, stateCell } from "../render.js";
+
+let firewall = null;   // the last firewall view
+let firewallAt = 0;    // when the firewall was last checked (Date.now())
+let firewallTimer = 0; // the next periodic firewall check
+
+function draw(v) {
+  const p = v.ports;
+  const rows = { signaling: $("port-signaling"), media: $("port-media"), proxy: $("port-proxy") };
+  const cell = (row, k) => row.querySelector(`[data-k="${k}"]`);
+  setText(cell(rows.signaling, "port"), `TCP ${p.signaling_port}`);
+  setText(cell(rows.media, "port"), `UDP ${p.media_first}–${p.media_last}`);
+  setText(cell(rows.proxy, "port"), `TCP ${p.proxy_port || v.listener.port}`);
+
+  const portState = (s, open, closed) =>
+    s === "open" ? ["good", open] : s === "closed" ? ["bad", closed] : ["unknown", "unknown"];
+  const [sk, st] = portState(p.signaling, "accepting", "not accepting");
+  stateCell(cell(rows.signaling, "state"), sk, st);
+  const total = v.media_total;
+  const mk = p.media_bound === total ? "good" : p.media_bound > 0 ? "unknown" : "bad";
+  stateCell(cell(rows.media, "state"), mk, `${p.media_bound} of ${total} bound`,
+    p.media_bound ? "" : "the runtime binds these while it runs");
+  const [pk, pt] = portState(p.proxy, "listening", "not listening");
+  stateCell(cell(rows.proxy, "state"), pk, pt, p.proxy === "open" ? "" : (p.proxy_error || v.listener.error || ""));
+  drawFirewallCells();
+}
+
+function drawFirewallCells() {
+  const ids = ["port-signaling", "port-media", "port-proxy"];
+  ids.forEach((id, i) => {
+    const td = $(id).querySelector('[data-k="fw"]');
+    const r = firewall && firewall.rules[i];
+    if (!r) return stateCell(td, "unknown", "checking…");
+    if (r.present === true) stateCell(td, "good", "allowed", r.note);
+    else if (r.present === false) stateCell(td, "bad", "no rule", r.note);
+    else stateCell(td, "unknown", firewall.system === "none" ? "not checked" : "unknown", r.note);
+  });
+}
+
+function drawFirewall(f) {
+  firewall = f;
+  setText("firewall-summary", f.summary);
+  $("add-firewall").hidden = !f.can_add;
+  const cmds = $("firewall-commands");
+  cmds.hidden = !f.commands.length;
+  setText("firewall-commands-text", f.commands.join("\n"));
+  drawFirewallCells();
+}
+
+// Also after settings are saved (settings.js): the ports follow them.
+export async function checkFirewall() {
+  firewallAt = Date.now();
+  try {
+    drawFirewall(await invoke("firewall_status"));
+  } catch (e) {
+    setText("firewall-summary", "Could not check the firewall: " + errText(e));
+  }
+}
+
+// Ports follow the settings, and rules change outside the app: re-checked every minute while the
+// window is shown, and on showing it when the last check is older than that.
+function firewallTick() {
+  clearTimeout(firewallTimer);
+  firewallTimer = 0;
+  if (document.hidden) return;
+  const due = firewallAt + 60000 - Date.now();
+  if (due <= 0) checkFirewall();
+  firewallTimer = setTimeout(firewallTick, due > 0 ? due : 60000);
+}
+
+function wire() {
+  $("copy-firewall").addEventListener("click", (e) => copy(e.currentTarget, $("firewall-commands-text").textContent));
+  $("add-firewall").addEventListener("click", (e) => busy(e.currentTarget, async () => {
+    flash("firewall-msg", "Waiting for the administrator prompt…");
+    try {
+      drawFirewall(await invoke("add_firewall_rules"));
+      flash("firewall-msg", "Done.", "ok");
+    } catch (err) {
+      flash("firewall-msg", errText(err), "err");
+    }
+  }));
+  $("recheck-firewall").addEventListener("click", (e) => busy(e.currentTarget, async () => {
+    await checkFirewall();
+    flash("firewall-msg", "Checked at " + clock(Date.now()) + ".");
+  }));
+}
+
+export default {
+  parts: [["ports", (v) => [v.ports, v.media_total, v.listener.port, v.listener.error], draw]],
+  wire,
+  start() {
+    checkFirewall();
+    firewallTick();
+  },
+  shown: firewallTick,
+};
