@@ -4,8 +4,7 @@
 //! cap, the log short and the memory flat; in-process, the status carries each state as a headset
 //! meets it (refused, trusted with the trust page, connected, ended, plain http).
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -15,41 +14,12 @@ use cxr_gate_core::status::Status;
 use cxr_gate_tests::proxy::ProxyProcess;
 use cxr_gate_tests::*;
 use futures_util::{SinkExt, StreamExt};
-use rustls_pki_types::ServerName;
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpSocket;
-use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::Message;
 
 const T: Duration = Duration::from_secs(15);
 const QUEST_3: &str = "Mozilla/5.0 (X11; Linux x86_64; Quest 3) AppleWebKit/537.36 (KHTML, like Gecko) \
                        OculusBrowser/39.2.0.0.56.754450099 Chrome/136.0.7103.177 VR Safari/537.36";
-
-/// A client trusting nothing: it refuses any certificate, as a fresh headset browser does.
-fn no_roots() -> Arc<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let cfg = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("ring supports the default versions")
-        .with_root_certificates(rustls::RootCertStore::empty())
-        .with_no_client_auth();
-    Arc::new(cfg)
-}
-
-/// TLS from `source` (a 127.x.y.z address) to the gate; returns the client's error.
-async fn refuse_from(source: Ipv4Addr, port: u16, tls: &Arc<rustls::ClientConfig>) -> Result<String> {
-    let sock = TcpSocket::new_v4()?;
-    sock.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
-    let tcp = sock.connect(SocketAddr::from(([127, 0, 0, 1], port))).await?;
-    let name = ServerName::IpAddress(IpAddr::from([127, 0, 0, 1]).into());
-    match TlsConnector::from(tls.clone()).connect(name, tcp).await {
-        Ok(mut s) => {
-            let _ = s.shutdown().await;
-            bail!("the client without roots accepted the certificate")
-        }
-        Err(e) => Ok(e.to_string()),
-    }
-}
 
 /// `openssl s_client -verify_return_error` from `source`: it ends the handshake with an alert.
 fn openssl_refuses(source: Ipv4Addr, port: u16) -> Result<String> {
@@ -96,7 +66,7 @@ async fn refusing_clients_are_named_once_in_the_log_and_counted_in_health() -> R
     let p = ProxyProcess::start(echo.addr(), &[]).await?;
     let rustls_src = Ipv4Addr::new(127, 0, 0, 2);
     for _ in 0..5 {
-        let err = refuse_from(rustls_src, p.port, &no_roots()).await?;
+        let err = refuse_certificate_from(rustls_src, p.port).await?;
         assert!(err.contains("UnknownIssuer") || err.contains("unknown"), "{err}");
     }
     let line = "headset 127.0.0.2 (browser not known yet) refused the certificate (alert unknown_ca)";
@@ -131,20 +101,18 @@ async fn refusals_from_3000_addresses_keep_the_book_log_and_memory_small() -> Re
     let echo = EchoServer::start("127.0.0.1:0".parse()?).await?;
     let p = ProxyProcess::start(echo.addr(), &[]).await?;
     // Warm up (the first handshakes allocate caches), then measure.
-    refuse_from(Ipv4Addr::new(127, 9, 0, 1), p.port, &no_roots()).await?;
+    refuse_certificate_from(Ipv4Addr::new(127, 9, 0, 1), p.port).await?;
     log_shows(&p, "headset 127.9.0.1 ").await?;
     let mem0 = sys::memory_kib(Some(p.pid()));
     let log0 = p.stderr().len();
-    let tls = no_roots();
     let sources: Vec<Ipv4Addr> =
         (0..3000u32).map(|i| Ipv4Addr::new(127, 10, (i / 250) as u8, (1 + i % 250) as u8)).collect();
     let started = std::time::Instant::now();
     for chunk in sources.chunks(50) {
         let mut set = tokio::task::JoinSet::new();
         for &src in chunk {
-            let tls = tls.clone();
             let port = p.port;
-            set.spawn(async move { refuse_from(src, port, &tls).await });
+            set.spawn(async move { refuse_certificate_from(src, port).await });
         }
         while let Some(r) = set.join_next().await {
             r??;
@@ -187,7 +155,7 @@ fn state_of(s: &Status, ip: &str) -> Option<HeadsetState> {
 async fn the_status_follows_a_headset_from_refusal_to_an_ended_session() -> Result<()> {
     let echo = EchoServer::start("127.0.0.1:0".parse()?).await?;
     let h = Harness::start(echo.addr(), |_| {}).await?;
-    refuse_from(Ipv4Addr::new(127, 0, 0, 1), h.port, &no_roots()).await?;
+    refuse_certificate_from(Ipv4Addr::new(127, 0, 0, 1), h.port).await?;
     let st = wait_headset(&h, "a refusal", |s| state_of(s, "127.0.0.1") == Some(HeadsetState::Refused)).await?;
     let rec = &st.headsets[0];
     assert_eq!(rec.tls.as_ref().and_then(|t| t.detail.as_deref()), Some("unknown_ca"));
