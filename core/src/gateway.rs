@@ -56,6 +56,8 @@ struct Inner {
     shared: Arc<Shared>,
     listener: tokio::sync::Mutex<Option<Listener>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// One `apply_config` at a time: each compares with the config the previous one left.
+    applying: tokio::sync::Mutex<()>,
     shutdown: CancellationToken,
 }
 
@@ -144,6 +146,7 @@ impl Gateway {
             shared: shared.clone(),
             listener: tokio::sync::Mutex::new(None),
             tasks: Mutex::new(Vec::new()),
+            applying: tokio::sync::Mutex::new(()),
             shutdown: shutdown.clone(),
         });
         let t1 = tokio::spawn(sessions.refresh_loop());
@@ -194,6 +197,7 @@ impl Gateway {
             return Err(GatewayError::Stopped);
         }
         config.validate()?;
+        let _turn = self.inner.applying.lock().await;
         let shared = &self.inner.shared;
         let old = shared.config.load_full();
         let mut config = config;
