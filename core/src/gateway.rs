@@ -132,6 +132,7 @@ impl Gateway {
         let shared = Arc::new(Shared {
             conn_limit: crate::proxy::limit::Limiter::new(config.max_connections),
             netcheck: Default::default(),
+            headsets: Default::default(),
             config: ArcSwap::from_pointee(config),
             hub: hub.clone(),
             health,
@@ -149,11 +150,16 @@ impl Gateway {
             shutdown: shutdown.clone(),
         });
         let t1 = tokio::spawn(sessions.refresh_loop());
+        let t0 = tokio::spawn(crate::proxy::headsets::publish_loop(
+            shared.headsets.clone(),
+            hub.clone(),
+            shutdown.child_token(),
+        ));
         crate::proxy::webapp::refresh(&shared);
         check_ports(&shared).await;
         let t2 = tokio::spawn(lan_watch(shared.clone(), lan_source, ifaces));
         let t3 = tokio::spawn(listen_retry(inner.clone()));
-        inner.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend([t1, t2, t3]);
+        inner.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend([t0, t1, t2, t3]);
         bind_listener(&inner, false).await;
         Ok(Gateway { inner })
     }

@@ -7,6 +7,7 @@ pub mod connector;
 #[cfg(feature = "demo")]
 pub mod demo;
 mod gateway;
+pub mod headsets;
 pub mod health;
 pub mod net;
 pub mod netcheck;

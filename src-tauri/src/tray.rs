@@ -57,10 +57,14 @@ pub fn look(v: &StatusView) -> Look {
         "down" => (TrayIcon::Down, "runtime DOWN"),
         _ => (TrayIcon::Off, "checking runtime…"),
     };
-    let headsets = match v.headsets {
-        1 => "1 headset".to_string(),
-        n => format!("{n} headsets"),
+    let c = &v.headset_counts;
+    let mut headsets = match c.connected {
+        1 => "1 headset connected".to_string(),
+        n => format!("{n} headsets connected"),
     };
+    if c.refused > 0 {
+        headsets.push_str(&format!(", {} refusing the certificate", c.refused));
+    }
     let url = v.addresses.first().map(|a| format!(" · {}", a.wss_url)).unwrap_or_default();
     Look { icon, tooltip: clip(format!("CXR Gate{demo} — {runtime} · {headsets}{url}"), 127) }
 }
@@ -213,14 +217,17 @@ mod tests {
     use super::*;
     use crate::view::tests::{iface, status};
     use crate::view::{build, AppInfo};
+    use cxr_gate_core::headsets::Headset;
     use cxr_gate_core::status::{BackendState, ListenerState};
 
-    fn v(state: BackendState, listening: bool, headsets: usize, demo: bool) -> StatusView {
+    fn v(state: BackendState, listening: bool, headsets: u32, demo: bool) -> StatusView {
         let mut s = status("0.0.0.0:48322", vec![iface("eth0", "192.168.1.20", true, false, false)]);
         s.backend.state = state;
         s.listener.state = if listening { ListenerState::Listening } else { ListenerState::Failed };
         s.listener.error = (!listening).then(|| "port 48322 is already in use by another program".to_string());
-        s.sessions = vec![Default::default(); headsets];
+        s.headsets = (0..headsets)
+            .map(|i| Headset { ip: format!("192.168.1.{}", 50 + i), sessions_open: 1, ..Default::default() })
+            .collect();
         build(&s, &AppInfo { demo, ..Default::default() })
     }
 
@@ -228,13 +235,22 @@ mod tests {
     fn icon_and_tooltip_follow_the_status() {
         let up = look(&v(BackendState::Up, true, 1, false));
         assert_eq!(up.icon, TrayIcon::Up);
-        assert_eq!(up.tooltip, "CXR Gate — runtime UP · 1 headset · wss://192.168.1.20:48322");
+        assert_eq!(up.tooltip, "CXR Gate — runtime UP · 1 headset connected · wss://192.168.1.20:48322");
         let down = look(&v(BackendState::Down, true, 0, false));
         assert_eq!(down.icon, TrayIcon::Down);
-        assert_eq!(down.tooltip, "CXR Gate — runtime DOWN · 0 headsets · wss://192.168.1.20:48322");
+        assert_eq!(down.tooltip, "CXR Gate — runtime DOWN · 0 headsets connected · wss://192.168.1.20:48322");
         let checking = look(&v(BackendState::Unknown, true, 2, true));
         assert_eq!(checking.icon, TrayIcon::Off);
-        assert_eq!(checking.tooltip, "CXR Gate (demo) — checking runtime… · 2 headsets · wss://192.168.1.20:48322");
+        assert_eq!(
+            checking.tooltip,
+            "CXR Gate (demo) — checking runtime… · 2 headsets connected · wss://192.168.1.20:48322"
+        );
+        let mut refusing = v(BackendState::Up, true, 1, false);
+        refusing.headset_counts.refused = 2;
+        assert_eq!(
+            look(&refusing).tooltip,
+            "CXR Gate — runtime UP · 1 headset connected, 2 refusing the certificate · wss://192.168.1.20:48322"
+        );
     }
 
     #[test]

@@ -125,6 +125,25 @@ pub async fn https_raw(tls: &Arc<rustls::ClientConfig>, port: u16, request: &[u8
     Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
+/// TLS from `source` (a 127.x.y.z address) to the gate at 127.0.0.1:`port` by a client that trusts
+/// no certificate at all, as a fresh headset browser: it refuses the certificate with an alert.
+/// Returns the client's error.
+pub async fn refuse_certificate_from(source: std::net::Ipv4Addr, port: u16) -> Result<String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    let sock = tokio::net::TcpSocket::new_v4()?;
+    sock.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
+    let tcp = sock.connect(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let name = ServerName::IpAddress(IpAddr::from([127, 0, 0, 1]).into());
+    match TlsConnector::from(Arc::new(cfg)).connect(name, tcp).await {
+        Ok(_) => bail!("a client without roots accepted the certificate"),
+        Err(e) => Ok(e.to_string()),
+    }
+}
+
 /// `GET path` with `Connection: close`; returns (status line + headers, body).
 pub async fn https_get(tls: &Arc<rustls::ClientConfig>, port: u16, path: &str) -> Result<(String, Vec<u8>)> {
     let mut s = tls_connect(tls, port).await?;

@@ -473,6 +473,54 @@ async fn run_checks(
     let summary = text(c, "[data-testid=net-summary]").await?;
     assert!(summary.contains("127.0.0.1"), "summary: {summary}");
 
+    // The media ports unbound with no session open (nothing runs a CloudXR runtime here): neutral.
+    let media_pill = || async {
+        let kind = attr(c, "[data-testid=port-media] [data-k=state] .pill", "class").await?.unwrap_or_default();
+        let t = text(c, "[data-testid=port-media] [data-k=state] .pill").await?;
+        Ok::<_, String>((kind, t))
+    };
+    let (idle_kind, idle_text) = media_pill().await?;
+    let unbound = idle_text.starts_with("0 of ");
+    if unbound {
+        assert_eq!(idle_kind, "pill unknown", "no session open: unbound media ports are not an error");
+    }
+
+    // 4c. The Headsets card: a headset refusing the certificate (a client without roots from
+    // 127.0.0.2) and a connected one (a wss:// session from 127.0.0.1), each a row with its chip.
+    cxr_gate_tests::refuse_certificate_from([127, 0, 0, 2].into(), listen_port).await.map_err(|e| e.to_string())?;
+    let (ws, _) =
+        cxr_gate_tests::wss_connect(&tls, listen_port, "/sign_in", &[]).await.map_err(|e| format!("session: {e}"))?;
+    let chips =
+        eventually(Duration::from_secs(10), "a refused and a connected headset in the Headsets card", || async {
+            let chip = |ip: &'static str, state: &'static str| async move {
+                let css = format!("[data-testid=headset-row][data-ip='{ip}'][data-state={state}] [data-k=chip]");
+                Ok::<_, String>(c.find(Locator::Css(&css)).await.ok())
+            };
+            match (chip("127.0.0.2", "refused").await?, chip("127.0.0.1", "connected").await?) {
+                (Some(r), Some(k)) => {
+                    Ok(Some((r.text().await.unwrap_or_default(), k.text().await.unwrap_or_default())))
+                }
+                _ => Ok(None),
+            }
+        })
+        .await;
+    assert_eq!(chips, ("refused the certificate".to_string(), "connected".to_string()));
+    let sentence = text(c, "[data-testid=headset-row][data-ip='127.0.0.2'] [data-k=sentence]").await?;
+    assert!(sentence.contains("does not trust this certificate"), "sentence: {sentence}");
+    let tile = text(c, "[data-testid=headset-detail]").await?;
+    assert!(tile.contains("1 refusing the certificate"), "tile: {tile}");
+    if unbound {
+        // A session is open and the runtime's media ports are still unbound: red.
+        eventually(Duration::from_secs(10), "the media ports red while a session is open", || async {
+            let (kind, t) = media_pill().await?;
+            Ok((kind == "pill bad" && t.starts_with("0 of ")).then_some(()))
+        })
+        .await;
+    } else {
+        eprintln!("desktop e2e: UDP media ports are bound on this machine ({idle_text}); the red rule is not checked");
+    }
+    drop(ws);
+
     // 5. A bad value in Settings: a message next to the field, nothing saved.
     type_into(c, "proxy_port", "0").await?;
     click(c, "save-settings").await?;

@@ -83,7 +83,15 @@ async fn health_keeps_its_fields_and_never_carries_the_log_or_session_paths() ->
     let v: Value = serde_json::from_slice(&body)?;
     let mut keys: Vec<&str> = v.as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
     keys.sort();
-    assert_eq!(keys, ["active_sessions", "backend", "last_error", "routed", "since_ms", "state", "version"]);
+    assert_eq!(
+        keys,
+        ["active_sessions", "backend", "headsets", "last_error", "routed", "since_ms", "state", "version"]
+    );
+    // The headset book in counts only (tests/tests/headsets.rs checks them against refusals).
+    let mut counts: Vec<&str> =
+        v["headsets"].as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();
+    counts.sort();
+    assert_eq!(counts, ["connected", "refused", "seen"]);
     assert_eq!(v["state"], "up");
     assert_eq!(v["backend"], echo.addr().to_string());
     assert_eq!(v["active_sessions"], 0);

@@ -140,6 +140,7 @@ where
 async fn handle(shared: Arc<Shared>, ctx: Arc<ConnCtx>, req: Request<hyper::body::Incoming>) -> Response<Body> {
     ctx.awaiting_head.store(false, Ordering::Release);
     ctx.served.fetch_add(1, Ordering::AcqRel);
+    note_headset(&shared, &ctx, &req);
     let mut resp = if req.method() == Method::OPTIONS {
         // Preflight: answered here, never forwarded (HAProxy: `http-request return status 200 … if METH_OPTIONS`).
         text(StatusCode::OK, "OK")
@@ -167,6 +168,20 @@ async fn handle(shared: Arc<Shared>, ctx: Arc<ConnCtx>, req: Request<hyper::body
     // body may take minutes to reach a slow reader.
     let awaiting = ctx.awaiting_head.clone();
     resp.map(|b| HeadAfterBody::new(b, awaiting).boxed())
+}
+
+/// Tells the headset book who asked for what (its User-Agent, the trust page or `/app/`).
+fn note_headset<B>(shared: &Shared, ctx: &ConnCtx, req: &Request<B>) {
+    use crate::headsets::Page;
+    let path = req.uri().path();
+    let page = match path {
+        "/" | "/index.html" => Page::Trust,
+        "/health" => Page::Health,
+        p if super::webapp::is_app_path(p) => Page::App,
+        _ => Page::Other,
+    };
+    let ua = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    shared.headsets.request(ctx.peer, ctx.local, ua, page);
 }
 
 fn host_for_url(local: SocketAddr) -> String {

@@ -143,6 +143,8 @@ pub struct Health<'a> {
     pub last_error: Option<&'a str>,
     /// Path-routed backends being checked (each answered a 101; at most 32).
     pub routed: Vec<Routed<'a>>,
+    /// Headsets seen, refusing the certificate, connected: counts only (this page is on the LAN).
+    pub headsets: crate::headsets::HeadsetCounts,
 }
 
 #[derive(Debug, Serialize)]
@@ -172,6 +174,7 @@ pub fn health_json(st: &Status, active_sessions: usize) -> String {
         version: crate::VERSION,
         last_error: st.backend.last_error.as_deref(),
         routed,
+        headsets: crate::headsets::HeadsetCounts::of(&st.headsets),
     };
     serde_json::to_string_pretty(&h).unwrap_or_else(|_| "{}".into())
 }
@@ -247,6 +250,7 @@ mod tests {
         assert_eq!(v["active_sessions"], 3);
         assert_eq!(v["version"], crate::VERSION);
         assert_eq!(v["routed"], serde_json::json!([]));
+        assert_eq!(v["headsets"], serde_json::json!({"seen": 0, "refused": 0, "connected": 0}));
         st.routed_backends.push(crate::status::BackendStatus { addr: "10.0.0.7:49100".into(), ..Default::default() });
         let v: serde_json::Value = serde_json::from_str(&health_json(&st, 0)).unwrap();
         assert_eq!(v["routed"][0]["backend"], "10.0.0.7:49100");
