@@ -11,7 +11,8 @@
 //   times(view, now) → ms                          redraws relative times ("3 min ago"); returns when
 //                                                  its text next changes (Infinity if never)
 //   shown()                                        the window was shown or hidden (document.hidden)
-// To add a card: its markup in index.html, a module in ui/cards/, and one entry in CARDS below.
+// To add a card: its markup in index.html, its styles in cards.css, a module in ui/cards/ (cards/network.js
+// is the smallest example), and one entry in CARDS below.
 
 import { invoke, listen, el, errText, setView, view } from "./render.js";
 import app from "./cards/app.js";

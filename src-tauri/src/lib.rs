@@ -21,11 +21,11 @@ mod webview;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use clap::Parser;
 use cxr_gate_core::demo::EchoServer;
-use cxr_gate_core::Gateway;
+use cxr_gate_core::{Gateway, Parts};
 use tauri::{App, Manager, RunEvent, WindowEvent};
 use tauri_plugin_autostart::ManagerExt as _;
 use tracing_subscriber::layer::SubscriberExt;
@@ -185,7 +185,13 @@ fn setup(
         Err(e) => fail_usage(&e.to_string()),
     };
     let data_dir = cfg.data_dir.clone();
-    let gateway = match tauri::async_runtime::block_on(Gateway::start(cfg)) {
+    let mut parts = Parts::default();
+    match cli::fake_lan(cli.demo, std::env::var(cli::FAKE_LAN_ENV).ok().as_deref()) {
+        Ok(Some(lan)) => parts.lan = Arc::new(lan),
+        Ok(None) => {}
+        Err(e) => fail_usage(&e),
+    }
+    let gateway = match tauri::async_runtime::block_on(Gateway::start_parts(cfg, parts)) {
         Ok(g) => g,
         Err(e) => fail_usage(&e.to_string()),
     };

@@ -4,6 +4,8 @@
 //! Only loopback addresses are ever contacted.
 
 pub mod chromium;
+#[cfg(target_os = "linux")]
+pub mod desktop;
 pub mod proxy;
 pub mod sys;
 pub mod webapp;
@@ -34,6 +36,15 @@ use tokio_tungstenite::WebSocketStream;
 pub type Wss = WebSocketStream<TlsStream<TcpStream>>;
 
 /// A free TCP port on 127.0.0.1 (bound then released).
+/// Where the tests save the README's pictures (`docs/screenshot.png`, `docs/trust-page.png`):
+/// the folder in `CXR_GATE_SCREENSHOTS`, relative to the workspace (`scripts/screenshots.sh` sets
+/// `docs`); unset or empty, nowhere.
+pub fn screenshots_dir() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("CXR_GATE_SCREENSHOTS").filter(|d| !d.is_empty())?;
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."));
+    Some(workspace.join(dir))
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
 }
