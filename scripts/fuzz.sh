@@ -4,7 +4,7 @@
 #
 #   bash scripts/fuzz.sh [seconds-per-target]      (default 300)
 #
-# Targets (fuzz/fuzz_targets/, entry points in core/src/fuzzing.rs):
+# Targets (fuzz/fuzz_targets/, entry points in tests/fuzzing/src/lib.rs):
 #   http_head  arbitrary bytes as one whole client connection through the real HTTP layer (head
 #              deadline, hyper, CORS, pages, upgrade validation, routing, tunnel forward); checks no
 #              panic, an HTTP/1.x answer, and no dial to a target outside the allowlist.

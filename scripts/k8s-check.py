@@ -12,7 +12,9 @@ run through scripts/k8s-check.sh, which makes the venv with helm-python-sdk and 
    Service, shared behind a LoadBalancer or NodePort Service; the certificate from a TLS Secret or a
    PersistentVolumeClaim.
 4. Values that cannot work are refused with the chart's own message.
-5. `kubernetes-validate --strict` on every deploy/k8s/*.yaml against several Kubernetes versions.
+5. What `helm install` prints (NOTES.txt) about the generated CA: a new CA at every pod without
+   persistence, and how a public name added later is taken in (`--rotate-ca`).
+6. `kubernetes-validate --strict` on every deploy/k8s/*.yaml against several Kubernetes versions.
 """
 
 import argparse
@@ -62,6 +64,21 @@ def template(cfg, values):
     with helm.Chart.load(str(CHART)) as chart:
         release = cfg.install(chart, RELEASE, values, dry_run="client", namespace="default")
     return release["manifest"]
+
+
+def notes(cfg, values):
+    """What `helm install` prints (templates/NOTES.txt) for these values."""
+    with helm.Chart.load(str(CHART)) as chart:
+        release = cfg.install(chart, RELEASE, values, dry_run="client", namespace="default")
+    return release["notes"]
+
+
+# What NOTES.txt must say (and not say) about the generated CA, per values.
+NOTES_SAY = [
+    ({"certificate": {"persistence": {"enabled": False}}}, ["every new pod", "makes a new CA", "--rotate-ca"], []),
+    ({"topology": "shared", "certificate": {"hostnames": ["192.168.10.20"]}}, ["--rotate-ca", "after the helm upgrade"], ["emptyDir"]),
+    ({"certificate": {"source": "secret", "secretName": "gate-tls"}}, [], ["--rotate-ca", "emptyDir"]),
+]
 
 
 def lint(values, label):
@@ -206,6 +223,16 @@ def main():
                     print(f"  {values}: refused ({words} ...)")
                 else:
                     fail(f"{values}: refused, but not with {words!r}: {e}")
+
+        print("== what helm install prints (NOTES.txt)")
+        for values, said, unsaid in NOTES_SAY:
+            text = notes(cfg, values)
+            missing = [w for w in said if w not in text]
+            wrong = [w for w in unsaid if w in text]
+            if missing or wrong:
+                fail(f"NOTES for {values}: missing {missing}, should not say {wrong}:\n{text}")
+            else:
+                print(f"  {values}: says {said}, not {unsaid}")
 
     print(f"== kubernetes-validate --strict, Kubernetes {', '.join(KUBE_VERSIONS)}")
     bindir = Path(sys.executable).parent

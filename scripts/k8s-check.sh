@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Helm chart deploy/helm/cxr-gate checked offline, as CI does (a stage of scripts/test.sh):
 # helm lint --strict, helm template for every ci/*-values.yaml compared with deploy/k8s/, the
-# chart's refusals, kubernetes-validate --strict against several Kubernetes versions.
+# chart's refusals, what NOTES.txt says, kubernetes-validate --strict against several Kubernetes versions.
 # No cluster is involved. The checks themselves are in scripts/k8s-check.py.
 #
 #   bash scripts/k8s-check.sh            # check

@@ -3,7 +3,8 @@
 #   setup (apt packages, Rust, tauri-driver, Node for the Tauri CLI, the Windows cross kit and wine)
 #   → rustfmt → Markdown links → clippy → build →
 #   cargo test --workspace (unit, integration, reliability and abuse, Chromium headset flow, desktop
-#   e2e under Xvfb) → TLS scan with testssl.sh → the container image (podman: build, a wss://
+#   e2e under Xvfb) → the engine's black-box tests again against cxr-gate-proxy built alone (its
+#   released features, not the test build's) → TLS scan with testssl.sh → the container image (podman: build, a wss://
 #   session through it, podman stop) → the Helm chart (lint, render, validate; no cluster) →
 #   Linux .deb built with the Tauri CLI, installed with dpkg, `cxr-gate --version` run →
 #   Windows (scripts/test-windows.sh): clippy for x86_64-pc-windows-gnu, the tests under wine, the
@@ -91,8 +92,28 @@ cargo build -p cxr-gate -p cxr-gate-core
 
 # ------------------------------------------------------------------------------------------------
 banner "cargo test --workspace (unit, integration, Chromium headset flow, desktop e2e; under Xvfb)"
-xvfb-run -a --server-args="-screen 0 1400x1000x24" "${dbus[@]}" \
+# The desktop and Chromium tests also redraw the README's pictures, docs/screenshot.png and
+# docs/trust-page.png (scripts/screenshots.sh makes only those).
+CXR_GATE_SCREENSHOTS=docs xvfb-run -a --server-args="-screen 0 1400x1000x24" "${dbus[@]}" \
   cargo test --workspace --no-fail-fast
+
+# ------------------------------------------------------------------------------------------------
+# `cargo test --workspace` builds cxr-gate-proxy with the features of every test crate unified into
+# its dependencies (dev-dependencies included). Users run it built alone, with its default features:
+# the engine's black-box tests run again against exactly that binary, copied aside so the test
+# builds below cannot relink it.
+banner "engine black-box tests (cli, engine, security, webapp) against cxr-gate-proxy built alone"
+target_dir="$(cargo metadata --format-version 1 --no-deps |
+  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+target_dir="${target_dir:-$PWD/target}"
+cargo build -p cxr-gate-core --bin cxr-gate-proxy
+released="$target_dir/as-released/cxr-gate-proxy"
+mkdir -p "$(dirname "$released")"
+cp -f "$target_dir/debug/cxr-gate-proxy" "$released"
+echo "binary under test: $released ($("$released" --version); default features, built alone)"
+CXR_GATE_PROXY_BIN="$released" cargo test -p cxr-gate-core --test cli
+CXR_GATE_PROXY_BIN="$released" cargo test -p cxr-gate-tests --test engine --test security --test webapp
+echo "tested: $released"
 
 # ------------------------------------------------------------------------------------------------
 banner "TLS scan: testssl.sh against the running proxy, checked against the policy (docs/SECURITY.md)"
@@ -108,9 +129,6 @@ bash scripts/k8s-check.sh
 
 # ------------------------------------------------------------------------------------------------
 banner "Linux .deb: build with the Tauri CLI, install with dpkg, run --version"
-target_dir="$(cargo metadata --format-version 1 --no-deps |
-  sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
-target_dir="${target_dir:-$PWD/target}"
 deb_dir="$target_dir/debug/bundle/deb"
 rm -rf "$deb_dir"
 (cd src-tauri && npx --yes @tauri-apps/cli@2 build --debug --bundles deb --ci)

@@ -11,7 +11,8 @@
 //   times(view, now) → ms                          redraws relative times ("3 min ago"); returns when
 //                                                  its text next changes (Infinity if never)
 //   shown()                                        the window was shown or hidden (document.hidden)
-// To add a card: its markup in index.html, a module in ui/cards/, and one entry in CARDS below.
+// To add a card: its markup in index.html, its styles in cards.css, a module in ui/cards/ (cards/network.js
+// is the smallest example), and one entry in CARDS below.
 
 import { invoke, listen, el, errText, setView, view } from "./render.js";
 import app from "./cards/app.js";
@@ -20,12 +21,13 @@ import connect from "./cards/connect.js";
 import cert from "./cards/cert.js";
 import ports from "./cards/ports.js";
 import sessions from "./cards/sessions.js";
+import headsets from "./cards/headsets.js";
 import network from "./cards/network.js";
 import settings from "./cards/settings.js";
 
 // In drawing order (network reads the address connect selected); started in this order too, so the
 // settings are loaded before the first firewall check.
-const CARDS = [app, status, connect, cert, settings, ports, sessions, network];
+const CARDS = [app, status, connect, cert, settings, ports, headsets, sessions, network];
 const PARTS = CARDS.flatMap((c) => c.parts || []);
 const drawn = {}; // part name -> the key it was last drawn from
 let timesTimer = 0; // the next redraw of relative times

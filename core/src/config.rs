@@ -14,14 +14,16 @@ use serde::{Deserialize, Serialize};
 
 pub mod allowlist;
 pub mod cli;
+pub mod saved;
 pub mod setting;
 pub mod table;
 pub mod webapp;
 pub use allowlist::{format_allowlist, parse_allowlist, AllowedBackend};
 pub use cli::CliOverrides;
+pub use saved::{desktop_settings_paths, saved_cert_names, SETTINGS_FILE};
 pub use setting::{Setting, SettingName, Via};
 pub use table::{SettingSpec, SETTINGS};
-pub use webapp::{check_web_root, validate_app_query, DEFAULT_APP_QUERY};
+pub use webapp::{canonical_lenient, check_web_root, check_web_root_apart, validate_app_query, DEFAULT_APP_QUERY};
 
 pub const DEFAULT_PROXY_PORT: u16 = 48322;
 pub const DEFAULT_BACKEND_PORT: u16 = 49100;

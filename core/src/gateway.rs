@@ -56,6 +56,8 @@ struct Inner {
     shared: Arc<Shared>,
     listener: tokio::sync::Mutex<Option<Listener>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// One `apply_config` at a time: each compares with the config the previous one left.
+    applying: tokio::sync::Mutex<()>,
     shutdown: CancellationToken,
 }
 
@@ -130,6 +132,7 @@ impl Gateway {
         let shared = Arc::new(Shared {
             conn_limit: crate::proxy::limit::Limiter::new(config.max_connections),
             netcheck: Default::default(),
+            headsets: Default::default(),
             config: ArcSwap::from_pointee(config),
             hub: hub.clone(),
             health,
@@ -143,14 +146,20 @@ impl Gateway {
             shared: shared.clone(),
             listener: tokio::sync::Mutex::new(None),
             tasks: Mutex::new(Vec::new()),
+            applying: tokio::sync::Mutex::new(()),
             shutdown: shutdown.clone(),
         });
         let t1 = tokio::spawn(sessions.refresh_loop());
+        let t0 = tokio::spawn(crate::proxy::headsets::publish_loop(
+            shared.headsets.clone(),
+            hub.clone(),
+            shutdown.child_token(),
+        ));
         crate::proxy::webapp::refresh(&shared);
         check_ports(&shared).await;
         let t2 = tokio::spawn(lan_watch(shared.clone(), lan_source, ifaces));
         let t3 = tokio::spawn(listen_retry(inner.clone()));
-        inner.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend([t1, t2, t3]);
+        inner.tasks.lock().unwrap_or_else(|p| p.into_inner()).extend([t0, t1, t2, t3]);
         bind_listener(&inner, false).await;
         Ok(Gateway { inner })
     }
@@ -188,6 +197,7 @@ impl Gateway {
             return Err(GatewayError::Stopped);
         }
         config.validate()?;
+        let _turn = self.inner.applying.lock().await;
         let shared = &self.inner.shared;
         let old = shared.config.load_full();
         let mut config = config;
@@ -265,8 +275,9 @@ impl Gateway {
         Ok(info)
     }
 
-    /// Serves one client connection given as a byte stream (the fuzz targets' way in: no TCP, no TLS).
-    #[cfg(feature = "fuzzing")]
+    /// Serves one client connection given as a byte stream: the fuzz harness's way in (no TCP, no
+    /// TLS; tests/fuzzing). Not an interface for anything else.
+    #[doc(hidden)]
     pub async fn serve_stream<S>(&self, io: S, peer: std::net::SocketAddr, local: std::net::SocketAddr)
     where
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,

@@ -7,9 +7,8 @@ pub mod connector;
 #[cfg(feature = "demo")]
 pub mod demo;
 pub mod firewall;
-#[cfg(feature = "fuzzing")]
-pub mod fuzzing;
 mod gateway;
+pub mod headsets;
 pub mod health;
 pub mod net;
 pub mod netcheck;

@@ -226,6 +226,10 @@ pub struct Status {
     pub netchecks: VecDeque<crate::netcheck::model::NetCheckResult>,
     /// The web app served at `/app/`.
     pub web_app: WebAppStatus,
+    /// The headset book: every client that reached the gate, most recently seen first (at most
+    /// `headsets::CAP`).
+    #[serde(default)]
+    pub headsets: Vec<crate::headsets::model::Headset>,
 }
 
 /// The web app served at `/app/` (`web_root`), and why it cannot be served, if it cannot.

@@ -135,6 +135,19 @@ fn bad_settings_exit_2_with_the_setting_value_and_what_is_accepted() {
 }
 
 #[test]
+fn an_allowlist_network_with_host_bits_set_exits_2_naming_what_was_meant() {
+    let (code, _, err) = run(&["--allowed-backends", "192.168.1.20/2:49100"], &[]);
+    assert_eq!(code, 2, "{err}");
+    let r = reason(&err);
+    assert_eq!(r.len(), 1, "one reason line expected: {err}");
+    assert!(r[0].starts_with("cxr-gate-proxy: invalid --allowed-backends \"192.168.1.20/2:49100\""), "{err}");
+    assert!(r[0].contains("did you mean 192.168.1.20/32:49100 (this one host) or 192.0.0.0/2:49100"), "{err}");
+    let (code, _, err) = run(&[], &[("ALLOWED_BACKENDS", "10.0.0.7:49100, 10.42.7.9/16")]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("invalid ALLOWED_BACKENDS \"10.42.7.9/16\""), "{err}");
+}
+
+#[test]
 fn a_bad_custom_certificate_exits_2_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let bogus = dir.path().join("server.pem");

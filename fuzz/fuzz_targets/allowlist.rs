@@ -3,4 +3,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| cxr_gate_core::fuzzing::fuzz_allowlist(data));
+fuzz_target!(|data: &[u8]| cxr_gate_fuzzing::fuzz_allowlist(data));

@@ -4,7 +4,7 @@
 
 use std::sync::OnceLock;
 
-use cxr_gate_core::fuzzing::HttpHarness;
+use cxr_gate_fuzzing::HttpHarness;
 use libfuzzer_sys::fuzz_target;
 
 // One engine per fuzzing process: starting it (certificate included) per input would dominate.

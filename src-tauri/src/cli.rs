@@ -1,5 +1,5 @@
 //! Owns the command line and the per-run overrides: the shared `CliOverrides` flags, `--demo`,
-//! `--minimized`, and the HAProxy env vars. Builds the effective engine config with the precedence
+//! `--minimized`, the HAProxy env vars and the demo's fake LAN (`CXR_GATE_FAKE_LAN_IPS`). Builds the effective engine config with the precedence
 //! defaults < settings file < env < flags (< demo backend), and says which settings a run overrides
 //! (the settings table's rows with a `report`). Overrides are never written to settings.json.
 
@@ -9,6 +9,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use cxr_gate_core::config::{process_env, Setting, SETTINGS};
+use cxr_gate_core::net::{parse_fake_ips, FixedLan};
 use cxr_gate_core::{BackendAddr, CliOverrides, Config, ConfigError};
 
 use crate::settings::Settings;
@@ -31,6 +32,23 @@ pub struct Cli {
     /// Start hidden in the tray
     #[arg(long)]
     pub minimized: bool,
+}
+
+/// Documentation addresses (192.0.2.x…) shown as this machine's LAN instead of its own, for
+/// screenshots that show neither a real network nor a different one on every machine.
+pub const FAKE_LAN_ENV: &str = "CXR_GATE_FAKE_LAN_IPS";
+
+/// The fake LAN for this run: only in demo mode, where nothing real depends on the addresses;
+/// without `--demo` the variable is ignored, with a warning.
+pub fn fake_lan(demo: bool, value: Option<&str>) -> Result<Option<FixedLan>, String> {
+    match value {
+        None => Ok(None),
+        Some(_) if !demo => {
+            tracing::warn!("{FAKE_LAN_ENV} is ignored: it applies with --demo only");
+            Ok(None)
+        }
+        Some(v) => parse_fake_ips(v).map(Some).map_err(|e| format!("invalid {FAKE_LAN_ENV} {v:?}: {e}")),
+    }
 }
 
 /// Where a setting's value for this run came from, when not from settings.json.
@@ -265,5 +283,18 @@ mod tests {
         let lines: Vec<_> = over.iter().map(Override::summary).collect();
         assert_eq!(lines, ["backend localhost:5000", "health interval 500ms", "max connections 8"]);
         assert_eq!(over[2].field(), "max_connections", "no form field: the window shows it in the summary only");
+    }
+
+    #[test]
+    fn fake_lan_only_in_demo_mode_and_named_when_wrong() {
+        assert!(fake_lan(true, None).unwrap().is_none());
+        assert!(fake_lan(false, Some("192.0.2.10")).unwrap().is_none(), "ignored without --demo");
+        let lan = fake_lan(true, Some("192.0.2.10,192.0.2.20")).unwrap().unwrap();
+        assert_eq!(lan.0.iter().map(|i| i.ip.as_str()).collect::<Vec<_>>(), ["192.0.2.10", "192.0.2.20"]);
+        let e = fake_lan(true, Some("10.0.0.1")).unwrap_err();
+        assert!(
+            e.starts_with("invalid CXR_GATE_FAKE_LAN_IPS \"10.0.0.1\": 10.0.0.1 is not a documentation address"),
+            "{e}"
+        );
     }
 }

@@ -74,14 +74,18 @@ impl From<String> for SaveError {
 
 async fn save_form<R: Runtime>(app: &AppHandle<R>, form: SettingsForm) -> Result<SettingsView, SaveError> {
     let st = app.state::<AppState>();
-    let _guard = st.apply_lock.lock().await;
-    let current = st.settings();
+    let change = st.begin_change().await;
+    let current = change.current();
     let next = settings::validate_form(&form, &current).map_err(|fields| SaveError { fields, message: None })?;
     // The engine's own check of the combined config (bounds across fields, this run's overrides).
-    if let Err(e) = st.launch.effective(&next) {
-        let mut fields = FieldErrors::new();
-        fields.insert(settings::field_of(&e.setting).to_string(), e.to_string());
-        return Err(SaveError { fields, message: None });
+    match st.launch.effective(&next) {
+        Err(e) => {
+            let mut fields = FieldErrors::new();
+            fields.insert(settings::field_of(&e.setting).to_string(), e.to_string());
+            return Err(SaveError { fields, message: None });
+        }
+        // The web app folder against the data dir this run uses.
+        Ok((cfg, _)) => settings::check_layout(&cfg).map_err(|fields| SaveError { fields, message: None })?,
     }
     if next.start_at_login != current.start_at_login {
         let al = app.autolaunch();
@@ -92,7 +96,7 @@ async fn save_form<R: Runtime>(app: &AppHandle<R>, form: SettingsForm) -> Result
             return Err(SaveError { fields, message: None });
         }
     }
-    st.save_and_apply(next).await?;
+    change.save_and_apply(next).await?;
     pump::emit_status(app);
     Ok(settings_view(&st))
 }
@@ -337,9 +341,9 @@ pub async fn choose_custom_cert<R: Runtime>(app: AppHandle<R>) -> Result<Option<
     };
     let info = tls::inspect_custom(&cert, key.as_deref()).map_err(not_ours)?;
     let st = app.state::<AppState>();
-    let _guard = st.apply_lock.lock().await;
-    let next = Settings { custom_cert: Some(CustomCert { cert: cert.clone(), key }), ..st.settings() };
-    st.save_and_apply(next).await?;
+    let change = st.begin_change().await;
+    let next = Settings { custom_cert: Some(CustomCert { cert: cert.clone(), key }), ..change.current() };
+    change.save_and_apply(next).await?;
     pump::emit_status(&app);
     let mut msg = format!("Now using {} ({}).", file_name(&cert), short_fp(&info.fingerprint_sha256));
     let lan: Vec<String> = st.status.borrow().lan.iter().map(|i| i.ip.clone()).collect();
@@ -356,9 +360,9 @@ pub async fn choose_custom_cert<R: Runtime>(app: AppHandle<R>) -> Result<Option<
 #[tauri::command]
 pub async fn use_generated_cert<R: Runtime>(app: AppHandle<R>) -> Result<String, String> {
     let st = app.state::<AppState>();
-    let _guard = st.apply_lock.lock().await;
-    let next = Settings { custom_cert: None, ..st.settings() };
-    st.save_and_apply(next).await?;
+    let change = st.begin_change().await;
+    let next = Settings { custom_cert: None, ..change.current() };
+    change.save_and_apply(next).await?;
     pump::emit_status(&app);
     Ok("Using the generated certificate.".into())
 }

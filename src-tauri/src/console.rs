@@ -76,6 +76,14 @@ pub fn attach_parent() {
 #[cfg(not(windows))]
 pub fn attach_parent() {}
 
+/// A program started in a process group of its own begins with Ctrl-C ignored; a console's Ctrl-C
+/// (a service wrapper, a test) must still quit the app cleanly, as the proxy does.
+#[cfg(windows)]
+pub fn accept_ctrl_c() {
+    // SAFETY: a plain Win32 call without pointers.
+    unsafe { windows_sys::Win32::System::Console::SetConsoleCtrlHandler(None, 0) };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

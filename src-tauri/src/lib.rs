@@ -1,6 +1,7 @@
 //! CXR Gate desktop app: the Tauri builder, plugins, setup and the app's lifetime. Parses the
 //! command line, sets up logging (stderr + a file in the data dir), starts the gateway in-process,
-//! the tray and the status pump; closing the window hides it to the tray, Quit shuts down.
+//! the tray and the status pump, then the window (which may fail to open: see `webview`); closing
+//! the window hides it to the tray, Quit shuts down.
 
 mod cli;
 mod commands;
@@ -15,15 +16,16 @@ mod tools;
 mod tray;
 mod trust;
 mod view;
+mod webview;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use clap::Parser;
 use cxr_gate_core::demo::EchoServer;
-use cxr_gate_core::Gateway;
+use cxr_gate_core::{Gateway, Parts};
 use tauri::{App, Manager, RunEvent, WindowEvent};
 use tauri_plugin_autostart::ManagerExt as _;
 use tracing_subscriber::layer::SubscriberExt;
@@ -41,11 +43,16 @@ const LOG_FILE: &str = "cxr-gate.log";
 /// The log file is rotated (to `.1`) at startup once it is this big.
 const LOG_ROTATE_BYTES: u64 = 5 * 1024 * 1024;
 
+/// The login item starts the app with this flag: hidden in the tray (a start by hand shows the window).
+const AUTOSTART_ARG: &str = "--minimized";
+
 /// Exit code for a bad flag or env value (as clap uses for usage errors).
 const EXIT_USAGE: i32 = 2;
 
 /// Runs the app; returns the process exit code.
 pub fn run() -> i32 {
+    #[cfg(windows)]
+    console::accept_ctrl_c();
     // The elevated "Fix the firewall" step: this program re-run as administrator (firewall/fixcmd.rs).
     let args: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
     if firewall::fixcmd::asked(&args) {
@@ -96,7 +103,7 @@ pub fn run() -> i32 {
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_shell::init())
-        .plugin(tauri_plugin_autostart::Builder::new().arg("--minimized").build())
+        .plugin(tauri_plugin_autostart::Builder::new().arg(AUTOSTART_ARG).build())
         .invoke_handler(tauri::generate_handler![
             commands::get_status,
             commands::get_settings,
@@ -138,8 +145,9 @@ pub fn run() -> i32 {
     };
     app.run_return(|app, event| match event {
         // The last window closed without Quit: keep running in the tray.
+        // Without a window (it could not open, or its process died) the gate keeps serving too.
         RunEvent::ExitRequested { code: None, api, .. }
-            if app.tray_by_id(tray::TRAY_ID).is_some() && !lifecycle::quitting(app) =>
+            if (app.tray_by_id(tray::TRAY_ID).is_some() || webview::windowless(app)) && !lifecycle::quitting(app) =>
         {
             api.prevent_exit();
         }
@@ -183,7 +191,13 @@ fn setup(
         Err(e) => fail_usage(&e.to_string()),
     };
     let data_dir = cfg.data_dir.clone();
-    let gateway = match tauri::async_runtime::block_on(Gateway::start(cfg)) {
+    let mut parts = Parts::default();
+    match cli::fake_lan(cli.demo, std::env::var(cli::FAKE_LAN_ENV).ok().as_deref()) {
+        Ok(Some(lan)) => parts.lan = Arc::new(lan),
+        Ok(None) => {}
+        Err(e) => fail_usage(&e),
+    }
+    let gateway = match tauri::async_runtime::block_on(Gateway::start_parts(cfg, parts)) {
         Ok(g) => g,
         Err(e) => fail_usage(&e.to_string()),
     };
@@ -207,7 +221,7 @@ fn setup(
         overrides: state::describe_overrides(&overrides),
         platform: std::env::consts::OS.to_string(),
     };
-    let start_minimized = (cli.minimized || loaded.settings.start_minimized) && tray_ok;
+    let start_minimized = start_hidden(cli.minimized, loaded.settings.start_minimized, tray_ok);
     let start_at_login = loaded.settings.start_at_login;
     app.manage(AppState {
         gateway: tokio::sync::RwLock::new(Some(gateway)),
@@ -233,10 +247,28 @@ fn setup(
 
     tauri::async_runtime::spawn(pump::status_pump(handle.clone(), status));
     tauri::async_runtime::spawn(lifecycle::quit_on_signal(handle.clone()));
-    if !start_minimized {
-        lifecycle::show_window(&handle);
+    // The window last: the gateway serves and the tray shows UP/DOWN whether it opens or not.
+    match webview::open_main(&handle, !start_minimized, window_lost) {
+        Ok(()) if !start_minimized => lifecycle::show_window(&handle),
+        Ok(()) => {}
+        Err(failure) => window_lost(&handle, failure, !start_minimized),
     }
     Ok(())
+}
+
+/// The window could not open, or its webview died: the app carries on from the tray.
+fn window_lost<R: tauri::Runtime>(app: &tauri::AppHandle<R>, failure: webview::WindowFailure, explain_now: bool) {
+    tray::without_window(app);
+    if app.tray_by_id(tray::TRAY_ID).is_none() {
+        tracing::warn!("no window and no tray icon: the gateway serves until logout or Ctrl+C");
+    }
+    webview::run_without(app, failure, explain_now);
+}
+
+/// Whether the window starts hidden in the tray: at logon (the login item's flag) or when the user
+/// chose "Start minimized to tray"; never without a tray to come back from.
+fn start_hidden(minimized_flag: bool, start_minimized_setting: bool, tray: bool) -> bool {
+    (minimized_flag || start_minimized_setting) && tray
 }
 
 /// A bad value that only shows once settings are merged: same treatment as a bad flag.
@@ -312,6 +344,28 @@ mod tests {
         let conf: serde_json::Value = serde_json::from_str(include_str!("../tauri.conf.json")).unwrap();
         assert_eq!(conf["identifier"], IDENTIFIER);
         assert_ne!(conf["app"]["security"]["csp"], serde_json::Value::Null);
+    }
+
+    #[test]
+    fn the_login_item_starts_hidden_and_a_start_by_hand_shows_the_window() {
+        let at_logon = Cli::try_parse_from(["cxr-gate", AUTOSTART_ARG]).unwrap();
+        assert!(start_hidden(at_logon.minimized, false, true));
+        let by_hand = Cli::try_parse_from(["cxr-gate"]).unwrap();
+        assert!(!start_hidden(by_hand.minimized, false, true));
+        assert!(start_hidden(by_hand.minimized, true, true), "the user's own choice");
+        assert!(!start_hidden(at_logon.minimized, true, false), "no tray: the window is the only way back");
+    }
+
+    #[test]
+    fn the_window_is_created_by_the_app_after_the_gateway_and_the_installer_bootstraps_webview2() {
+        let conf: serde_json::Value = serde_json::from_str(include_str!("../tauri.conf.json")).unwrap();
+        let win = &conf["app"]["windows"][0];
+        assert_eq!(win["label"], MAIN_WINDOW);
+        // Tauri would build it before setup(), and a failure there ends the app.
+        assert_eq!(win["create"], false);
+        assert_eq!(win["visible"], false);
+        // The installers carry the WebView2 bootstrapper (~2 MB; it downloads the runtime when missing).
+        assert_eq!(conf["bundle"]["windows"]["webviewInstallMode"]["type"], "embedBootstrapper");
     }
 
     #[test]

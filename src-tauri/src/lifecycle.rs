@@ -8,7 +8,7 @@ use std::time::Duration;
 use tauri::{AppHandle, Manager, Runtime};
 
 use crate::state::{lock, AppState, MAIN_WINDOW};
-use crate::{notify, settings};
+use crate::{notify, webview};
 
 /// The window was shown or hidden: the pump sends `status` events only while it is shown.
 fn set_shown<R: Runtime>(app: &AppHandle<R>, shown: bool) {
@@ -17,8 +17,12 @@ fn set_shown<R: Runtime>(app: &AppHandle<R>, shown: bool) {
     }
 }
 
-/// Shows, unminimizes and focuses the main window.
+/// Shows, unminimizes and focuses the main window; without one, explains why there is none.
 pub fn show_window<R: Runtime>(app: &AppHandle<R>) {
+    if webview::windowless(app) {
+        webview::explain(app);
+        return;
+    }
     if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
         let _ = w.show();
         let _ = w.unminimize();
@@ -101,18 +105,7 @@ pub fn close_to_tray(app: &AppHandle) {
         let _ = w.hide();
     }
     set_shown(app, false);
-    let first_time = {
-        let mut s = lock(&st.settings);
-        let first = !s.close_to_tray_notified;
-        if first {
-            s.close_to_tray_notified = true;
-            if let Err(e) = settings::save(&st.settings_path, &s) {
-                tracing::warn!("could not save settings: {e}");
-            }
-        }
-        first
-    };
-    if first_time {
+    if st.note_close_to_tray_notice() {
         notify::show(
             app,
             "CXR Gate is still running",

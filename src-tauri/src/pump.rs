@@ -1,6 +1,7 @@
 //! Owns the status pump: the one way data flows from the engine to the user. It follows the
 //! engine's status (a watch channel) and whether the window is shown, and drives the `status`
-//! event to the window, the tray icon and tooltip (via `tray`), and DOWN/UP notifications.
+//! event to the window, the tray icon and tooltip (via `tray`), DOWN/UP notifications and one
+//! notification per headset refusing the current certificate.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -59,6 +60,7 @@ pub async fn status_pump<R: Runtime>(app: AppHandle<R>, mut rx: watch::Receiver<
     };
     app.manage(LastSent::default());
     let mut tracker = notify::Tracker::default();
+    let mut refusals = notify::Refusals::default();
     let mut tray_look = None;
     loop {
         let s = rx.borrow_and_update().clone();
@@ -74,12 +76,19 @@ pub async fn status_pump<R: Runtime>(app: AppHandle<R>, mut rx: watch::Receiver<
         }
         let look = tray::look(&v);
         if tray_look.as_ref() != Some(&look) {
+            // In the log too: without a window, the tray is what the user sees.
+            if app.tray_by_id(tray::TRAY_ID).is_some() {
+                tracing::info!("tray: {}", look.tooltip);
+            }
             tray::apply(&app, &look);
             tray_look = Some(look);
         }
         if let Some(t) = tracker.observe(&s.backend.addr, s.backend.state) {
             let (title, body) = notify::message(t, &s.backend.addr, s.backend.last_error.as_deref());
             tracing::info!("{title}: {body}");
+            notify::show(&app, &title, &body);
+        }
+        for (title, body) in refusals.observe(&s) {
             notify::show(&app, &title, &body);
         }
         tokio::select! {

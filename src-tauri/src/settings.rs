@@ -20,7 +20,7 @@ use cxr_gate_core::{Config, ConfigError};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub const FILE_NAME: &str = "settings.json";
+pub const FILE_NAME: &str = cxr_gate_core::config::SETTINGS_FILE;
 pub const BACKUP_NAME: &str = "settings.json.bak";
 
 /// What `settings.json` holds. Missing keys take their defaults, unknown keys are ignored,
@@ -217,6 +217,16 @@ fn validate_fields(form: &SettingsForm, current: &Settings, check_folder: bool) 
     out.start_at_login = form.start_at_login;
     out.start_minimized = form.start_minimized;
     Ok(out)
+}
+
+/// The web app folder against the data dir this run really uses (`--data-dir`, `DATA_DIR` or the
+/// default): neither may hold the other, or `/app/` would serve the keys. The form checks each
+/// field on the defaults, so the merged `cfg` is checked here; the error is the web app field's
+/// and names both folders.
+pub fn check_layout(cfg: &Config) -> Result<(), FieldErrors> {
+    let Some(root) = &cfg.web_root else { return Ok(()) };
+    let name = Setting::WebRoot.via(Via::Name);
+    cxr_gate_core::config::check_web_root_apart(root, &cfg.data_dir, name).map_err(|e| one_error(&e))
 }
 
 /// The result of reading the settings file.
@@ -621,5 +631,30 @@ mod tests {
         assert_eq!(back, f);
         let partial: SettingsForm = serde_json::from_str(r#"{"proxy_port": "9443", "start_minimized": true}"#).unwrap();
         assert_eq!((partial.get(ProxyPort), partial.get(BackendHost), partial.start_minimized), ("9443", "", true));
+    }
+
+    #[test]
+    fn a_web_app_folder_holding_the_data_dir_is_refused_at_the_web_root_field_naming_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::write(home.join("index.html"), "<!doctype html>").unwrap();
+        let data = home.join("gate-data");
+        let form = form().with(WebRoot, home.to_str().unwrap());
+        let settings = validate_form(&form, &Settings::default()).unwrap();
+        let mut cfg = Config::default();
+        settings.apply_to(&mut cfg).unwrap();
+        cfg.data_dir = data.clone();
+        let errs = check_layout(&cfg).unwrap_err();
+        let msg = &errs["web_root"];
+        let real_home = std::fs::canonicalize(&home).unwrap();
+        assert!(msg.starts_with(&format!("invalid web app folder {:?}", home.display().to_string())), "{msg}");
+        assert!(msg.contains(&real_home.join("gate-data").display().to_string()), "names the data dir: {msg}");
+        // Apart, both are fine; and no web app at all is fine.
+        cfg.data_dir = dir.path().join("elsewhere");
+        assert_eq!(check_layout(&cfg), Ok(()));
+        cfg.web_root = None;
+        cfg.data_dir = data;
+        assert_eq!(check_layout(&cfg), Ok(()));
     }
 }

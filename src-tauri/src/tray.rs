@@ -1,6 +1,7 @@
 //! Owns the tray icon (id "main"): green = runtime UP, red = DOWN, grey = proxy not listening or
 //! still checking; a tooltip like "CXR Gate — runtime UP · 1 headset · wss://192.168.1.20:48322";
 //! the menu (Show window, Copy wss URL, Restart proxy, Quit); left click shows the window.
+//! Without a window (see `webview`) the menu also opens the QR page and the trust page.
 //! Driven by the status pump via [`look`] (pure, tested) and [`apply`].
 
 use tauri::image::Image;
@@ -9,9 +10,9 @@ use tauri::tray::{MouseButton, MouseButtonState, TrayIconBuilder, TrayIconEvent}
 use tauri::{AppHandle, Manager, Runtime};
 use tauri_plugin_clipboard_manager::ClipboardExt;
 
-use crate::lifecycle;
 use crate::state::AppState;
-use crate::view::StatusView;
+use crate::view::{AddressView, StatusView};
+use crate::{lifecycle, webview};
 
 pub const TRAY_ID: &str = "main";
 
@@ -56,10 +57,14 @@ pub fn look(v: &StatusView) -> Look {
         "down" => (TrayIcon::Down, "runtime DOWN"),
         _ => (TrayIcon::Off, "checking runtime…"),
     };
-    let headsets = match v.headsets {
-        1 => "1 headset".to_string(),
-        n => format!("{n} headsets"),
+    let c = &v.headset_counts;
+    let mut headsets = match c.connected {
+        1 => "1 headset connected".to_string(),
+        n => format!("{n} headsets connected"),
     };
+    if c.refused > 0 {
+        headsets.push_str(&format!(", {} refusing the certificate", c.refused));
+    }
     let url = v.addresses.first().map(|a| format!(" · {}", a.wss_url)).unwrap_or_default();
     Look { icon, tooltip: clip(format!("CXR Gate{demo} — {runtime} · {headsets}{url}"), 127) }
 }
@@ -91,32 +96,95 @@ pub fn apply<R: Runtime>(app: &AppHandle<R>, look: &Look) {
     }
 }
 
-/// The primary address's wss:// URL, for "Copy wss URL".
-fn primary_wss<R: Runtime>(app: &AppHandle<R>) -> Option<String> {
+/// A link of the primary address (its wss:// URL, its trust page).
+fn primary<R: Runtime>(app: &AppHandle<R>, link: impl Fn(&AddressView) -> String) -> Option<String> {
     let st = app.try_state::<AppState>()?;
-    st.view().addresses.first().map(|a| a.wss_url.clone())
+    st.view().addresses.first().map(link)
+}
+
+/// The menu's items (id, label), None for a separator. Without the window, "Show window"
+/// explains why there is none, and the QR code and the trust page are one click away.
+pub fn menu_items(window: bool) -> Vec<Option<(&'static str, &'static str)>> {
+    let mut v = vec![Some(("show", "Show window"))];
+    if !window {
+        v.extend([
+            Some(("qr", "Show QR code")),
+            Some(("open-trust", "Open trust page")),
+            Some(("copy-trust", "Copy trust page address")),
+        ]);
+    }
+    v.extend([
+        Some(("copy-wss", "Copy wss URL")),
+        Some(("restart", "Restart proxy")),
+        None,
+        Some(("quit", "Quit CXR Gate")),
+    ]);
+    v
+}
+
+fn menu<R: Runtime>(app: &AppHandle<R>, window: bool) -> tauri::Result<Menu<R>> {
+    let menu = Menu::new(app)?;
+    for item in menu_items(window) {
+        match item {
+            Some((id, label)) => menu.append(&MenuItem::with_id(app, id, label, true, None::<&str>)?)?,
+            None => menu.append(&PredefinedMenuItem::separator(app)?)?,
+        }
+    }
+    Ok(menu)
+}
+
+/// The window is gone for this run: the menu without it.
+pub fn without_window<R: Runtime>(app: &AppHandle<R>) {
+    let Some(tray) = app.tray_by_id(TRAY_ID) else {
+        return;
+    };
+    match menu(app, false) {
+        Ok(m) => {
+            if let Err(e) = tray.set_menu(Some(m)) {
+                tracing::warn!("tray menu: {e}");
+            }
+        }
+        Err(e) => tracing::warn!("tray menu: {e}"),
+    }
+}
+
+fn copy<R: Runtime>(app: &AppHandle<R>, text: Option<String>) {
+    if let Some(t) = text {
+        if let Err(e) = app.clipboard().write_text(t) {
+            tracing::warn!("clipboard: {e}");
+        }
+    }
+}
+
+/// Opens a URL or file in the user's default program (the browser).
+fn open<R: Runtime>(app: &AppHandle<R>, what: &str) {
+    // The shell plugin's own opener (tauri-plugin-opener is its successor, not a dependency here).
+    #[allow(deprecated)]
+    if let Err(e) = tauri_plugin_shell::ShellExt::shell(app).open(what.to_string(), None) {
+        tracing::warn!("could not open {what}: {e}");
+    }
 }
 
 /// Creates the tray icon. An error (no tray host on this desktop) is returned, and the app
 /// then quits on window close instead of hiding to a tray that isn't there.
 pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
-    let show = MenuItem::with_id(app, "show", "Show window", true, None::<&str>)?;
-    let copy = MenuItem::with_id(app, "copy-wss", "Copy wss URL", true, None::<&str>)?;
-    let restart = MenuItem::with_id(app, "restart", "Restart proxy", true, None::<&str>)?;
-    let sep = PredefinedMenuItem::separator(app)?;
-    let quit = MenuItem::with_id(app, "quit", "Quit CXR Gate", true, None::<&str>)?;
-    let menu = Menu::with_items(app, &[&show, &copy, &restart, &sep, &quit])?;
+    let menu = menu(app, true)?;
     let mut b = TrayIconBuilder::with_id(TRAY_ID)
         .tooltip("CXR Gate — starting…")
         .menu(&menu)
         .show_menu_on_left_click(false)
         .on_menu_event(|app, ev| match ev.id().as_ref() {
             "show" => lifecycle::show_window(app),
-            "copy-wss" => {
-                if let Some(url) = primary_wss(app) {
-                    if let Err(e) = app.clipboard().write_text(url) {
-                        tracing::warn!("clipboard: {e}");
-                    }
+            "copy-wss" => copy(app, primary(app, |a| a.wss_url.clone())),
+            "copy-trust" => copy(app, primary(app, |a| a.trust_url.clone())),
+            "open-trust" => {
+                if let Some(url) = primary(app, |a| a.trust_url.clone()) {
+                    open(app, &url);
+                }
+            }
+            "qr" => {
+                if let Some(p) = webview::write_qr_page(app) {
+                    open(app, &p.display().to_string());
                 }
             }
             "restart" => {
@@ -149,14 +217,17 @@ mod tests {
     use super::*;
     use crate::view::tests::{iface, status};
     use crate::view::{build, AppInfo};
+    use cxr_gate_core::headsets::Headset;
     use cxr_gate_core::status::{BackendState, ListenerState};
 
-    fn v(state: BackendState, listening: bool, headsets: usize, demo: bool) -> StatusView {
+    fn v(state: BackendState, listening: bool, headsets: u32, demo: bool) -> StatusView {
         let mut s = status("0.0.0.0:48322", vec![iface("eth0", "192.168.1.20", true, false, false)]);
         s.backend.state = state;
         s.listener.state = if listening { ListenerState::Listening } else { ListenerState::Failed };
         s.listener.error = (!listening).then(|| "port 48322 is already in use by another program".to_string());
-        s.sessions = vec![Default::default(); headsets];
+        s.headsets = (0..headsets)
+            .map(|i| Headset { ip: format!("192.168.1.{}", 50 + i), sessions_open: 1, ..Default::default() })
+            .collect();
         build(&s, &AppInfo { demo, ..Default::default() })
     }
 
@@ -164,13 +235,22 @@ mod tests {
     fn icon_and_tooltip_follow_the_status() {
         let up = look(&v(BackendState::Up, true, 1, false));
         assert_eq!(up.icon, TrayIcon::Up);
-        assert_eq!(up.tooltip, "CXR Gate — runtime UP · 1 headset · wss://192.168.1.20:48322");
+        assert_eq!(up.tooltip, "CXR Gate — runtime UP · 1 headset connected · wss://192.168.1.20:48322");
         let down = look(&v(BackendState::Down, true, 0, false));
         assert_eq!(down.icon, TrayIcon::Down);
-        assert_eq!(down.tooltip, "CXR Gate — runtime DOWN · 0 headsets · wss://192.168.1.20:48322");
+        assert_eq!(down.tooltip, "CXR Gate — runtime DOWN · 0 headsets connected · wss://192.168.1.20:48322");
         let checking = look(&v(BackendState::Unknown, true, 2, true));
         assert_eq!(checking.icon, TrayIcon::Off);
-        assert_eq!(checking.tooltip, "CXR Gate (demo) — checking runtime… · 2 headsets · wss://192.168.1.20:48322");
+        assert_eq!(
+            checking.tooltip,
+            "CXR Gate (demo) — checking runtime… · 2 headsets connected · wss://192.168.1.20:48322"
+        );
+        let mut refusing = v(BackendState::Up, true, 1, false);
+        refusing.headset_counts.refused = 2;
+        assert_eq!(
+            look(&refusing).tooltip,
+            "CXR Gate — runtime UP · 1 headset connected, 2 refusing the certificate · wss://192.168.1.20:48322"
+        );
     }
 
     #[test]
@@ -186,6 +266,15 @@ mod tests {
         assert_eq!(t.chars().count(), 127);
         assert!(t.ends_with('…'));
         assert_eq!(clip("short".into(), 127), "short");
+    }
+
+    #[test]
+    fn without_the_window_the_menu_reaches_the_qr_code_and_the_trust_page() {
+        let ids = |w| menu_items(w).into_iter().map(|i| i.map_or("-", |(id, _)| id)).collect::<Vec<_>>();
+        assert_eq!(ids(true), ["show", "copy-wss", "restart", "-", "quit"]);
+        assert_eq!(ids(false), ["show", "qr", "open-trust", "copy-trust", "copy-wss", "restart", "-", "quit"]);
+        let labels: Vec<_> = menu_items(false).into_iter().flatten().map(|(_, l)| l).collect();
+        assert!(labels.contains(&"Copy trust page address") && labels.contains(&"Open trust page"), "{labels:?}");
     }
 
     #[test]

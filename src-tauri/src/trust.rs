@@ -173,7 +173,8 @@ pub fn nss_view(results: &[(PathBuf, bool)], tool_missing: bool) -> TrustView {
             if results.len() == 1 { "" } else { "s" }
         )
     } else if trusted.is_empty() {
-        "Not trusted on this PC yet: Chromium, Chrome and Firefox warn about the certificate.".into()
+        "Not trusted on this PC. Optional: only this PC's browsers (Chromium, Chrome, Firefox) warn; headsets do not need it."
+            .into()
     } else {
         format!(
             "Trusted in {} of {} browser databases; press the button to add it to the rest.",
@@ -207,7 +208,7 @@ pub async fn status<R: Runtime>(app: &AppHandle<R>, ca: &CaFile) -> TrustView {
             )
         } else {
             format!(
-                "{} ({short}…) is not trusted on this PC yet: browsers here warn about the certificate.",
+                "{} ({short}…) is not trusted on this PC. Optional: only this PC's browsers warn; headsets do not need it.",
                 ca.common_name
             )
         };

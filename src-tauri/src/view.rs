@@ -1,9 +1,10 @@
 //! Owns what the window is sent: the engine's `Status` as is, plus the few derived fields the UI
-//! would otherwise compute (runtime verdict, headset count, the addresses a headset can use with
+//! would otherwise compute (runtime verdict, headset counts, the addresses a headset can use with
 //! their URLs, demo flag and app paths). Pure functions over a snapshot, unit-tested.
 
 use std::net::{IpAddr, SocketAddr};
 
+use cxr_gate_core::headsets::HeadsetCounts;
 use cxr_gate_core::qr;
 use cxr_gate_core::status::{BackendState, LanInterface, ListenerState, WebAppStatus};
 use cxr_gate_core::Status;
@@ -54,7 +55,8 @@ pub struct StatusView {
     /// "up", "down" or "checking".
     pub runtime: &'static str,
     pub listening: bool,
-    pub headsets: usize,
+    /// The headset book in counts: seen, refusing the certificate, connected (the tray's tooltip).
+    pub headset_counts: HeadsetCounts,
     /// Best first; never empty (127.0.0.1 when the machine has no LAN address).
     pub addresses: Vec<AddressView>,
     pub media_total: u16,
@@ -139,7 +141,7 @@ pub fn build(s: &Status, app: &AppInfo) -> StatusView {
     StatusView {
         runtime: runtime_word(s),
         listening: s.listener.state == ListenerState::Listening,
-        headsets: s.sessions.len(),
+        headset_counts: HeadsetCounts::of(&s.headsets),
         addresses: addresses(s),
         media_total: s.ports.media_last.saturating_sub(s.ports.media_first).saturating_add(1),
         app: app.clone(),
@@ -227,14 +229,16 @@ pub(crate) mod tests {
         s.ports.media_last = 48012;
         s.listener.state = ListenerState::Listening;
         s.backend.state = BackendState::Down;
-        s.sessions.push(Default::default());
+        s.headsets.push(cxr_gate_core::headsets::Headset { sessions_open: 1, ..Default::default() });
         let v = build(&s, &AppInfo { demo: true, ..Default::default() });
-        assert_eq!((v.runtime, v.listening, v.headsets, v.media_total), ("down", true, 1, 15));
+        assert_eq!((v.runtime, v.listening, v.headset_counts.connected, v.media_total), ("down", true, 1, 15));
         let json = serde_json::to_value(&v).unwrap();
         // The Status fields stay at the top level (flattened) next to the derived ones.
         assert_eq!(json["backend"]["state"], "down");
         assert_eq!(json["app"]["demo"], true);
         assert_eq!(json["runtime"], "down");
+        // One "headsets" key: the book's list (a derived field of that name would collide in the flattening).
+        assert!(json["headsets"].is_array());
         s.backend.state = BackendState::Unknown;
         assert_eq!(runtime_word(&s), "checking");
     }

@@ -99,11 +99,13 @@ pub struct Options {
     pub home: Option<PathBuf>,
     /// Host names the browser resolves to 127.0.0.1 (every other name still fails to resolve).
     pub loopback_names: Vec<String>,
+    /// The User-Agent the browser sends instead of its own (a headset's, say).
+    pub user_agent: Option<String>,
 }
 
 fn capabilities(profile: &Path, opts: &Options) -> serde_json::Map<String, Value> {
     let maps: String = opts.loopback_names.iter().map(|n| format!("MAP {n} 127.0.0.1, ")).collect();
-    let args = vec![
+    let mut args = vec![
         "--headless=new".to_string(),
         "--no-sandbox".into(),
         "--disable-gpu".into(),
@@ -127,6 +129,9 @@ fn capabilities(profile: &Path, opts: &Options) -> serde_json::Map<String, Value
         format!("--host-resolver-rules={maps}MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"),
         "--window-size=1280,900".into(),
     ];
+    if let Some(ua) = &opts.user_agent {
+        args.push(format!("--user-agent={ua}"));
+    }
     let mut m = serde_json::Map::new();
     m.insert("browserName".into(), json!("chrome"));
     // The whole point: the self-signed certificate must meet the real interstitial.

@@ -4,6 +4,8 @@
 //! Only loopback addresses are ever contacted.
 
 pub mod chromium;
+#[cfg(target_os = "linux")]
+pub mod desktop;
 pub mod proxy;
 pub mod sys;
 pub mod webapp;
@@ -34,6 +36,15 @@ use tokio_tungstenite::WebSocketStream;
 pub type Wss = WebSocketStream<TlsStream<TcpStream>>;
 
 /// A free TCP port on 127.0.0.1 (bound then released).
+/// Where the tests save the README's pictures (`docs/screenshot.png`, `docs/trust-page.png`):
+/// the folder in `CXR_GATE_SCREENSHOTS`, relative to the workspace (`scripts/screenshots.sh` sets
+/// `docs`); unset or empty, nowhere.
+pub fn screenshots_dir() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("CXR_GATE_SCREENSHOTS").filter(|d| !d.is_empty())?;
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."));
+    Some(workspace.join(dir))
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
 }
@@ -123,6 +134,25 @@ pub async fn https_raw(tls: &Arc<rustls::ClientConfig>, port: u16, request: &[u8
     let mut out = Vec::new();
     let _ = tokio::time::timeout(within, s.read_to_end(&mut out)).await;
     Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// TLS from `source` (a 127.x.y.z address) to the gate at 127.0.0.1:`port` by a client that trusts
+/// no certificate at all, as a fresh headset browser: it refuses the certificate with an alert.
+/// Returns the client's error.
+pub async fn refuse_certificate_from(source: std::net::Ipv4Addr, port: u16) -> Result<String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let cfg = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    let sock = tokio::net::TcpSocket::new_v4()?;
+    sock.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
+    let tcp = sock.connect(SocketAddr::from(([127, 0, 0, 1], port))).await?;
+    let name = ServerName::IpAddress(IpAddr::from([127, 0, 0, 1]).into());
+    match TlsConnector::from(Arc::new(cfg)).connect(name, tcp).await {
+        Ok(_) => bail!("a client without roots accepted the certificate"),
+        Err(e) => Ok(e.to_string()),
+    }
 }
 
 /// `GET path` with `Connection: close`; returns (status line + headers, body).

@@ -11,8 +11,16 @@ use tokio::net::TcpStream;
 
 use crate::{client_tls, free_port};
 
-/// Where cargo put the binary for the running test's profile: beside `deps/`, where the test is.
+/// The binary under test: the one `CXR_GATE_PROXY_BIN` names (CI runs the engine's black-box tests
+/// again against `cxr-gate-proxy` built alone, with its released features, since `cargo test
+/// --workspace` unifies the test crates' features into it), else where cargo put it for the
+/// running test's profile: beside `deps/`, where the test is.
 pub fn proxy_binary() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("CXR_GATE_PROXY_BIN").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        ensure!(p.is_file(), "CXR_GATE_PROXY_BIN names {}, which is not a file", p.display());
+        return Ok(p);
+    }
     let name = format!("cxr-gate-proxy{}", std::env::consts::EXE_SUFFIX);
     let exe = std::env::current_exe()?;
     let profile_dir = exe.parent().and_then(Path::parent).ok_or_else(|| anyhow::anyhow!("{}", exe.display()))?;

@@ -12,7 +12,7 @@
 //! installs them); without them it fails when CI is set and is skipped otherwise.
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cxr_gate_core::config::HealthConfig;
@@ -20,7 +20,7 @@ use cxr_gate_core::demo::EchoServer;
 use cxr_gate_core::status::{BackendState, ListenerState};
 use cxr_gate_core::{BackendAddr, Config, Gateway};
 use cxr_gate_tests::chromium::{accept_certificate, missing_tools, skip_without, target_dir, Browser};
-use cxr_gate_tests::free_port;
+use cxr_gate_tests::{free_port, screenshots_dir};
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -61,6 +61,38 @@ struct Env {
     shot: PathBuf,
 }
 
+/// The README's picture of the trust page: the whole page as the headset shows it, with the Meta
+/// Quest entry of *Install once* open (accept once first), in a window as tall as the page.
+async fn readme_picture(c: &Client, path: &Path) -> Result<(), String> {
+    let quest =
+        c.find(Locator::Css("details[data-device=quest] summary")).await.map_err(|e| format!("Quest entry: {e}"))?;
+    quest.click().await.map_err(|e| format!("open the Quest entry: {e}"))?;
+    // As tall as the page: grown until nothing is left to scroll (its padding is in vh, so it grows
+    // with the window too); at most 3000 px.
+    let mut height = 900u64;
+    for _ in 0..5 {
+        c.set_window_size(1000, height as u32).await.map_err(|e| format!("window size: {e}"))?;
+        let v = c
+            .execute("return [document.documentElement.scrollHeight, window.innerHeight];", vec![])
+            .await
+            .map_err(|e| format!("page height: {e}"))?;
+        let (page, view) = (v[0].as_u64().unwrap_or(0), v[1].as_u64().unwrap_or(0));
+        if page <= view || height >= 3000 {
+            break;
+        }
+        height = (height + page - view + 8).min(3000);
+    }
+    c.execute("window.scrollTo(0, 0); return true;", vec![]).await.map_err(|e| format!("scroll: {e}"))?;
+    let png = c.screenshot().await.map_err(|e| format!("screenshot: {e}"))?;
+    c.set_window_size(1280, 900).await.map_err(|e| format!("window size: {e}"))?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    std::fs::write(path, &png).map_err(|e| format!("{}: {e}", path.display()))?;
+    eprintln!("README picture of the trust page: {}", path.display());
+    Ok(())
+}
+
 /// The user's steps. Returns an error (not a panic) so the caller can always close the browser.
 async fn headset_flow(c: &Client, env: &Env) -> Result<(), String> {
     let port = env.port;
@@ -89,6 +121,9 @@ async fn headset_flow(c: &Client, env: &Env) -> Result<(), String> {
     }
     std::fs::write(&env.shot, &png).map_err(|e| format!("{}: {e}", env.shot.display()))?;
     eprintln!("trust page screenshot: {}", env.shot.display());
+    if let Some(dir) = screenshots_dir() {
+        readme_picture(c, &dir.join("trust-page.png")).await?;
+    }
 
     // (3) CloudXR.js's signaling socket, from the page's origin, through the gateway.
     let ws_url = format!("{wss}/sign_in?peer=quest&v=1");
@@ -171,7 +206,11 @@ async fn headset_trusts_certificate_and_connects_in_chromium() {
 
     // The gateway, in-process, on loopback.
     let data = tempfile::tempdir().unwrap();
-    let port = free_port();
+    // For the README's picture, the default port when it is free (the page shows what a user sees).
+    let port = match screenshots_dir().map(|_| std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 48322))) {
+        Some(Ok(_)) => 48322,
+        _ => free_port(),
+    };
     let config = Config {
         listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
         backend: BackendAddr::new("127.0.0.1", echo.addr().port()),

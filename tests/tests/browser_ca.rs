@@ -134,7 +134,11 @@ async fn a_device_that_installed_the_ca_never_sees_a_warning() {
     // The user's "Install once", on Linux: the CA into the NSS database of a fresh HOME.
     let home = tempfile::tempdir().unwrap();
     nss_trust(home.path(), &data.path().join("ca.pem"), "CXR Gate CA (test)").unwrap_or_else(|e| panic!("{e}"));
-    let opts = Options { home: Some(home.path().to_path_buf()), loopback_names: vec![NEW_NAME.to_string()] };
+    let opts = Options {
+        home: Some(home.path().to_path_buf()),
+        loopback_names: vec![NEW_NAME.to_string()],
+        ..Default::default()
+    };
     let log = target_dir(env!("CARGO_TARGET_TMPDIR")).join("browser-ca-chromedriver.log");
     let browser = Browser::start_with(&log, &opts).await.unwrap_or_else(|e| panic!("{e}"));
     let client = browser.client.clone();

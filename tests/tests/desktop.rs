@@ -1,14 +1,21 @@
-//! End-to-end test of the real desktop app (`cxr-gate`, src-tauri) under X, driven through
-//! `tauri-driver` + WebKitWebDriver with fantoccini.
+//! End-to-end tests of the real desktop app (`cxr-gate`, src-tauri) under X, driven through
+//! `tauri-driver` + WebKitWebDriver with fantoccini (harness: `cxr_gate_tests::desktop`).
 //!
-//! The app starts with a loopback backend that is NOT running yet, its own data dir (holding a
-//! damaged settings.json) and a 200 ms health interval. Then: the window shows the settings notice
-//! and the runtime DOWN; the QR code, 127.0.0.1 in the address picker and in the certificate's
-//! names are there; an echo server (standing in for the CloudXR Runtime) starts → UP (the
-//! certificate's unchanged list is not redrawn, the relative time moves on); a bad proxy
-//! port in Settings gets its message next to the field; a web app folder is refused while missing
-//! and, once real, served at /app/ with the QR code pointing there; the echo server stops → DOWN again.
-//! A screenshot goes to `<workspace>/target/desktop-e2e.png`.
+//! `desktop_app_shows_runtime_state_qr_and_certificate`: the app starts with a loopback backend that
+//! is NOT running yet, its own data dir (holding a damaged settings.json) and a 200 ms health
+//! interval. Then: the window shows the settings notice and the runtime DOWN; the QR code, 127.0.0.1
+//! in the address picker and in the certificate's names are there; an echo server (standing in for
+//! the CloudXR Runtime) starts → UP (the certificate's unchanged list is not redrawn, the relative
+//! time moves on); a bad proxy port in Settings gets its message next to the field; a web app folder
+//! is refused while missing and, once real, served at /app/ with the QR code pointing there; the echo
+//! server stops → DOWN again. A screenshot goes to `<target>/desktop-e2e.png`.
+//!
+//! `demo_window_with_documentation_addresses`: the app in demo mode with `CXR_GATE_FAKE_LAN_IPS`
+//! shows those addresses (and only those) in the picker, the links and the certificate; its window
+//! is the README's picture: saved to `<target>/desktop-demo.png`, and to
+//! `$CXR_GATE_SCREENSHOTS/screenshot.png` when that is set (`scripts/screenshots.sh`). That run
+//! listens on all interfaces, as the app does by default (it must, to offer LAN addresses); the test
+//! itself talks to loopback only.
 //!
 //! Needs: the app binary (`CXR_GATE_APP`, else `<target>/debug/cxr-gate`: `cargo build -p cxr-gate`),
 //! `tauri-driver` (`TAURI_DRIVER`, PATH or ~/.cargo/bin), `WebKitWebDriver` (webkit2gtk-driver) and
@@ -19,232 +26,44 @@
 #![cfg(target_os = "linux")]
 
 use std::net::SocketAddr;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use cxr_gate_core::demo::EchoServer;
-use cxr_gate_tests::chromium::{self, in_ci, wait_port};
-use fantoccini::{Client, ClientBuilder, Locator};
-use serde_json::json;
+use cxr_gate_tests::chromium::{self, in_ci};
+use cxr_gate_tests::desktop::{
+    attr, click, click_css, eventually, save_screenshot, start_app, start_xvfb, text, tools, type_into, wait_runtime,
+};
+use cxr_gate_tests::{free_port, screenshots_dir};
+use fantoccini::{Client, Locator};
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new(".")).to_path_buf()
-}
+/// The two tests start a WebKit app each: one at a time, on 2 cores.
+static ONE_APP: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// `target/` of this build (the parent of `CARGO_TARGET_TMPDIR`), which honours CARGO_TARGET_DIR.
 fn target_dir() -> PathBuf {
     chromium::target_dir(env!("CARGO_TARGET_TMPDIR"))
 }
 
-fn find_app() -> Result<PathBuf, String> {
-    if let Ok(p) = std::env::var("CXR_GATE_APP") {
-        let p = PathBuf::from(p);
-        return if p.is_file() { Ok(p) } else { Err(format!("CXR_GATE_APP={} does not exist", p.display())) };
-    }
-    let candidates = [target_dir().join("debug/cxr-gate"), workspace().join("target/debug/cxr-gate")];
-    candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
-        format!(
-            "desktop app binary not found at {}: run `cargo build -p cxr-gate` first (or set CXR_GATE_APP)",
-            candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(" or ")
-        )
-    })
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    std::env::split_paths(&path).map(|d| d.join(name)).find(|p| p.is_file())
-}
-
-fn find_tauri_driver() -> Result<PathBuf, String> {
-    if let Ok(p) = std::env::var("TAURI_DRIVER") {
-        return Ok(PathBuf::from(p));
-    }
-    which("tauri-driver")
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo/bin/tauri-driver")).filter(|p| p.is_file())
-        })
-        .ok_or_else(|| {
-            "tauri-driver not found: `cargo install tauri-driver --locked` (scripts/setup.sh does)".to_string()
-        })
-}
-
-/// All the tools, or why not.
-fn tools() -> Result<(PathBuf, PathBuf), String> {
-    let app = find_app()?;
-    let driver = find_tauri_driver()?;
-    if which("WebKitWebDriver").is_none() {
-        return Err("WebKitWebDriver not found: apt-get install webkit2gtk-driver".into());
-    }
-    if std::env::var_os("DISPLAY").is_none() && which("Xvfb").is_none() {
-        return Err("no DISPLAY and no Xvfb: apt-get install xvfb (or run under xvfb-run -a)".into());
-    }
-    Ok((app, driver))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
-}
-
-/// A child process group killed (TERM, then KILL) on drop, so nothing outlives the test.
-struct Group(Child);
-
-impl Drop for Group {
-    fn drop(&mut self) {
-        let pgid = self.0.id() as i32;
-        unsafe {
-            libc::kill(-pgid, libc::SIGTERM);
-        }
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn_group(cmd: &mut Command) -> std::io::Result<Group> {
-    cmd.process_group(0).spawn().map(Group)
-}
-
-/// Our own X server when there is no DISPLAY: returns (display, guard).
-fn start_xvfb() -> Result<(String, Option<Group>), String> {
-    if let Ok(d) = std::env::var("DISPLAY") {
-        if !d.is_empty() {
-            return Ok((d, None));
-        }
-    }
-    let n = (90..200)
-        .find(|n| {
-            !Path::new(&format!("/tmp/.X{n}-lock")).exists() && !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
-        })
-        .ok_or("no free X display number")?;
-    let display = format!(":{n}");
-    let g = spawn_group(
-        Command::new("Xvfb")
-            .args([display.as_str(), "-screen", "0", "1400x1000x24", "-nolisten", "tcp"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    )
-    .map_err(|e| format!("could not start Xvfb: {e}"))?;
-    let socket = format!("/tmp/.X11-unix/X{n}");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !Path::new(&socket).exists() {
-        if Instant::now() > deadline {
-            return Err(format!("Xvfb {display} did not come up"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok((display, Some(g)))
-}
-
-/// Polls `probe` until it returns Some, or fails with `what` and the last thing seen.
-async fn eventually<T, F, Fut>(within: Duration, what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<Option<T>, String>>,
-{
-    let deadline = Instant::now() + within;
-    let mut last = String::new();
-    loop {
-        match probe().await {
-            Ok(Some(v)) => return v,
-            Ok(None) => {}
-            Err(e) => last = e,
-        }
-        if Instant::now() > deadline {
-            panic!("timed out after {within:?} waiting for {what} (last: {last})");
-        }
-        tokio::time::sleep(Duration::from_millis(150)).await;
-    }
-}
-
-async fn attr(c: &Client, css: &str, name: &str) -> Result<Option<String>, String> {
-    let e = c.find(Locator::Css(css)).await.map_err(|e| format!("{css}: {e}"))?;
-    e.attr(name).await.map_err(|e| format!("{css}@{name}: {e}"))
-}
-
-async fn text(c: &Client, css: &str) -> Result<String, String> {
-    let e = c.find(Locator::Css(css)).await.map_err(|e| format!("{css}: {e}"))?;
-    e.text().await.map_err(|e| format!("{css} text: {e}"))
-}
-
-async fn click(c: &Client, id: &str) -> Result<(), String> {
-    let e = c.find(Locator::Id(id)).await.map_err(|e| format!("#{id}: {e}"))?;
-    e.click().await.map_err(|e| format!("click #{id}: {e}"))
-}
-
-async fn click_css(c: &Client, css: &str) -> Result<(), String> {
-    let e = c.find(Locator::Css(css)).await.map_err(|e| format!("{css}: {e}"))?;
-    e.click().await.map_err(|e| format!("click {css}: {e}"))
-}
-
-async fn type_into(c: &Client, id: &str, value: &str) -> Result<(), String> {
-    let e = c.find(Locator::Id(id)).await.map_err(|e| format!("#{id}: {e}"))?;
-    e.clear().await.map_err(|e| format!("clear #{id}: {e}"))?;
-    e.send_keys(value).await.map_err(|e| format!("type into #{id}: {e}"))
-}
-
-async fn wait_runtime(c: &Client, want: &str, within: Duration) {
-    eventually(within, &format!("runtime state {want}"), || async {
-        let state = attr(c, "[data-testid=runtime-state]", "data-state").await?;
-        let shown = text(c, "[data-testid=runtime-state]").await?;
-        if state.as_deref() == Some(want) && shown.eq_ignore_ascii_case(want) {
-            Ok(Some(()))
-        } else {
-            Err(format!("data-state={state:?}, text={shown:?}"))
-        }
-    })
-    .await
-}
-
-async fn save_screenshot(c: &Client) -> Option<PathBuf> {
-    // Let WebKit paint the latest DOM first (its snapshot is the last composited frame).
-    let settle = "const done = arguments[arguments.length - 1]; \
-                  requestAnimationFrame(() => requestAnimationFrame(() => setTimeout(done, 300)));";
-    if let Err(e) = c.execute_async(settle, vec![]).await {
-        eprintln!("desktop e2e: could not wait for a paint: {e}");
-    }
-    let png = match c.screenshot().await {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("desktop e2e: screenshot failed: {e}");
-            return None;
-        }
-    };
-    let dir = workspace().join("target");
-    let _ = std::fs::create_dir_all(&dir);
-    let path = dir.join("desktop-e2e.png");
-    match std::fs::write(&path, png) {
-        Ok(()) => Some(path),
-        Err(e) => {
-            eprintln!("desktop e2e: could not write {}: {e}", path.display());
-            None
-        }
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn desktop_app_shows_runtime_state_qr_and_certificate() {
-    let (app, driver) = match tools() {
+/// The tools and an X display, or None when the test is skipped (outside CI).
+fn setup() -> Option<(PathBuf, PathBuf, String, Option<cxr_gate_tests::desktop::Group>)> {
+    let (app, driver) = match tools(&target_dir()) {
         Ok(t) => t,
         Err(why) if in_ci() => panic!("desktop e2e cannot run: {why}"),
         Err(why) => {
             eprintln!("SKIPPED desktop e2e (set CI=true to make this a failure): {why}");
-            return;
+            return None;
         }
     };
-    let (display, _xvfb) = match start_xvfb() {
-        Ok(x) => x,
-        Err(e) => panic!("desktop e2e: {e}"),
-    };
+    let (display, xvfb) = start_xvfb().unwrap_or_else(|e| panic!("desktop e2e: {e}"));
+    Some((app, driver, display, xvfb))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn desktop_app_shows_runtime_state_qr_and_certificate() {
+    let _one = ONE_APP.lock().await;
+    let Some((app, driver, display, _xvfb)) = setup() else { return };
 
     let data = tempfile::tempdir().expect("temp dir");
     // A damaged settings file: the app must keep it as .bak, use defaults and say so.
@@ -252,35 +71,8 @@ async fn desktop_app_shows_runtime_state_qr_and_certificate() {
     let backend_port = free_port();
     let backend: SocketAddr = ([127, 0, 0, 1], backend_port).into();
     let listen_port = free_port();
-    let (driver_port, native_port) = (free_port(), free_port());
     // The app's HOME: "Trust on this PC" writes the CA into $HOME/.pki/nssdb, here a fresh one.
     let home = tempfile::tempdir().expect("temp home");
-
-    let mut cmd = if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() && which("dbus-run-session").is_some() {
-        let mut c = Command::new("dbus-run-session");
-        c.arg("--").arg(&driver);
-        c
-    } else {
-        Command::new(&driver)
-    };
-    cmd.args(["--port", &driver_port.to_string(), "--native-port", &native_port.to_string()])
-        .env("DISPLAY", &display)
-        .env("NO_AT_BRIDGE", "1")
-        .env("HOME", home.path())
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null());
-    let _driver = spawn_group(&mut cmd).unwrap_or_else(|e| panic!("could not start {}: {e}", driver.display()));
-    assert!(
-        wait_port(driver_port, Duration::from_secs(20)).await,
-        "tauri-driver did not listen on 127.0.0.1:{driver_port}"
-    );
-    // tauri-driver starts WebKitWebDriver beside itself and relays to it; a session asked for before
-    // that one listens is dropped (seen once in CI: "client error (SendRequest)" 0.35 s in).
-    assert!(
-        wait_port(native_port, Duration::from_secs(20)).await,
-        "WebKitWebDriver (started by tauri-driver) did not listen on 127.0.0.1:{native_port}"
-    );
-
     let args = [
         "--backend".to_string(),
         backend.to_string(),
@@ -291,23 +83,95 @@ async fn desktop_app_shows_runtime_state_qr_and_certificate() {
         "--health-interval".into(),
         "200ms".into(),
     ];
-    // fantoccini's rustls client needs a process-wide crypto provider (plain http to loopback anyway).
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut caps = serde_json::Map::new();
-    caps.insert("browserName".into(), json!("wry"));
-    caps.insert("tauri:options".into(), json!({ "application": app, "args": args }));
-    let client = ClientBuilder::rustls()
-        .expect("rustls client")
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{driver_port}"))
-        .await
-        .unwrap_or_else(|e| panic!("WebDriver session with {} failed: {e}", app.display()));
-
-    let result = run_checks(&client, data.path(), home.path(), backend, listen_port).await;
-    let _ = client.close().await;
+    let session = start_app(&app, &driver, &display, home.path(), &args, &[]).await.unwrap_or_else(|e| panic!("{e}"));
+    let result = run_checks(&session.client, data.path(), home.path(), backend, listen_port).await;
+    let _ = session.client.clone().close().await;
     if let Err(e) = result {
         panic!("{e}");
     }
+}
+
+/// The addresses the README's window shows (RFC 5737 documentation addresses).
+const FAKE_LAN: [&str; 2] = ["192.0.2.10", "192.0.2.20"];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_window_with_documentation_addresses() {
+    let _one = ONE_APP.lock().await;
+    let Some((app, driver, display, _xvfb)) = setup() else { return };
+    let data = tempfile::tempdir().expect("temp dir");
+    let home = tempfile::tempdir().expect("temp home");
+    // The default port when it is free (the picture then shows what a user sees), else any.
+    let port = match std::net::TcpListener::bind(("0.0.0.0", 48322)) {
+        Ok(_) => 48322,
+        Err(_) => free_port(),
+    };
+    let args = [
+        "--demo".to_string(),
+        "--listen".into(),
+        format!("0.0.0.0:{port}"),
+        "--data-dir".into(),
+        data.path().display().to_string(),
+    ];
+    let lan = FAKE_LAN.join(",");
+    let session = start_app(&app, &driver, &display, home.path(), &args, &[("CXR_GATE_FAKE_LAN_IPS", &lan)])
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let result = demo_checks(&session.client, port).await;
+    let _ = session.client.clone().close().await;
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+}
+
+async fn demo_checks(c: &Client, port: u16) -> Result<(), String> {
+    wait_runtime(c, "up", Duration::from_secs(30)).await;
+    assert_eq!(attr(c, "[data-testid=demo-badge]", "hidden").await?, None, "the demo badge is shown");
+    // The picker offers the fake addresses, and only them (primary first): not this machine's LAN.
+    let ips = eventually(Duration::from_secs(10), "the fake addresses in the picker", || async {
+        let mut ips = Vec::new();
+        for o in c.find_all(Locator::Css("[data-testid=ip-select] option")).await.map_err(|e| e.to_string())? {
+            ips.push(o.attr("value").await.map_err(|e| e.to_string())?.unwrap_or_default());
+        }
+        Ok((!ips.is_empty()).then_some(ips))
+    })
+    .await;
+    assert_eq!(ips, FAKE_LAN, "address picker");
+    assert_eq!(text(c, "[data-testid=trust-url]").await?, format!("https://{}:{port}/", FAKE_LAN[0]));
+    // The certificate was issued for them.
+    for ip in FAKE_LAN {
+        eventually(Duration::from_secs(10), &format!("{ip} covered by the certificate"), || async {
+            let found = c
+                .find_all(Locator::Css(&format!("[data-testid=cert-coverage] li.covered[data-ip='{ip}']")))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok((!found.is_empty()).then_some(()))
+        })
+        .await;
+    }
+    eventually(Duration::from_secs(10), "the QR code", || async {
+        let label = attr(c, "[data-testid=qr]", "aria-label").await?.unwrap_or_default();
+        Ok(label.ends_with(&format!("https://{}:{port}/", FAKE_LAN[0])).then_some(()))
+    })
+    .await;
+    // Settled: the CA's trust on this (fresh) PC has been checked.
+    eventually(Duration::from_secs(15), "the CA's trust checked", || async {
+        let t = attr(c, "[data-testid=ca-trust]", "data-trusted").await?;
+        Ok((t.as_deref() == Some("no")).then_some(()))
+    })
+    .await;
+    // Not trusting the CA on this PC is optional: told as neutral information beside its button.
+    let class = attr(c, "[data-testid=ca-trust]", "class").await?.unwrap_or_default();
+    assert!(class.contains("muted") && !class.contains("warn") && !class.contains("error"), "ca-trust class: {class}");
+    assert_eq!(attr(c, "[data-testid=ca-trust-button]", "disabled").await?, None, "Trust on this PC is offered");
+    // The CA's long "Signs for" list is folded behind a disclosure that says what it holds.
+    assert_eq!(attr(c, "[data-testid=ca-permitted-box]", "open").await?, None, "Signs for is folded");
+    let summary = text(c, "[data-testid=ca-permitted-summary]").await?;
+    assert!(summary.contains("private and loopback networks") && summary.contains("local names"), "summary: {summary}");
+    save_screenshot(c, &target_dir().join("desktop-demo.png")).await?;
+    if let Some(dir) = screenshots_dir() {
+        save_screenshot(c, &dir.join("screenshot.png")).await?;
+    }
+    Ok(())
 }
 
 async fn run_checks(
@@ -450,10 +314,11 @@ async fn run_checks(
         Ok((now != since).then_some(()))
     })
     .await;
-    match save_screenshot(c).await {
-        Some(p) => eprintln!("desktop e2e: screenshot {}", p.display()),
-        None if in_ci() => return Err("no screenshot".into()),
-        None => {}
+    if let Err(e) = save_screenshot(c, &target_dir().join("desktop-e2e.png")).await {
+        if in_ci() {
+            return Err(e);
+        }
+        eprintln!("desktop e2e: {e}");
     }
 
     // 4b. A headset runs "Test my connection": the result shows in the Network panel.
@@ -473,7 +338,55 @@ async fn run_checks(
     let summary = text(c, "[data-testid=net-summary]").await?;
     assert!(summary.contains("127.0.0.1"), "summary: {summary}");
 
-    // 4c. The Ports & firewall card: the firewall was read (ufw, firewalld, nftables or none here)
+    // The media ports unbound with no session open (nothing runs a CloudXR runtime here): neutral.
+    let media_pill = || async {
+        let kind = attr(c, "[data-testid=port-media] [data-k=state] .pill", "class").await?.unwrap_or_default();
+        let t = text(c, "[data-testid=port-media] [data-k=state] .pill").await?;
+        Ok::<_, String>((kind, t))
+    };
+    let (idle_kind, idle_text) = media_pill().await?;
+    let unbound = idle_text.starts_with("0 of ");
+    if unbound {
+        assert_eq!(idle_kind, "pill unknown", "no session open: unbound media ports are not an error");
+    }
+
+    // 4c. The Headsets card: a headset refusing the certificate (a client without roots from
+    // 127.0.0.2) and a connected one (a wss:// session from 127.0.0.1), each a row with its chip.
+    cxr_gate_tests::refuse_certificate_from([127, 0, 0, 2].into(), listen_port).await.map_err(|e| e.to_string())?;
+    let (ws, _) =
+        cxr_gate_tests::wss_connect(&tls, listen_port, "/sign_in", &[]).await.map_err(|e| format!("session: {e}"))?;
+    let chips =
+        eventually(Duration::from_secs(10), "a refused and a connected headset in the Headsets card", || async {
+            let chip = |ip: &'static str, state: &'static str| async move {
+                let css = format!("[data-testid=headset-row][data-ip='{ip}'][data-state={state}] [data-k=chip]");
+                Ok::<_, String>(c.find(Locator::Css(&css)).await.ok())
+            };
+            match (chip("127.0.0.2", "refused").await?, chip("127.0.0.1", "connected").await?) {
+                (Some(r), Some(k)) => {
+                    Ok(Some((r.text().await.unwrap_or_default(), k.text().await.unwrap_or_default())))
+                }
+                _ => Ok(None),
+            }
+        })
+        .await;
+    assert_eq!(chips, ("refused the certificate".to_string(), "connected".to_string()));
+    let sentence = text(c, "[data-testid=headset-row][data-ip='127.0.0.2'] [data-k=sentence]").await?;
+    assert!(sentence.contains("does not trust this certificate"), "sentence: {sentence}");
+    let tile = text(c, "[data-testid=headset-detail]").await?;
+    assert!(tile.contains("1 refusing the certificate"), "tile: {tile}");
+    if unbound {
+        // A session is open and the runtime's media ports are still unbound: red.
+        eventually(Duration::from_secs(10), "the media ports red while a session is open", || async {
+            let (kind, t) = media_pill().await?;
+            Ok((kind == "pill bad" && t.starts_with("0 of ")).then_some(()))
+        })
+        .await;
+    } else {
+        eprintln!("desktop e2e: UDP media ports are bound on this machine ({idle_text}); the red rule is not checked");
+    }
+    drop(ws);
+
+    // 4d. The Ports & firewall card: the firewall was read (ufw, firewalld, nftables or none here)
     // and each port's Firewall cell holds a verdict.
     let fw = eventually(Duration::from_secs(10), "the firewall card filled in", || async {
         let s = text(c, "[data-testid=firewall-summary]").await?;
@@ -535,7 +448,21 @@ async fn run_checks(
     })
     .await;
     assert!(msg.contains("invalid web app folder") && msg.contains("does not exist"), "message: {msg}");
-    let app_dir = data_dir.join("web-app");
+    // A web app folder inside the data dir would serve the keys: refused at the field, naming both.
+    let inside = data_dir.join("web-app");
+    std::fs::create_dir_all(&inside).map_err(|e| e.to_string())?;
+    std::fs::write(inside.join("index.html"), "<!doctype html>").map_err(|e| e.to_string())?;
+    type_into(c, "web_root", &inside.display().to_string()).await?;
+    click(c, "save-settings").await?;
+    let msg = eventually(Duration::from_secs(5), "web app folder inside the data dir message", || async {
+        let t = text(c, "#msg-web_root").await?;
+        Ok(t.contains("lies inside the data dir").then_some(t))
+    })
+    .await;
+    assert!(msg.contains(&inside.display().to_string()), "names the folder: {msg}");
+    // Beside the data dir, in a folder of its own.
+    let web = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let app_dir = web.path().join("web-app");
     std::fs::create_dir_all(&app_dir).map_err(|e| e.to_string())?;
     std::fs::write(app_dir.join("index.html"), "<!doctype html><title>desktop web app</title>")
         .map_err(|e| e.to_string())?;

@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use cxr_gate_core::fuzzing::{fuzz_allowlist, fuzz_route, HttpHarness, ALLOWED_HOST};
 use cxr_gate_core::BackendAddr;
+use cxr_gate_fuzzing::{fuzz_allowlist, fuzz_route, HttpHarness, ALLOWED_HOST};
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 

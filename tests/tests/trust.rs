@@ -114,6 +114,8 @@ async fn rotate_ca_replaces_the_ca_and_a_running_gate_follows() -> Result<()> {
     let p = ProxyProcess::start(echo.addr(), &[]).await?;
     let (_, old_ca) = get_body(&p, "/ca.crt").await?;
     let old_leaf = served_chain(&p).await?.remove(0);
+    // The desktop app's settings in the same data dir name a public host: the new CA takes it in.
+    std::fs::write(p.dir.path().join("settings.json"), r#"{"cert_hostnames": ["vr.studio.example"]}"#)?;
 
     let out = Command::new(proxy_binary()?)
         .arg("--rotate-ca")
@@ -130,6 +132,13 @@ async fn rotate_ca_replaces_the_ca_and_a_running_gate_follows() -> Result<()> {
     assert_ne!(new_ca, old_ca);
     let work = tempfile::tempdir()?;
     assert!(stdout.contains(&format!("SHA-256 {}", fingerprint(&new_ca, work.path())?)), "{stdout}");
+    assert!(stdout.contains("certificate names from ") && stdout.contains("vr.studio.example"), "{stdout}");
+    let text = Command::new("openssl")
+        .args(["x509", "-noout", "-ext", "nameConstraints", "-in"])
+        .arg(p.dir.path().join("ca.pem"))
+        .output()?;
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("DNS:vr.studio.example"), "{text}");
 
     // The running gate serves from the new CA within one LAN scan (10 s), without a restart: a
     // client that trusts only the new CA gets through.

@@ -72,6 +72,8 @@ function drawCa(ca) {
   setText("ca-fingerprint", ca.fingerprint_sha256);
   setText("ca-path", ca.cert_path);
   setText("ca-expiry", dateTime(ca.not_after_ms));
+  // A long list of networks and names: folded, its size in the summary.
+  setText("ca-permitted-summary", caScope(ca.permitted));
   setText("ca-permitted", ca.permitted.join(", "));
   // Asking the browsers' stores runs a tool: only when the CA is new to this window.
   if (caTrustFor !== ca.fingerprint_sha256) {
@@ -80,9 +82,17 @@ function drawCa(ca) {
   }
 }
 
+// "Private and loopback networks, local names (14)": what the name constraints allow, in short.
+function caScope(permitted) {
+  const names = permitted.filter((p) => !/^[0-9a-f.:]+\/\d+$/i.test(p)).length;
+  const nets = permitted.length - names;
+  return `${nets} private and loopback network${nets === 1 ? "" : "s"}, ${names} local name${names === 1 ? "" : "s"}`;
+}
+
+// Trusting the CA on this PC is optional (headsets never need it): neutral, never an error colour.
 function drawCaTrust(t) {
   const p = $("ca-trust");
-  p.className = "small " + (t.trusted === true ? "ok-text" : t.trusted === false ? "warn-text" : "muted");
+  p.className = "small " + (t.trusted === true ? "ok-text" : "muted");
   p.dataset.trusted = t.trusted === true ? "yes" : t.trusted === false ? "no" : "unknown";
   setText(p, t.detail);
   $("ca-trust-button").disabled = !t.can_install || t.trusted === true;

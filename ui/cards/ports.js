@@ -21,9 +21,11 @@ function draw(v) {
   const [sk, st] = portState(p.signaling, "accepting", "not accepting");
   stateCell(cell(rows.signaling, "state"), sk, st);
   const total = v.media_total;
-  const mk = p.media_bound === total ? "good" : p.media_bound > 0 ? "unknown" : "bad";
+  // The runtime binds its media ports for a session: unbound is only wrong while one is open.
+  const open = v.sessions.length > 0;
+  const mk = p.media_bound === total ? "good" : open && p.media_bound === 0 ? "bad" : "unknown";
   stateCell(cell(rows.media, "state"), mk, `${p.media_bound} of ${total} bound`,
-    p.media_bound ? "" : "the runtime binds these while it runs");
+    p.media_bound ? "" : open ? "a session is open but the runtime's media ports are not bound" : "the runtime binds these while a session runs");
   const [pk, pt] = portState(p.proxy, "listening", "not listening");
   stateCell(cell(rows.proxy, "state"), pk, pt, p.proxy === "open" ? "" : (p.proxy_error || v.listener.error || ""));
   drawFirewallCells();
@@ -108,7 +110,7 @@ function wire() {
 }
 
 export default {
-  parts: [["ports", (v) => [v.ports, v.media_total, v.listener.port, v.listener.error], draw]],
+  parts: [["ports", (v) => [v.ports, v.media_total, v.listener.port, v.listener.error, v.sessions.length > 0], draw]],
   wire,
   start() {
     checkFirewall();

@@ -1,4 +1,4 @@
-// The status strip: the CloudXR Runtime, the wss:// proxy and the headsets connected.
+// The status strip: the CloudXR Runtime and the wss:// proxy (the headsets tile is headsets.js').
 import { $, setText, invoke, busy, clock, agoMinutes, untilChange } from "../render.js";
 
 function drawRuntime(v) {
@@ -31,17 +31,10 @@ function drawProxy(v) {
   }
 }
 
-function drawHeadsets(v) {
-  setText("headset-count", v.headsets);
-  const ips = v.sessions.map((s) => s.client.replace(/:\d+$/, ""));
-  setText("headset-detail", v.headsets ? [...new Set(ips)].join(", ") : "No headset connected");
-}
-
 export default {
   parts: [
     ["runtime", (v) => [v.runtime, v.backend.addr, v.backend.last_error], drawRuntime],
     ["proxy", (v) => v.listener, drawProxy],
-    ["headsets-tile", (v) => [v.headsets, v.sessions.map((s) => s.client)], drawHeadsets],
   ],
   wire() {
     $("restart-proxy").addEventListener("click", (e) => busy(e.currentTarget, () => invoke("restart_proxy")));

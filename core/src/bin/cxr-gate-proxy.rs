@@ -49,8 +49,26 @@ fn rotate_ca(cli: &Cli) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let certs =
-        cxr_gate_core::tls::CertManager::new(&cfg.data_dir, cfg.custom_cert.clone(), cfg.cert_hostnames.clone());
+    // The new CA's constraints must take in the names the desktop app saved for this data dir too.
+    let mut names = cfg.cert_hostnames.clone();
+    for path in cxr_gate_core::config::desktop_settings_paths(&cfg.data_dir) {
+        match cxr_gate_core::config::saved_cert_names(&path) {
+            Ok(saved) if !saved.is_empty() => {
+                println!("certificate names from {}: {}", path.display(), saved.join(", "));
+                for name in saved {
+                    if !names.contains(&name) {
+                        names.push(name);
+                    }
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("cxr-gate-proxy: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let certs = cxr_gate_core::tls::CertManager::new(&cfg.data_dir, cfg.custom_cert.clone(), names);
     let lan = cxr_gate_core::net::lan::scan();
     match certs.rotate_ca(&cxr_gate_core::net::lan::cert_ips(&lan), "--rotate-ca") {
         Ok(info) => {

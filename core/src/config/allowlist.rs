@@ -29,7 +29,7 @@ pub enum Ports {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct AllowedBackend {
-    /// Network address, already masked to `prefix` bits.
+    /// Network address: no bits set beyond `prefix` (the parser refuses an entry with any).
     net: Ipv4Addr,
     prefix: u8,
     /// Written as `localhost` (kept for display).
@@ -114,6 +114,16 @@ impl AllowedBackend {
             return Err(bad("0.0.0.0 is not an address a runtime listens on; write its IPv4 address"));
         }
         let net = Ipv4Addr::from(u32::from(addr) & mask(prefix));
+        if net != addr {
+            // `192.168.1.20/2` reads like one host but opens 192.0.0.0/2: say both, let the user choose.
+            let port = t.split_once(':').map(|(_, p)| format!(":{p}")).unwrap_or_default();
+            return Err(bad(&format!(
+                "{addr} has bits set beyond the first {prefix}, so this would open the whole network \
+                 {net}/{prefix} ({} addresses); did you mean {addr}/32{port} (this one host) or {net}/{prefix}{port} \
+                 (the whole network)?",
+                1u64 << (32 - u32::from(prefix))
+            )));
+        }
         Ok(Self { net, prefix, localhost, ports })
     }
 
@@ -222,7 +232,7 @@ mod tests {
         let r = p("10.0.0.7:49100-49103");
         assert!(r.allows(ip("10.0.0.7"), 49100, 0) && r.allows(ip("10.0.0.7"), 49103, 0));
         assert!(!r.allows(ip("10.0.0.7"), 49099, 0) && !r.allows(ip("10.0.0.7"), 49104, 0));
-        let n = p("10.42.7.9/16:49100");
+        let n = p("10.42.0.0/16:49100");
         assert_eq!(n.to_string(), "10.42.0.0/16:49100");
         assert!(n.allows(ip("10.42.255.1"), 49100, 0));
         assert!(!n.allows(ip("10.43.0.1"), 49100, 0));
@@ -264,6 +274,22 @@ mod tests {
         assert!(err("0.0.0.0:49100").contains("0.0.0.0"));
         assert!(err("10.0.0:49100").starts_with("invalid --allowed-backends \"10.0.0:49100\": expected IP:PORT"));
         assert!(err("").contains("expected IP:PORT"));
+    }
+
+    #[test]
+    fn a_network_with_host_bits_set_is_refused_naming_both_readings() {
+        let err = |s: &str| AllowedBackend::parse(s, Setting::AllowedBackends.via(Via::Flag)).unwrap_err().to_string();
+        let e = err("192.168.1.20/2:49100");
+        assert!(e.starts_with("invalid --allowed-backends \"192.168.1.20/2:49100\": "), "{e}");
+        assert!(e.contains("192.0.0.0/2"), "{e}");
+        assert!(e.contains("did you mean 192.168.1.20/32:49100 (this one host) or 192.0.0.0/2:49100"), "{e}");
+        let e = err("10.42.7.9/16");
+        assert!(e.contains("did you mean 10.42.7.9/32 (this one host) or 10.42.0.0/16 (the whole network)"), "{e}");
+        assert!(err("10.0.0.1/0:1-2").contains("0.0.0.0/0:1-2"));
+        // The masked forms, and a host written as /32, stay accepted.
+        for ok in ["192.0.0.0/2:49100", "10.42.0.0/16", "10.0.0.7/32:49100", "0.0.0.0/0:1-65535"] {
+            p(ok);
+        }
     }
 
     #[test]

@@ -14,9 +14,9 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 
 use super::{
-    check_web_root, format_allowlist, format_duration, parse_allowlist, parse_count, parse_duration, parse_list,
-    parse_listen, parse_port, validate_app_query, validate_cert_name, BackendAddr, Config, ConfigError, CustomCert,
-    Setting, SettingName, Via, DEFAULT_BACKEND_PORT,
+    check_web_root, check_web_root_apart, format_allowlist, format_duration, parse_allowlist, parse_count,
+    parse_duration, parse_list, parse_listen, parse_port, validate_app_query, validate_cert_name, BackendAddr, Config,
+    ConfigError, CustomCert, Setting, SettingName, Via, DEFAULT_BACKEND_PORT,
 };
 
 /// Parses a value and stores it in a config; the error is named by the `SettingName`.
@@ -431,7 +431,11 @@ pub static SETTINGS: &[SettingSpec] = &[
             };
             Ok(())
         },
-        check: Some(|c, n| c.web_root.as_ref().map_or(Ok(()), |root| check_web_root(root, n))),
+        check: Some(|c, n| {
+            c.web_root.as_ref().map_or(Ok(()), |root| {
+                check_web_root(root, n).and_then(|()| check_web_root_apart(root, &c.data_dir, n))
+            })
+        }),
     },
     SettingSpec {
         id: Setting::AppQuery,

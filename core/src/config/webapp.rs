@@ -1,9 +1,10 @@
-//! The web app settings: the web root check (a folder holding `index.html`) and the query template
+//! The web app settings: the web root checks (a folder holding `index.html`, apart from the data
+//! dir, which holds the private keys) and the query template
 //! that the QR code and the trust page append to `/app/` — its validation and its rendering with the
 //! address a headset used. Errors name the setting, the value and what is accepted, like the rest
 //! of `config`.
 
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 
 use super::{ConfigError, SettingName};
 
@@ -114,6 +115,66 @@ pub fn check_web_root(root: &Path, setting: SettingName) -> Result<(), ConfigErr
     }
 }
 
+/// `path` absolute and canonical as far as it exists, the rest appended as written: a data dir not
+/// created yet is compared by where it will be. `.` and `..` are resolved by name first.
+pub fn canonical_lenient(path: &Path) -> PathBuf {
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| path.to_path_buf())
+    };
+    let mut plain = PathBuf::new();
+    for c in abs.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                plain.pop();
+            }
+            other => plain.push(other),
+        }
+    }
+    let mut tail = Vec::new();
+    let mut existing = plain.as_path();
+    loop {
+        if let Ok(real) = std::fs::canonicalize(existing) {
+            return tail.iter().rev().fold(real, |acc, name| acc.join(name));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                tail.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return plain,
+        }
+    }
+}
+
+/// The web root and the data dir must not hold one another: `/app/` would serve the CA's private
+/// key (`ca-key.pem`), the server key and the certificate state to anyone on the network. Both
+/// paths are compared canonical (links and `..` resolved; a data dir not created yet by where it
+/// will be). The error names both and what to do.
+pub fn check_web_root_apart(root: &Path, data_dir: &Path, setting: SettingName) -> Result<(), ConfigError> {
+    let (r, d) = (canonical_lenient(root), canonical_lenient(data_dir));
+    let why = if d.starts_with(&r) {
+        format!(
+            "this folder contains the data dir {} (the certificate's private keys), which /app/ would then serve \
+             to anyone on the network; choose the folder your web client's build writes (e.g. its build/ folder), \
+             or a data dir outside {}",
+            d.display(),
+            r.display()
+        )
+    } else if r.starts_with(&d) {
+        format!(
+            "this folder lies inside the data dir {} (the certificate's private keys), and the gate's files must \
+             never mix with what /app/ serves; choose a web app folder outside the data dir, or another data dir",
+            d.display()
+        )
+    } else {
+        return Ok(());
+    };
+    Err(ConfigError::new(setting, root.display().to_string(), why))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -175,5 +236,48 @@ mod tests {
         check_web_root(&root, ROOT_ENV).unwrap();
         assert!(check_web_root(&root.join("index.html"), X).unwrap_err().to_string().contains("not a folder"));
         assert!(check_web_root(Path::new(""), X).is_err());
+    }
+
+    #[test]
+    fn a_web_root_holding_the_data_dir_or_inside_it_is_refused_naming_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(home.join("app")).unwrap();
+        let real_home = std::fs::canonicalize(&home).unwrap();
+        // The data dir does not exist yet: compared by where it will be.
+        let data = home.join(".local/share/cxr-gate");
+        let e = check_web_root_apart(&home, &data, ROOT_FLAG).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!(
+                "invalid --web-root {:?}: this folder contains the data dir",
+                home.display().to_string()
+            )),
+            "{e}"
+        );
+        assert!(e.contains(&real_home.join(".local/share/cxr-gate").display().to_string()), "{e}");
+        // The same folder, and a roundabout spelling of it.
+        assert!(check_web_root_apart(&home, &home, ROOT_ENV).is_err());
+        assert!(check_web_root_apart(&home.join("app/.."), &data, ROOT_ENV).is_err());
+        // A web root inside the data dir.
+        let e = check_web_root_apart(&home.join("app"), &home, ROOT_ENV).unwrap_err().to_string();
+        assert!(e.starts_with("invalid WEB_ROOT") && e.contains("lies inside the data dir"), "{e}");
+        assert!(e.contains(&real_home.display().to_string()), "{e}");
+        // Side by side, or a name that only starts the same: fine.
+        check_web_root_apart(&home.join("app"), &home.join("data"), ROOT_ENV).unwrap();
+        check_web_root_apart(&home.join("app"), &home.join("app-data"), ROOT_ENV).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn paths_are_compared_after_following_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(home.join("data")).unwrap();
+        std::os::unix::fs::symlink(&home, dir.path().join("web")).unwrap();
+        // `web` is `home` by another name, and `home/data` is inside it.
+        let e = check_web_root_apart(&dir.path().join("web"), &home.join("data"), ROOT_FLAG).unwrap_err();
+        assert!(e.to_string().contains("contains the data dir"), "{e}");
+        std::os::unix::fs::symlink(home.join("data"), dir.path().join("d")).unwrap();
+        assert!(check_web_root_apart(&home, &dir.path().join("d/not-yet"), ROOT_FLAG).is_err());
     }
 }

@@ -222,7 +222,7 @@ impl Health {
             st.entries.insert(main.clone(), Entry { pinned: true, ..e });
         }
         let kept: Vec<String> = st.entries.keys().filter(|a| **a != main).map(ToString::to_string).collect();
-        drop(st);
+        // Still under the lock: a new loop's first verdict must come after this reset, not before it.
         self.hub.update(|s| {
             s.backend = unknown(&main);
             s.routed_backends.retain(|b| kept.contains(&b.addr));
@@ -254,28 +254,41 @@ fn unknown_named(addr: &str) -> BackendStatus {
 
 /// What the probe loop should do after a probe, decided under the lock.
 enum After {
-    Go {
-        is_main: bool,
-    },
+    Go,
     /// Replaced by a newer loop, or removed: stop quietly.
     Gone,
     /// An unused routed backend past its grace period: drop it and stop.
     Retire,
 }
 
+/// A probe's outcome, as its loop saw it.
+struct Probe<'a> {
+    transition: Option<BackendState>,
+    /// The backend's state after this probe.
+    state: BackendState,
+    /// The probe's error; shown only while the backend is not UP.
+    err: Option<&'a str>,
+    /// How many checks in a row led to `transition`.
+    streak: u32,
+}
+
+/// Records a probe and publishes it, all under the lock and only while `generation` still owns the
+/// entry: a probe of a replaced backend (or of settings since changed) that finishes after the
+/// change must not overwrite the new state, nor re-add a routed entry nothing would remove.
 fn after_probe(
     state: &Mutex<State>,
     hub: &StatusHub,
     addr: &BackendAddr,
     generation: u64,
-    verdict: Option<BackendState>,
+    probe: &Probe<'_>,
+    last_error: &mut Option<String>,
 ) -> After {
     let mut st = lock(state);
     let is_main = st.main == *addr;
     let Some(e) = st.entries.get_mut(addr).filter(|e| e.generation == generation) else {
         return After::Gone;
     };
-    if let Some(new) = verdict {
+    if let Some(new) = probe.transition {
         e.state = new;
         if new == BackendState::Down {
             e.down_epoch.send_modify(|n| *n += 1);
@@ -289,7 +302,52 @@ fn after_probe(
         hub.update(|s| s.routed_backends.retain(|b| b.addr != name));
         return After::Retire;
     }
-    After::Go { is_main }
+    publish(hub, addr, is_main, probe, last_error);
+    After::Go
+}
+
+/// Logs a transition and puts the verdict in the status. Only what changed is published, so an
+/// idle gateway does not wake the UI every interval. The caller holds the checker's lock.
+fn publish(hub: &StatusHub, addr: &BackendAddr, is_main: bool, probe: &Probe<'_>, last_error: &mut Option<String>) {
+    if let Some(new) = probe.transition {
+        let n = probe.streak;
+        let what = if new == BackendState::Down { "failed" } else { "successful" };
+        let plural = if n == 1 { "" } else { "s" };
+        if new == BackendState::Down {
+            let why = probe.err.unwrap_or("unknown error");
+            status_log!(hub, warn, "backend {addr} is DOWN ({n} {what} check{plural}: {why})");
+        } else {
+            status_log!(hub, info, "backend {addr} is UP ({n} {what} check{plural})");
+        }
+    }
+    let shown_error = if probe.state == BackendState::Up { None } else { probe.err.map(str::to_string) };
+    if probe.transition.is_none() && shown_error == *last_error {
+        return;
+    }
+    last_error.clone_from(&shown_error);
+    let name = addr.to_string();
+    let snapshot = BackendStatus { addr: name.clone(), state: probe.state, since_ms: 0, last_error: shown_error };
+    hub.update(|s| {
+        let slot = if is_main {
+            Some(&mut s.backend)
+        } else {
+            if !s.routed_backends.iter().any(|b| b.addr == name) {
+                s.routed_backends.push(BackendStatus { since_ms: now_ms(), ..unknown_named(&name) });
+            }
+            s.routed_backends.iter_mut().find(|b| b.addr == name)
+        };
+        if let Some(b) = slot {
+            let since = if probe.transition.is_some() { now_ms() } else { b.since_ms };
+            *b = BackendStatus { since_ms: since, ..snapshot };
+        }
+        if is_main {
+            s.ports.signaling = match s.backend.state {
+                BackendState::Up => crate::status::PortState::Open,
+                BackendState::Down => crate::status::PortState::Closed,
+                BackendState::Unknown => crate::status::PortState::Unknown,
+            };
+        }
+    });
 }
 
 async fn probe_loop(
@@ -305,7 +363,6 @@ async fn probe_loop(
     let mut ticker = tokio::time::interval(cfg.interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_error: Option<String> = None;
-    let name = addr.to_string();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -315,54 +372,18 @@ async fn probe_loop(
         let result = check_tcp(connector.as_ref(), &addr, probe_timeout(cfg.interval)).await;
         let err = result.as_ref().err().map(ToString::to_string);
         let transition = counter.record(result.is_ok());
-        let is_main = match after_probe(&state, &hub, &addr, generation, transition) {
-            After::Go { is_main } => is_main,
+        let streak = match transition {
+            Some(BackendState::Down) => counter.failures(),
+            _ => counter.successes(),
+        };
+        let probe = Probe { transition, state: counter.state(), err: err.as_deref(), streak };
+        match after_probe(&state, &hub, &addr, generation, &probe, &mut last_error) {
+            After::Go => {}
             After::Gone => return,
             After::Retire => {
-                tracing::debug!("stopped checking {name}: no session used it for {}s", ROUTED_GRACE.as_secs());
+                tracing::debug!("stopped checking {addr}: no session used it for {}s", ROUTED_GRACE.as_secs());
                 return;
             }
-        };
-        if let Some(new) = transition {
-            let (n, what) = match new {
-                BackendState::Down => (counter.failures(), "failed"),
-                _ => (counter.successes(), "successful"),
-            };
-            let plural = if n == 1 { "" } else { "s" };
-            if new == BackendState::Down {
-                let why = err.as_deref().unwrap_or("unknown error");
-                status_log!(hub, warn, "backend {addr} is DOWN ({n} {what} check{plural}: {why})");
-            } else {
-                status_log!(hub, info, "backend {addr} is UP ({n} {what} check{plural})");
-            }
-        }
-        // Publish only what changed, so an idle gateway does not wake the UI every interval.
-        let shown_error = if counter.state() == BackendState::Up { None } else { err.clone() };
-        if transition.is_some() || shown_error != last_error {
-            last_error = shown_error.clone();
-            let snapshot =
-                BackendStatus { addr: name.clone(), state: counter.state(), since_ms: 0, last_error: shown_error };
-            hub.update(|s| {
-                let slot = if is_main {
-                    Some(&mut s.backend)
-                } else {
-                    if !s.routed_backends.iter().any(|b| b.addr == name) {
-                        s.routed_backends.push(BackendStatus { since_ms: now_ms(), ..unknown_named(&name) });
-                    }
-                    s.routed_backends.iter_mut().find(|b| b.addr == name)
-                };
-                if let Some(b) = slot {
-                    let since = if transition.is_some() { now_ms() } else { b.since_ms };
-                    *b = BackendStatus { since_ms: since, ..snapshot };
-                }
-                if is_main {
-                    s.ports.signaling = match s.backend.state {
-                        BackendState::Up => crate::status::PortState::Open,
-                        BackendState::Down => crate::status::PortState::Closed,
-                        BackendState::Unknown => crate::status::PortState::Unknown,
-                    };
-                }
-            });
         }
     }
 }

@@ -22,6 +22,35 @@ impl LanSource for SystemLan {
     }
 }
 
+/// A fixed interface list instead of the machine's: demo screenshots (`CXR_GATE_FAKE_LAN_IPS`).
+#[derive(Debug, Clone, Default)]
+pub struct FixedLan(pub Vec<LanInterface>);
+
+impl LanSource for FixedLan {
+    fn scan(&self) -> Vec<LanInterface> {
+        self.0.clone()
+    }
+}
+
+/// Reads a fake LAN list, `192.0.2.10,192.0.2.20`: only documentation addresses (RFC 5737:
+/// 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24), so a demo can never claim a real network. The
+/// first is the primary adapter; each is named `demo0`, `demo1`… The error names the value and why.
+pub fn parse_fake_ips(value: &str) -> Result<FixedLan, String> {
+    let mut raw = Vec::new();
+    for (n, part) in value.split(',').map(str::trim).filter(|p| !p.is_empty()).enumerate() {
+        let ip: Ipv4Addr = part.parse().map_err(|_| format!("{part:?} is not an IPv4 address"))?;
+        let [a, b, c, _] = ip.octets();
+        if !matches!((a, b, c), (192, 0, 2) | (198, 51, 100) | (203, 0, 113)) {
+            return Err(format!(
+                "{part} is not a documentation address (192.0.2.0/24, 198.51.100.0/24 or 203.0.113.0/24)"
+            ));
+        }
+        raw.push((format!("demo{n}"), ip));
+    }
+    let primary = raw.first().map(|(_, ip)| IpAddr::V4(*ip)).ok_or("no address given")?;
+    Ok(FixedLan(classify_and_sort(raw, Some(primary))))
+}
+
 /// Lists the IPv4 interfaces (loopback and IPv6 left out), best candidate for the headset first.
 /// Never fails: if the OS query fails the list is empty and a warning is logged.
 pub fn scan() -> Vec<LanInterface> {
@@ -132,13 +161,20 @@ pub fn is_virtual_adapter(name: &str) -> bool {
 /// reach us there: they get new addresses at each boot or connect, and a certificate that had to
 /// follow them would change, and need trusting again on every headset, after each reboot. They
 /// are shown as such, and a user who needs one adds it as an extra name. The primary adapter counts
-/// even when it looks virtual: it is where the headset link points.
+/// even when it looks virtual (a full-tunnel VPN: it is where the headset link points), but only
+/// while a physical adapter is up too: with only virtual adapters up (a boot before the Wi-Fi
+/// connects, when Hyper-V's or Docker's adapter holds the default route) nothing is wanted, so such
+/// a LAN never causes a new certificate.
 pub fn cert_ips(ifaces: &[LanInterface]) -> Vec<Ipv4Addr> {
+    let usable = |i: &&LanInterface| {
+        i.ip.parse::<Ipv4Addr>().is_ok_and(|ip| !ip.is_loopback() && !ip.is_link_local() && !ip.is_unspecified())
+    };
+    let physical_up = ifaces.iter().filter(usable).any(|i| !i.virtual_adapter);
     let mut ips: Vec<Ipv4Addr> = ifaces
         .iter()
-        .filter(|i| i.primary || !i.virtual_adapter)
+        .filter(usable)
+        .filter(|i| !i.virtual_adapter || (i.primary && physical_up))
         .filter_map(|i| i.ip.parse::<Ipv4Addr>().ok())
-        .filter(|ip| !ip.is_loopback() && !ip.is_link_local() && !ip.is_unspecified())
         .collect();
     ips.sort();
     ips.dedup();
@@ -151,6 +187,18 @@ mod tests {
 
     fn raw(list: &[(&str, [u8; 4])]) -> Vec<(String, Ipv4Addr)> {
         list.iter().map(|(n, ip)| (n.to_string(), Ipv4Addr::from(*ip))).collect()
+    }
+
+    #[test]
+    fn fake_lan_takes_documentation_addresses_only_first_is_primary() {
+        let lan = parse_fake_ips(" 192.0.2.20, 198.51.100.7 ,").unwrap().scan();
+        let got: Vec<_> = lan.iter().map(|i| (i.name.as_str(), i.ip.as_str(), i.primary, i.virtual_adapter)).collect();
+        assert_eq!(got, [("demo0", "192.0.2.20", true, false), ("demo1", "198.51.100.7", false, false)]);
+        assert_eq!(cert_ips(&lan), [Ipv4Addr::new(192, 0, 2, 20), Ipv4Addr::new(198, 51, 100, 7)]);
+        let real = parse_fake_ips("192.0.2.1,192.168.1.20").unwrap_err();
+        assert!(real.starts_with("192.168.1.20 is not a documentation address"), "{real}");
+        assert_eq!(parse_fake_ips("192.0.2.300").unwrap_err(), "\"192.0.2.300\" is not an IPv4 address");
+        assert_eq!(parse_fake_ips(" , ").unwrap_err(), "no address given");
     }
 
     #[test]
@@ -280,6 +328,23 @@ mod tests {
         let mut with_vpn = want.clone();
         with_vpn.insert(1, [10, 8, 0, 6].into());
         assert_eq!(cert_ips(&lan(&rebooted, [10, 8, 0, 6])), with_vpn);
+    }
+
+    #[test]
+    fn only_virtual_adapters_want_nothing() {
+        let lan = |list: &[(&str, [u8; 4])], primary: [u8; 4]| {
+            classify_and_sort(raw(list), Some(IpAddr::from(Ipv4Addr::from(primary))))
+        };
+        // A morning before the Wi-Fi connects: Hyper-V's, WSL's or Docker's adapter holds the route.
+        let morning = [("docker0", [172, 17, 0, 1]), ("vEthernet (WSL)", [172, 20, 48, 1])];
+        assert!(cert_ips(&lan(&morning, [172, 17, 0, 1])).is_empty());
+        // A link-local "physical" adapter (no DHCP answer yet) does not count as up.
+        let dhcp_pending = [morning[0], ("Ethernet", [169, 254, 7, 7])];
+        assert!(cert_ips(&lan(&dhcp_pending, [172, 17, 0, 1])).is_empty());
+        // With the Wi-Fi up the virtual primary (a full-tunnel VPN) is wanted again.
+        let with_wifi = [morning[0], ("Wi-Fi", [192, 168, 1, 20])];
+        let want: Vec<Ipv4Addr> = vec![[172, 17, 0, 1].into(), [192, 168, 1, 20].into()];
+        assert_eq!(cert_ips(&lan(&with_wifi, [172, 17, 0, 1])), want);
     }
 
     #[test]

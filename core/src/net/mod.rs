@@ -5,5 +5,5 @@
 pub mod lan;
 pub mod ports;
 
-pub use lan::{cert_ips, is_virtual_adapter, scan, LanSource, SystemLan};
+pub use lan::{cert_ips, is_virtual_adapter, parse_fake_ips, scan, FixedLan, LanSource, SystemLan};
 pub use ports::{describe_bind_error, tcp_port_in_use, udp_ports_bound};

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
+use http_body_util::BodyExt;
 use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -13,7 +14,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use super::io::HeadDeadlineIo;
+use super::io::{HeadAfterBody, HeadDeadlineIo};
 use super::pages;
 use super::response::{set_cors, text, with_type, Body};
 use super::{ConnSlot, Shared};
@@ -139,6 +140,7 @@ where
 async fn handle(shared: Arc<Shared>, ctx: Arc<ConnCtx>, req: Request<hyper::body::Incoming>) -> Response<Body> {
     ctx.awaiting_head.store(false, Ordering::Release);
     ctx.served.fetch_add(1, Ordering::AcqRel);
+    note_headset(&shared, &ctx, &req);
     let mut resp = if req.method() == Method::OPTIONS {
         // Preflight: answered here, never forwarded (HAProxy: `http-request return status 200 … if METH_OPTIONS`).
         text(StatusCode::OK, "OK")
@@ -159,10 +161,27 @@ async fn handle(shared: Arc<Shared>, ctx: Arc<ConnCtx>, req: Request<hyper::body
         page(&shared, &ctx, &req)
     };
     set_cors(resp.headers_mut());
-    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
-        ctx.awaiting_head.store(true, Ordering::Release);
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        return resp;
     }
-    resp
+    // The next head is awaited once hyper is done with this body, not now: a file or a relayed
+    // body may take minutes to reach a slow reader.
+    let awaiting = ctx.awaiting_head.clone();
+    resp.map(|b| HeadAfterBody::new(b, awaiting).boxed())
+}
+
+/// Tells the headset book who asked for what (its User-Agent, the trust page or `/app/`).
+fn note_headset<B>(shared: &Shared, ctx: &ConnCtx, req: &Request<B>) {
+    use crate::headsets::Page;
+    let path = req.uri().path();
+    let page = match path {
+        "/" | "/index.html" => Page::Trust,
+        "/health" => Page::Health,
+        p if super::webapp::is_app_path(p) => Page::App,
+        _ => Page::Other,
+    };
+    let ua = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());
+    shared.headsets.request(ctx.peer, ctx.local, ua, page);
 }
 
 fn host_for_url(local: SocketAddr) -> String {
@@ -208,11 +227,14 @@ fn page(shared: &Shared, ctx: &ConnCtx, req: &Request<hyper::body::Incoming>) ->
             r
         }
         "/health" => {
-            let snapshot = shared.hub.snapshot();
-            let body = pages::health_json(&snapshot, shared.sessions.count());
+            let sessions = shared.sessions.count();
+            // Built from a read of the status, never a clone of it: the status carries the log and
+            // the session paths clients chose, and monitors poll this page.
+            let (body, up) =
+                shared.hub.read(|s| (pages::health_json(s, sessions), s.backend.state == BackendState::Up));
             let mut r = with_type(body, "application/json");
             // A readiness probe's question, "can a headset start a session now?": 503 unless the runtime is UP.
-            if asks_ready(req.uri().query()) && snapshot.backend.state != BackendState::Up {
+            if asks_ready(req.uri().query()) && !up {
                 *r.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
             }
             r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -1,19 +1,23 @@
 //! Connection-level I/O helpers: telling TLS from plain HTTP on the first byte, canned answers for
-//! connections hyper never sees, and the request-head deadline (408) wrapped around the TLS stream.
+//! connections hyper never sees, and the request-head deadline (408) wrapped around the TLS stream,
+//! which starts only once the previous answer is written whole (`HeadAfterBody` says when hyper is
+//! done with the body; the last write says when the bytes left).
 
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use bytes::Bytes;
+use hyper::body::{Frame, SizeHint};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
-use super::response::canned_response;
+use super::response::{canned_response, Body};
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum FirstBytes {
@@ -72,10 +76,13 @@ enum Deadline {
     Done,
 }
 
-/// Wraps the TLS stream under hyper: while a request head is awaited (`awaiting` set by the service),
-/// a deadline runs; when it passes, a first or partly received head gets `408 Request Timeout` and the
-/// connection is closed (an idle keep-alive connection is just closed). After an upgrade `awaiting`
-/// stays false and this is a plain pass-through.
+/// Wraps the TLS stream under hyper: while a request head is awaited (`awaiting` set once hyper is
+/// done with the previous answer's body, see [`HeadAfterBody`]), a deadline runs; when it passes, a
+/// first or partly received head gets `408 Request Timeout` and the connection is closed (an idle
+/// keep-alive connection is just closed). The deadline counts from the last write too, and stands
+/// still while a write waits for the client to read: what hyper still had buffered of the answer
+/// must reach a slow reader (a headset on weak Wi-Fi) whole. After an upgrade `awaiting` stays false
+/// and this is a plain pass-through.
 pub struct HeadDeadlineIo<I> {
     inner: I,
     awaiting: Arc<AtomicBool>,
@@ -88,6 +95,10 @@ pub struct HeadDeadlineIo<I> {
     /// means the head being timed arrived, even if `awaiting` was set again before we looked.
     served: Arc<AtomicU64>,
     armed_after: u64,
+    /// The last write or flush waited for the client to read (the deadline stands still).
+    write_blocked: bool,
+    /// The reader that found the deadline standing still.
+    read_waker: Option<Waker>,
     answer: Arc<[u8]>,
 }
 
@@ -102,6 +113,8 @@ impl<I> HeadDeadlineIo<I> {
             bytes_in_head: 0,
             served,
             armed_after: 0,
+            write_blocked: false,
+            read_waker: None,
             answer: canned_response("408 Request Timeout", "The request head did not arrive within the time limit.\n")
                 .into(),
         }
@@ -150,7 +163,10 @@ impl<I: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadDeadlineIo<I> {
                         this.deadline = Deadline::Idle;
                         continue;
                     }
-                    if this.sleep.as_mut().poll(cx).is_ready() {
+                    if this.write_blocked {
+                        // Woken when the write moves again, to poll the deadline it restarts.
+                        this.read_waker = Some(cx.waker().clone());
+                    } else if this.sleep.as_mut().poll(cx).is_ready() {
                         let first = this.armed_after == 0;
                         this.deadline =
                             if first || this.bytes_in_head > 0 { Deadline::Answering(0) } else { Deadline::Done };
@@ -168,12 +184,38 @@ impl<I: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadDeadlineIo<I> {
     }
 }
 
+impl<I> HeadDeadlineIo<I> {
+    /// Notes how a write or flush went: bytes that left restart a running deadline from now.
+    fn wrote<T>(&mut self, r: &Poll<io::Result<T>>, moved: bool) {
+        match r {
+            Poll::Pending => self.write_blocked = true,
+            Poll::Ready(Ok(_)) if moved || self.write_blocked => {
+                self.write_blocked = false;
+                if matches!(self.deadline, Deadline::Armed) {
+                    self.sleep.as_mut().reset(Instant::now() + self.timeout);
+                }
+                if let Some(w) = self.read_waker.take() {
+                    w.wake();
+                }
+            }
+            Poll::Ready(_) => {}
+        }
+    }
+}
+
 impl<I: AsyncWrite + Unpin> AsyncWrite for HeadDeadlineIo<I> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, data)
+        let r = Pin::new(&mut self.inner).poll_write(cx, data);
+        let moved = matches!(r, Poll::Ready(Ok(n)) if n > 0);
+        self.wrote(&r, moved);
+        r
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
+        // hyper flushes on every turn of its loop: an idle flush is not activity (else a client
+        // sending a byte now and then would keep pushing the deadline back).
+        let r = Pin::new(&mut self.inner).poll_flush(cx);
+        self.wrote(&r, false);
+        r
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
@@ -183,9 +225,128 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for HeadDeadlineIo<I> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        let moved = matches!(r, Poll::Ready(Ok(n)) if n > 0);
+        self.wrote(&r, moved);
+        r
     }
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
+    }
+}
+
+/// An answer's body that sets `awaiting` (the connection awaits its next request head) when hyper
+/// is done with it: sent to the last frame, failed, or dropped unsent (HEAD). Until then the head
+/// deadline does not run, however long a slow reader or a slow backend takes.
+pub struct HeadAfterBody {
+    inner: Body,
+    awaiting: Arc<AtomicBool>,
+}
+
+impl HeadAfterBody {
+    pub fn new(inner: Body, awaiting: Arc<AtomicBool>) -> Self {
+        Self { inner, awaiting }
+    }
+}
+
+impl hyper::body::Body for HeadAfterBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for HeadAfterBody {
+    fn drop(&mut self) {
+        self.awaiting.store(true, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: Duration = Duration::from_secs(10);
+
+    /// hyper's view of a connection after an answer: awaiting the next head, writing the tail of
+    /// the answer; the client at the other end of a small pipe. (Requests served: one.)
+    fn after_one_answer() -> (HeadDeadlineIo<tokio::io::DuplexStream>, tokio::io::DuplexStream) {
+        let (server, client) = tokio::io::duplex(1024);
+        let io = HeadDeadlineIo::new(server, Arc::new(AtomicBool::new(true)), Arc::new(AtomicU64::new(1)), HEAD);
+        (io, client)
+    }
+
+    /// A slow reader takes a minute over the tail of an answer and stalls longer than the head
+    /// deadline once: the connection is kept while the write waits, and closed (no 408: it is
+    /// idle) one head deadline after the last byte left.
+    #[tokio::test(start_paused = true)]
+    async fn the_head_deadline_stands_still_while_a_write_waits_and_counts_from_the_last_byte() {
+        let (io, mut client) = after_one_answer();
+        let (mut r, mut w) = tokio::io::split(io);
+        let closed = tokio::spawn(async move {
+            let mut b = [0u8; 16];
+            let n = r.read(&mut b).await.unwrap();
+            (n, Instant::now())
+        });
+        let tail = vec![7u8; 64 * 1024];
+        let writer = tokio::spawn(async move {
+            w.write_all(&tail).await.unwrap();
+            w.flush().await.unwrap();
+            Instant::now()
+        });
+        let mut got = 0;
+        let mut b = vec![0u8; 1024];
+        while got < 64 * 1024 {
+            let pause = if got == 16 * 1024 { HEAD + HEAD / 2 } else { Duration::from_secs(1) };
+            tokio::time::sleep(pause).await;
+            got += client.read(&mut b).await.unwrap();
+            assert!(!closed.is_finished(), "closed while the answer was still going out ({got} bytes read)");
+        }
+        let last_byte = writer.await.unwrap();
+        let (n, at) = tokio::time::timeout(HEAD * 100, closed).await.expect("never closed").unwrap();
+        assert_eq!(n, 0, "an idle connection is just closed");
+        assert_eq!(at - last_byte, HEAD);
+        let mut rest = Vec::new();
+        client.read_to_end(&mut rest).await.unwrap();
+        assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+    }
+
+    /// Flushes with nothing to send (hyper flushes on every turn) do not push the deadline back,
+    /// so a client dribbling a head still gets its 408 on time.
+    #[tokio::test(start_paused = true)]
+    async fn idle_flushes_do_not_extend_the_deadline() {
+        let (io, mut client) = after_one_answer();
+        let (mut r, mut w) = tokio::io::split(io);
+        let started = Instant::now();
+        let server = tokio::spawn(async move {
+            let mut b = [0u8; 16];
+            loop {
+                let n = r.read(&mut b).await.unwrap();
+                w.flush().await.unwrap();
+                if n == 0 {
+                    return Instant::now();
+                }
+            }
+        });
+        let mut answer = Vec::new();
+        for _ in 0..30 {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if server.is_finished() {
+                break;
+            }
+            let _ = client.write_all(b"G").await;
+        }
+        let closed_at = server.await.unwrap();
+        assert_eq!(closed_at - started, HEAD);
+        client.read_to_end(&mut answer).await.unwrap();
+        assert!(answer.starts_with(b"HTTP/1.1 408"), "{:?}", String::from_utf8_lossy(&answer));
     }
 }

@@ -84,6 +84,7 @@ async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, slot: Con
         Ok(Ok(FirstBytes::Tls)) => {}
         Ok(Ok(FirstBytes::PlainHttp)) => {
             tracing::debug!("plain HTTP from {peer} on the TLS port");
+            shared.headsets.plain_http(peer, local);
             drain_and_answer(tcp, &canned_response("400 Bad Request", PLAIN_HTTP_BODY)).await;
             return;
         }
@@ -95,6 +96,11 @@ async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, slot: Con
         Ok(Err(e)) => {
             // "certificate unknown" here usually means a LAN client reached an IP missing from the SANs.
             tracing::debug!("TLS handshake with {peer} failed: {e}");
+            match handshake_failure(&e) {
+                Some(Failure::Refused(alert)) => shared.headsets.tls_refused(peer, local, &alert),
+                Some(Failure::Other(why)) => shared.headsets.tls_failed(peer, local, &why),
+                None => {}
+            }
             return;
         }
         Err(_) => {
@@ -102,5 +108,90 @@ async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, slot: Con
             return;
         }
     };
+    let fingerprint = shared.certs.info().map(|c| c.fingerprint_sha256);
+    shared.headsets.tls_trusted(peer, local, fingerprint.as_deref());
     super::http::serve(shared, tls, peer, local, slot).await;
+}
+
+/// Why a handshake failed, for the headset book.
+#[derive(Debug, PartialEq, Eq)]
+enum Failure {
+    /// The client refused the certificate, with this alert (`certificate_unknown`…).
+    Refused(String),
+    Other(String),
+}
+
+/// The alert a client sends when it does not accept the certificate says so; a client that just
+/// hung up mid-handshake (a browser's spare pre-connection, a port check) is no failure.
+fn handshake_failure(e: &std::io::Error) -> Option<Failure> {
+    use rustls::AlertDescription as A;
+    let tls = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    match tls {
+        Some(rustls::Error::AlertReceived(alert)) => {
+            let name = alert_name(*alert);
+            Some(match alert {
+                A::BadCertificate
+                | A::UnsupportedCertificate
+                | A::CertificateRevoked
+                | A::CertificateExpired
+                | A::CertificateUnknown
+                | A::UnknownCA
+                | A::AccessDenied => Failure::Refused(name),
+                _ => Failure::Other(format!("alert {name}")),
+            })
+        }
+        Some(other) => Some(Failure::Other(other.to_string())),
+        None => match e.kind() {
+            std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe => None,
+            _ => Some(Failure::Other(e.to_string())),
+        },
+    }
+}
+
+/// `CertificateUnknown` → `certificate_unknown`, `UnknownCA` → `unknown_ca`: the RFC 8446 names.
+fn alert_name(alert: rustls::AlertDescription) -> String {
+    let debug = format!("{alert:?}");
+    let mut out = String::with_capacity(debug.len() + 4);
+    let mut prev_lower = false;
+    for c in debug.chars() {
+        if c.is_ascii_uppercase() && prev_lower {
+            out.push('_');
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        out.push(c.to_ascii_lowercase());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::AlertDescription as A;
+
+    fn io(e: rustls::Error) -> std::io::Error {
+        // What tokio-rustls returns for a TLS error.
+        std::io::Error::new(std::io::ErrorKind::InvalidData, e)
+    }
+
+    #[test]
+    fn certificate_alerts_are_refusals_and_hang_ups_nothing() {
+        for (alert, name) in [
+            (A::CertificateUnknown, "certificate_unknown"),
+            (A::BadCertificate, "bad_certificate"),
+            (A::UnknownCA, "unknown_ca"),
+        ] {
+            assert_eq!(
+                handshake_failure(&io(rustls::Error::AlertReceived(alert))),
+                Some(Failure::Refused(name.into()))
+            );
+        }
+        assert_eq!(
+            handshake_failure(&io(rustls::Error::AlertReceived(A::ProtocolVersion))),
+            Some(Failure::Other("alert protocol_version".into()))
+        );
+        assert_eq!(handshake_failure(&std::io::Error::from(std::io::ErrorKind::UnexpectedEof)), None);
+    }
 }

@@ -2,7 +2,9 @@
 //! detection, TLS; `io`) → `http` (hyper, head limits, CORS, upgrade checks; it only dispatches) →
 //! `pages` | `webapp` (`/app/`) | `netcheck` (`/netcheck/ws`) | `route` + `tunnel` (raw bytes after
 //! the 101, `sessions` keeps the log) → `response` (bodies, CORS headers), which imports none of them.
+//! Each step tells the headset book (`crate::headsets`) what it saw; `headsets` publishes it.
 
+pub mod headsets;
 pub mod http;
 pub mod io;
 pub mod limit;
@@ -51,5 +53,7 @@ pub struct Shared {
     pub conn_limit: Arc<limit::Limiter>,
     /// The headset network checks (one at a time).
     pub netcheck: crate::netcheck::server::Checks,
+    /// Every headset that reached the gate (the listener, http, tunnel and netcheck report to it).
+    pub headsets: Arc<crate::headsets::Book>,
     pub shutdown: CancellationToken,
 }

@@ -52,6 +52,10 @@ pub fn accept(
         tokio::select! {
             ended = server::run(&shared.netcheck, &mut ws, peer, force, streams) => {
                 if let Ok(Some(result)) = &ended {
+                    if let Some(v) = result.overall {
+                        let verdict = serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_string));
+                        shared.headsets.netcheck(peer, verdict.as_deref().unwrap_or("done"));
+                    }
                     record(&shared.hub, NetCheckResult { at_ms: now_ms(), ..result.clone() });
                 }
                 // A headset that stopped reading would not take a close frame either.

@@ -35,7 +35,9 @@ pub struct CaView<'a> {
     pub fingerprint_sha256: &'a str,
 }
 
-/// "Install once": the CA's fingerprint, its download links and the steps per device.
+/// "Install once": the CA's fingerprint, its download links and, per device, the steps and whether
+/// installing the CA there was verified (and how) or is untested. Headsets lead with accept once:
+/// no consumer setting to install a CA on them is known to work (docs/TRUST.md has the sources).
 fn install_once(ca: Option<&CaView<'_>>) -> String {
     let Some(ca) = ca else {
         return String::new();
@@ -43,32 +45,46 @@ fn install_once(ca: Option<&CaView<'_>>) -> String {
     let (cn, fp) = (html_escape(ca.common_name), html_escape(ca.fingerprint_sha256));
     format!(
         r#"<section class="card" id="install-once">
-<h2>Install once, never click through again</h2>
-<p>Install this computer's certificate authority on a device once: it then trusts CXR Gate without a
-warning, also after the computer's IP address changes or the certificate is renewed.</p>
+<h2>Install once, where a device allows it</h2>
+<p>A device that trusts this computer's certificate authority opens CXR Gate without a warning, also
+after the computer's IP address changes or the certificate is renewed. Not every device lets you
+install one: on headsets, accepting the warning once is the way.</p>
 <p><b id="ca-name">{cn}</b><br><span class="muted">SHA-256</span> <code id="ca-fingerprint">{fp}</code></p>
 <p><a class="button" id="ca-download" href="/ca.crt" download="cxr-gate-ca.crt">Download the CA (.crt)</a>
 <a href="/ca.pem">PEM</a></p>
 <p class="muted">Compare the fingerprint on the device with the one CXR Gate shows on the computer before you trust it.</p>
-<details><summary>Meta Quest</summary><ol>
-<li>On a computer with <code>adb</code> and the headset in developer mode: <code>adb push cxr-gate-ca.crt /sdcard/Download/</code></li>
-<li><code>adb shell am start -n com.android.settings/.security.InstallCaCertificateWarning</code>, then in the headset <i>Install anyway</i> and pick <i>cxr-gate-ca.crt</i> from <i>Download</i>.</li>
-</ol></details>
-<details><summary>Pico 4 Ultra and Android phones</summary><ol>
-<li>Download the CA on the device with the button above (or <code>adb push</code> it as for Quest).</li>
-<li>Settings → Security → Encryption &amp; credentials → Install a certificate → <i>CA certificate</i> → <i>Install anyway</i> → pick <i>cxr-gate-ca.crt</i>. With <code>adb</code>, the same screen opens with the Quest command.</li>
-</ol></details>
-<details><summary>Windows (Chrome, Edge)</summary><ol>
-<li>Double-click the downloaded file → <i>Install Certificate</i> → <i>Current User</i> → <i>Place all certificates in</i> <i>Trusted Root Certification Authorities</i>. Or in a terminal: <code>certutil -user -addstore Root cxr-gate-ca.crt</code></li>
+<details data-device="quest" data-verified="no"><summary>Meta Quest</summary>
+<p><b>Accept once:</b> you just did. CXR Gate keeps its certificate across restarts, so the warning
+comes back only when the certificate or the computer's address changes, or when the browser forgets
+the exception (Chromium, which the Quest browser is built on, keeps it for a week).</p>
+<p class="muted">Installing the CA: untested. Quest has no setting for it that we know of. Developer
+mode only, and it may not work on every Horizon OS version:
+<code>adb push cxr-gate-ca.crt /sdcard/Download/</code>, then
+<code>adb shell am start -n com.android.settings/.security.InstallCaCertificateWarning</code>.</p>
+</details>
+<details data-device="pico" data-verified="no"><summary>Pico 4 Ultra</summary>
+<p><b>Accept once:</b> you just did; as on Quest, the warning comes back only when the certificate or
+the address changes, or the browser forgets the exception.</p>
+<p class="muted">Installing the CA: untested. If your Pico's settings have Security → Encryption &amp;
+credentials → Install a certificate → <i>CA certificate</i>, pick the downloaded file there.</p>
+</details>
+<details data-device="android" data-verified="no"><summary>Android phones</summary><ol>
+<li>Download the CA on the phone with the button above.</li>
+<li>Settings → Security → Encryption &amp; credentials → Install a certificate → <i>CA certificate</i> → <i>Install anyway</i> → pick <i>cxr-gate-ca.crt</i>.</li>
+</ol><p class="muted">Untested here.</p></details>
+<details data-device="windows" data-verified="no"><summary>Windows (Chrome, Edge)</summary><ol>
+<li>Double-click the downloaded file → <i>Install Certificate</i> → <i>Current User</i> → <i>Place all certificates in</i> <i>Trusted Root Certification Authorities</i>. Or in a terminal: <code>certutil -user -addstore Root cxr-gate-ca.crt</code> (what CXR Gate's <i>Trust on this PC</i> runs).</li>
 <li>Firefox: Settings → Privacy &amp; Security → Certificates → View Certificates → Authorities → Import.</li>
-</ol></details>
-<details><summary>macOS</summary><ol>
+</ol><p class="muted">Untested on a Windows machine here.</p></details>
+<details data-device="macos" data-verified="no"><summary>macOS</summary><ol>
 <li>Double-click the file: Keychain Access adds it; open it, <i>Trust</i> → <i>When using this certificate: Always Trust</i>.</li>
-</ol></details>
-<details><summary>Linux (Chrome, Chromium, Firefox)</summary><ol>
-<li>Chrome/Chromium: <code>certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n "{cn}" -i cxr-gate-ca.crt</code> (package <code>libnss3-tools</code>).</li>
+</ol><p class="muted">Untested here.</p></details>
+<details data-device="linux" data-verified="yes"><summary>Linux (Chrome, Chromium, Firefox)</summary><ol>
+<li>Chrome/Chromium: <code>certutil -d sql:$HOME/.pki/nssdb -A -t C,, -n "{cn}" -i cxr-gate-ca.crt</code> (package <code>libnss3-tools</code>), or CXR Gate's <i>Trust on this PC</i>.</li>
 <li>Firefox: Settings → Privacy &amp; Security → Certificates → View Certificates → Authorities → Import.</li>
-</ol></details>
+</ol><p class="muted">Verified for Chromium: with the CA in its NSS database it opens this page and the
+<code>wss://</code> socket with no warning, and <i>Trust on this PC</i> writes that database (CXR Gate's
+tests). Firefox: untested.</p></details>
 </section>"#
     )
 }
@@ -143,6 +159,8 @@ pub struct Health<'a> {
     pub last_error: Option<&'a str>,
     /// Path-routed backends being checked (each answered a 101; at most 32).
     pub routed: Vec<Routed<'a>>,
+    /// Headsets seen, refusing the certificate, connected: counts only (this page is on the LAN).
+    pub headsets: crate::headsets::HeadsetCounts,
 }
 
 #[derive(Debug, Serialize)]
@@ -172,6 +190,7 @@ pub fn health_json(st: &Status, active_sessions: usize) -> String {
         version: crate::VERSION,
         last_error: st.backend.last_error.as_deref(),
         routed,
+        headsets: crate::headsets::HeadsetCounts::of(&st.headsets),
     };
     serde_json::to_string_pretty(&h).unwrap_or_else(|_| "{}".into())
 }
@@ -218,11 +237,39 @@ mod tests {
         assert!(p.contains(r#"<code id="ca-fingerprint">AB:CD</code>"#));
         assert!(p.contains("CXR Gate CA on &lt;ws&gt;") && !p.contains("<ws>"));
         assert!(p.contains(r#"href="/ca.crt""#) && p.contains(r#"href="/ca.pem""#));
-        for device in ["Meta Quest", "Pico 4 Ultra and Android phones", "Windows", "macOS", "Linux"] {
+        for device in ["Meta Quest", "Pico 4 Ultra", "Android phones", "Windows", "macOS", "Linux"] {
             assert!(p.contains(&format!("<summary>{device}")), "{device}");
         }
-        assert!(p.contains("com.android.settings/.security.InstallCaCertificateWarning"));
         assert!(p.contains("certutil -user -addstore Root"));
+    }
+
+    #[test]
+    fn trust_page_says_per_device_what_is_verified_and_headsets_lead_with_accept_once() {
+        let ca = CaView { common_name: "CXR Gate CA on ws", fingerprint_sha256: "AB:CD" };
+        let p = trust_page("wss://10.0.0.5:48322", "1.0", Some(&ca), None);
+        let device = |name: &str| {
+            let start = p.find(&format!("data-device=\"{name}\"")).unwrap_or_else(|| panic!("{name}"));
+            &p[start..start + p[start..].find("</details>").unwrap()]
+        };
+        // Only what CXR Gate's own tests show is claimed: Chromium on Linux with an NSS database.
+        for (name, verified) in
+            [("quest", "no"), ("pico", "no"), ("android", "no"), ("windows", "no"), ("macos", "no"), ("linux", "yes")]
+        {
+            let d = device(name);
+            assert!(d.contains(&format!("data-verified=\"{verified}\"")), "{name}: {d}");
+            let says = if verified == "yes" { "Verified for Chromium" } else { "ntested" };
+            assert!(d.contains(says), "{name} must say {says:?}: {d}");
+        }
+        for headset in ["quest", "pico"] {
+            let d = device(headset);
+            let accept = d.find("Accept once").unwrap_or_else(|| panic!("{headset}: no accept once"));
+            assert!(accept < d.find("Installing the CA").unwrap(), "{headset}: accept once comes first");
+        }
+        // The adb route stays only as a developer-mode option that may not work.
+        let quest = device("quest");
+        assert!(quest.contains("com.android.settings/.security.InstallCaCertificateWarning"));
+        assert!(quest.contains("Developer\nmode only, and it may not work on every Horizon OS version"), "{quest}");
+        assert!(!device("pico").contains("adb"), "no adb route claimed for Pico");
     }
 
     #[test]
@@ -247,6 +294,7 @@ mod tests {
         assert_eq!(v["active_sessions"], 3);
         assert_eq!(v["version"], crate::VERSION);
         assert_eq!(v["routed"], serde_json::json!([]));
+        assert_eq!(v["headsets"], serde_json::json!({"seen": 0, "refused": 0, "connected": 0}));
         st.routed_backends.push(crate::status::BackendStatus { addr: "10.0.0.7:49100".into(), ..Default::default() });
         let v: serde_json::Value = serde_json::from_str(&health_json(&st, 0)).unwrap();
         assert_eq!(v["routed"][0]["backend"], "10.0.0.7:49100");

@@ -143,9 +143,15 @@ pub async fn forward(
             }
         };
         let session = shared.sessions.open(peer.to_string(), path, name);
+        shared.headsets.session_opened(peer);
+        let opened = Instant::now();
         let idle = shared.config.load().timeouts.tunnel_idle;
         let reason = join(c, b, &session, &mut lease.down, idle).await;
         shared.sessions.close(&session, &reason);
+        // A session the runtime ended while it stayed UP is what lost media looks like.
+        let runtime_up = reason != "backend marked down" && shared.health.state(&backend) == BackendState::Up;
+        let took = opened.elapsed().as_millis() as u64;
+        shared.headsets.session_closed(peer, took, &reason, runtime_up);
         // Given back only now: the checker's grace period starts after the session's end.
         drop(lease);
     });

@@ -20,8 +20,9 @@ use super::response::{empty, text, Body};
 use super::route::percent_decode;
 use super::{pages, Shared};
 use crate::config::webapp::render_app_query;
-use crate::config::{check_web_root, Setting, Via};
+use crate::config::{canonical_lenient, check_web_root, Setting, Via};
 use crate::status_log;
+use crate::tls::{CA_KEY_FILE, KEY_FILE, STATE_FILE};
 
 /// Whether the gateway's `/app` route answers `path` (`/appx` is not ours).
 pub fn is_app_path(path: &str) -> bool {
@@ -54,11 +55,61 @@ fn bad(why: &'static str) -> Refused {
     Refused { status: StatusCode::BAD_REQUEST, why }
 }
 
-/// Windows device names: opening `nul.js` there reaches a device, not a file.
-const DEVICE_NAMES: [&str; 22] = [
-    "con", "prn", "aux", "nul", "com1", "com2", "com3", "com4", "com5", "com6", "com7", "com8", "com9", "lpt1", "lpt2",
-    "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8", "lpt9",
+/// Windows device names: opening `nul.js` there reaches a device, not a file. The superscript
+/// forms (`COM¹`) and the console's `CONIN$`/`CONOUT$` are devices too.
+const DEVICE_NAMES: [&str; 32] = [
+    "con", "prn", "aux", "nul", "conin$", "conout$", "com0", "com1", "com2", "com3", "com4", "com5", "com6", "com7",
+    "com8", "com9", "com¹", "com²", "com³", "lpt0", "lpt1", "lpt2", "lpt3", "lpt4", "lpt5", "lpt6", "lpt7", "lpt8",
+    "lpt9", "lpt¹", "lpt²", "lpt³",
 ];
+
+/// The gate's own secret and state files, never served whatever the layout: the data dir's keys
+/// and certificate state, and the desktop app's settings file (which may lie elsewhere).
+const PRIVATE_NAMES: [&str; 5] = [KEY_FILE, CA_KEY_FILE, STATE_FILE, "settings.json", "settings.json.bak"];
+
+/// One name below the web root, as asked for or as found on disk: `Err` for a form that could
+/// mean another file on Windows (a stream, a device, a name Windows trims); `Ok(hidden)` otherwise.
+pub fn check_name(s: &str) -> Result<bool, Refused> {
+    if s.is_empty() {
+        return Err(bad("empty path segments (//) are not allowed"));
+    }
+    if s == "." || s == ".." {
+        return Err(bad("'.' and '..' segments are not allowed"));
+    }
+    // `file::$DATA` and `file:stream` name an alternate data stream; `C:` a drive.
+    if s.contains(':') {
+        return Err(bad("drive letters, streams and ':' are not allowed in a path"));
+    }
+    // Windows drops trailing dots and spaces, so `.. ` would mean `..` there.
+    if s.ends_with('.') || s.ends_with(' ') {
+        return Err(bad("names ending in '.' or ' ' are not allowed"));
+    }
+    let stem = s.split('.').next().unwrap_or("").trim_end().to_lowercase();
+    if DEVICE_NAMES.contains(&stem.as_str()) {
+        return Err(bad("Windows device names (CON, NUL, COM1, CONIN$…) are not allowed"));
+    }
+    Ok(s.starts_with('.'))
+}
+
+/// Whether a canonical path's part below the canonical root may be served: every component is a
+/// plain name, none hidden, none a Windows device or stream. Run again after canonicalising, so
+/// an 8.3 short name (`GIT~1`), a junction or a link inside the root cannot reach `.git/`.
+pub fn servable_below_root(rel: &Path) -> bool {
+    rel.components().all(|c| match c {
+        std::path::Component::Normal(name) => name.to_str().is_some_and(|n| check_name(n) == Ok(false)),
+        _ => false,
+    })
+}
+
+/// Whether `real` (canonical) is one of the gate's own files: inside the data dir (`data`,
+/// canonical) or named like its keys, certificate state or settings.
+pub fn is_private(real: &Path, data: &Path) -> bool {
+    let named = real.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+        let n = n.to_lowercase();
+        PRIVATE_NAMES.contains(&n.as_str())
+    });
+    named || real.starts_with(data)
+}
 
 /// Checks the raw (still percent-encoded) path after `/app/`. Everything that could name a file
 /// outside the root, or a different file on another OS, is a 400; hidden names are a 404.
@@ -88,24 +139,7 @@ pub fn sanitize(raw: &str) -> Result<AppPath, Refused> {
     }
     let mut hidden = false;
     for s in &segments {
-        if s.is_empty() {
-            return Err(bad("empty path segments (//) are not allowed"));
-        }
-        if s == "." || s == ".." {
-            return Err(bad("'.' and '..' segments are not allowed"));
-        }
-        if s.contains(':') {
-            return Err(bad("drive letters and ':' are not allowed in a path"));
-        }
-        // Windows drops trailing dots and spaces, so `.. ` would mean `..` there.
-        if s.ends_with('.') || s.ends_with(' ') {
-            return Err(bad("names ending in '.' or ' ' are not allowed"));
-        }
-        let stem = s.split('.').next().unwrap_or("").trim_end().to_ascii_lowercase();
-        if DEVICE_NAMES.contains(&stem.as_str()) {
-            return Err(bad("Windows device names (CON, NUL, COM1…) are not allowed"));
-        }
-        hidden |= s.starts_with('.');
+        hidden |= check_name(s)?;
     }
     if hidden {
         // `.git/`, `.env`: a development folder's secrets are not part of the web app.
@@ -155,31 +189,50 @@ pub enum Miss {
     NotFound,
 }
 
-/// `path`'s canonical form, if it lies inside `root` (already canonical). A symlink that leads
-/// out of the root fails here, before anything is opened.
-fn confined(root: &Path, path: &Path) -> Result<(PathBuf, Metadata), Miss> {
+/// `path`'s canonical form, if it lies inside `root` (already canonical) and every name below the
+/// root is servable, and it is none of the gate's own files (`data`: the canonical data dir). A
+/// link that leads out of the root, or to a hidden name inside it, fails here, before anything is
+/// opened.
+fn confined(root: &Path, data: &Path, path: &Path) -> Result<(PathBuf, Metadata), Miss> {
     let real = std::fs::canonicalize(path).map_err(|_| Miss::NotFound)?;
-    if !real.starts_with(root) {
+    let Ok(below) = real.strip_prefix(root) else {
         tracing::debug!("web app: {} leads out of the web root; refused", path.display());
+        return Err(Miss::NotFound);
+    };
+    if !servable_below_root(below) {
+        tracing::debug!(
+            "web app: {} is {} on disk, a hidden or reserved name; refused",
+            path.display(),
+            real.display()
+        );
+        return Err(Miss::NotFound);
+    }
+    if is_private(&real, data) {
+        tracing::warn!(
+            "web app: {} is one of the gate's own files (keys, certificate state, settings); refused",
+            real.display()
+        );
         return Err(Miss::NotFound);
     }
     let meta = std::fs::metadata(&real).map_err(|_| Miss::NotFound)?;
     Ok((real, meta))
 }
 
-/// Finds the file for `p` under `root` (blocking: file system calls). Never lists a folder.
-pub fn resolve(root: &Path, p: &AppPath) -> Result<Found, Miss> {
+/// Finds the file for `p` under `root` (blocking: file system calls). Never lists a folder, and
+/// never serves a file inside `data_dir` (the gate's keys), even if the web root holds it.
+pub fn resolve(root: &Path, data_dir: &Path, p: &AppPath) -> Result<Found, Miss> {
     check_web_root(root, Setting::WebRoot.via(Via::Name)).map_err(|e| Miss::Root(e.expected))?;
     let root = std::fs::canonicalize(root).map_err(|e| Miss::Root(format!("cannot read the folder ({e})")))?;
+    let data = canonical_lenient(data_dir);
     let joined = p.segments.iter().fold(root.clone(), |acc, s| acc.join(s));
-    let (real, meta) = confined(&root, &joined)?;
+    let (real, meta) = confined(&root, &data, &joined)?;
     if meta.is_file() {
         return if p.dir { Err(Miss::NotFound) } else { Ok(Found::File(real, meta)) };
     }
     if !meta.is_dir() {
         return Err(Miss::NotFound);
     }
-    let (index, index_meta) = confined(&root, &real.join("index.html"))?;
+    let (index, index_meta) = confined(&root, &data, &real.join("index.html"))?;
     if !index_meta.is_file() {
         return Err(Miss::NotFound);
     }
@@ -281,7 +334,11 @@ pub async fn serve<B>(shared: &Shared, req: &Request<B>) -> Response<Body> {
     }
     let path = req.uri().path();
     let query = req.uri().query().map(|q| format!("?{q}")).unwrap_or_default();
-    let Some(root) = shared.config.load().web_root.clone() else {
+    let (root, data_dir) = {
+        let cfg = shared.config.load();
+        (cfg.web_root.clone(), cfg.data_dir.clone())
+    };
+    let Some(root) = root else {
         return text(
             StatusCode::NOT_FOUND,
             "No web app is configured here. Choose its folder in CXR Gate's Settings → Web app folder, \
@@ -297,7 +354,7 @@ pub async fn serve<B>(shared: &Shared, req: &Request<B>) -> Response<Body> {
         Err(r) => return text(r.status, format!("Bad path: {}.\n", r.why)),
     };
     let lookup = app_path.clone();
-    let found = match tokio::task::spawn_blocking(move || resolve(&root, &lookup)).await {
+    let found = match tokio::task::spawn_blocking(move || resolve(&root, &data_dir, &lookup)).await {
         Ok(f) => f,
         Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, format!("The web app lookup failed: {e}\n")),
     };
@@ -436,6 +493,123 @@ mod tests {
     }
 
     #[test]
+    fn windows_devices_streams_and_trimmed_names_are_400() {
+        for raw in [
+            "COM%C2%B9",
+            "com%C2%B2.js",
+            "sub/LPT%C2%B3.txt",
+            "lpt%C2%B9",
+            "CONIN$",
+            "conout$.txt",
+            "CONOUT$",
+            "com0.js",
+            "LPT0",
+            "nul%20.txt",
+            "aux .js",
+            "index.html::$DATA",
+            "app.js:hidden",
+            "sub::$INDEX_ALLOCATION/x",
+            "app.js.",
+            "app.js%20",
+            "sub./app.js",
+            "sub%20/app.js",
+        ] {
+            assert_eq!(refused(raw), StatusCode::BAD_REQUEST, "{raw}");
+        }
+        // Names that only start like a device are files.
+        assert_eq!(ok("console.js").segments, ["console.js"]);
+        assert_eq!(ok("com10.js").segments, ["com10.js"]);
+        assert_eq!(ok("nullable.wasm").segments, ["nullable.wasm"]);
+    }
+
+    #[test]
+    fn names_found_on_disk_are_checked_again_below_the_root() {
+        // What canonicalising can turn a request into (an 8.3 name, a junction, a link).
+        for bad in [
+            ".git/config",
+            "sub/.env",
+            "GIT~1/../.git",
+            "CON",
+            "sub/com\u{b9}.txt",
+            "conout$",
+            "a/x.js::$DATA",
+            "a/trailing.",
+            "a/trailing ",
+            "..",
+            "../outside.txt",
+        ] {
+            assert!(!servable_below_root(Path::new(bad)), "{bad}");
+        }
+        for good in ["", "index.html", "sub/app.js", "GIT~1/config", "v1.2/app.js", "café.png"] {
+            assert!(servable_below_root(Path::new(good)), "{good}");
+        }
+    }
+
+    #[test]
+    fn the_gates_own_files_are_private_by_place_and_by_name() {
+        let data = Path::new("/srv/gate");
+        for p in
+            ["/srv/gate/cert.pem", "/srv/gate/sub/x.js", "/www/ca-key.pem", "/www/KEY.PEM", "/www/a/cert-state.json"]
+        {
+            assert!(is_private(Path::new(p), data), "{p}");
+        }
+        assert!(is_private(Path::new("/www/settings.json"), data));
+        for p in ["/www/cert.pem", "/www/ca.pem", "/srv/gateway/x.js", "/www/app.js", "/www/my-key.pem"] {
+            assert!(!is_private(Path::new(p), data), "{p}");
+        }
+    }
+
+    #[test]
+    fn a_data_dir_inside_the_web_root_is_never_served_even_unchecked() {
+        // The start and the settings form refuse this layout; here that check is bypassed.
+        let t = tree();
+        let data = t.root.join("gate-data");
+        std::fs::create_dir_all(&data).unwrap();
+        for f in ["ca-key.pem", "key.pem", "cert-state.json", "cert.pem", "ca.pem", "cxr-gate.log"] {
+            std::fs::write(data.join(f), "PRIVATE").unwrap();
+        }
+        std::fs::write(t.root.join("settings.json"), "{}").unwrap();
+        std::fs::write(t.root.join("sub/key.pem"), "PRIVATE").unwrap();
+        let find_with = |raw: &str| resolve(&t.root, &data, &sanitize(raw).unwrap());
+        for raw in [
+            "gate-data/ca-key.pem",
+            "gate-data/key.pem",
+            "gate-data/cert-state.json",
+            "gate-data/cert.pem",
+            "gate-data/ca.pem",
+            "gate-data/cxr-gate.log",
+            "settings.json",
+            "sub/key.pem",
+        ] {
+            assert_eq!(find_with(raw).unwrap_err(), Miss::NotFound, "{raw}");
+        }
+        // The rest of the web app is still served.
+        assert!(matches!(find_with("app.js"), Ok(Found::File(..))));
+        // A data dir named through a link, or not created yet, is still recognised.
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&data, t.root.join("alias")).unwrap();
+            assert_eq!(find_with("alias/cert.pem").unwrap_err(), Miss::NotFound);
+            let later = t.root.join("later");
+            let r = resolve(&t.root, &later.join("."), &sanitize("app.js").unwrap());
+            assert!(matches!(r, Ok(Found::File(..))));
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn links_inside_the_root_to_hidden_names_are_refused() {
+        let t = tree();
+        std::fs::create_dir_all(t.root.join(".git")).unwrap();
+        std::fs::write(t.root.join(".git/config"), "SECRET").unwrap();
+        std::fs::write(t.root.join(".env"), "SECRET").unwrap();
+        std::os::unix::fs::symlink(t.root.join(".git"), t.root.join("GIT~1")).unwrap();
+        std::os::unix::fs::symlink(t.root.join(".env"), t.root.join("env.txt")).unwrap();
+        assert_eq!(find(&t, "GIT~1/config").unwrap_err(), Miss::NotFound);
+        assert_eq!(find(&t, "env.txt").unwrap_err(), Miss::NotFound);
+    }
+
+    #[test]
     fn hidden_names_are_404() {
         for raw in [".git/config", ".env", "sub/.htpasswd"] {
             assert_eq!(refused(raw), StatusCode::NOT_FOUND, "{raw}");
@@ -465,6 +639,8 @@ mod tests {
     struct Tree {
         _dir: tempfile::TempDir,
         root: PathBuf,
+        /// The gate's data dir, beside the root.
+        data: PathBuf,
     }
 
     /// base/{secret.txt, root/{index.html, app.js, sub/{data.json}, empty/}} plus symlinks.
@@ -486,11 +662,12 @@ mod tests {
             symlink(base, root.join("up")).unwrap();
             symlink(root.join("app.js"), root.join("alias.js")).unwrap();
         }
-        Tree { _dir: dir, root }
+        let data = base.join("data");
+        Tree { _dir: dir, root, data }
     }
 
     fn find(t: &Tree, raw: &str) -> Result<Found, Miss> {
-        resolve(&t.root, &sanitize(raw).unwrap())
+        resolve(&t.root, &t.data, &sanitize(raw).unwrap())
     }
 
     #[test]
@@ -527,7 +704,9 @@ mod tests {
         std::fs::remove_file(t.root.join("index.html")).unwrap();
         assert!(matches!(find(&t, "app.js"), Err(Miss::Root(m)) if m.contains("no index.html")));
         let gone = t.root.join("gone");
-        assert!(matches!(resolve(&gone, &sanitize("").unwrap()), Err(Miss::Root(m)) if m.contains("does not exist")));
+        assert!(
+            matches!(resolve(&gone, &t.data, &sanitize("").unwrap()), Err(Miss::Root(m)) if m.contains("does not exist"))
+        );
     }
 
     #[test]

@@ -2,11 +2,12 @@
 //! P-256, ten years) that signs the serving certificate. A device that installs it once trusts
 //! every serving certificate issued later — new LAN IPs, new names, renewals — without a warning.
 //!
-//! The root carries name constraints, so a leaked CA key can only vouch for private and loopback
-//! addresses and local names, never for a public site: IPv4 10/8, 172.16/12, 192.168/16, 127/8,
-//! 169.254/16, 100.64/10; IPv6 ::1, fc00::/7, fe80::/10; DNS `localhost`, `local`, `lan`,
-//! `home.arpa`, `internal`; plus this host's name and the configured names and addresses at the
-//! time the CA is made. A name added later outside those needs a new CA (rotation).
+//! The root carries name constraints, so a leaked CA key can only vouch for: IPv4 10/8, 172.16/12,
+//! 192.168/16, 127/8, 169.254/16 and 100.64/10 (carrier-grade NAT's shared space, not private to
+//! the LAN); IPv6 ::1, fc00::/7, fe80::/10; DNS `localhost`, `local`, `lan`, `home.arpa`,
+//! `internal`; plus this host's name and the configured names and addresses at the time the CA is
+//! made — each DNS name with every name below it (X.509 cannot permit one host alone), each address
+//! alone. A name added later outside those needs a new CA (rotation).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::Path;
@@ -24,7 +25,7 @@ use super::TlsError;
 /// About ten years: a device trusts it once for the life of the install.
 pub(crate) const CA_VALIDITY_DAYS: i64 = 3652;
 
-/// Private and loopback networks every CA permits (RFC 1918, RFC 6598, loopback, link-local, ULA).
+/// Networks every CA permits: RFC 1918, loopback, link-local, RFC 6598 (carrier-grade NAT, Tailscale), ULA.
 const PRIVATE_V4: [([u8; 4], u8); 6] = [
     ([10, 0, 0, 0], 8),
     ([172, 16, 0, 0], 12),

@@ -2,7 +2,8 @@
 //! it keeps the local CA (`ca.pem`, `ca-key.pem`) and the serving certificate it issued (`cert.pem`
 //! with the chain, `key.pem`) in the data dir, reuses them across restarts and re-issues the serving
 //! certificate — silently for devices that trust the CA — when it is missing, broken, expiring, or
-//! does not cover the LAN IPs and configured names. Or it serves a user-supplied certificate, never
+//! does not cover the LAN IPs and configured names (a new one keeps the LAN IPs seen lately, so an
+//! adapter away at one start is still covered when it returns). Or it serves a user-supplied certificate, never
 //! touching its files (and shows no CA). Every change goes into the resolver, so the next handshake
 //! gets it while open sessions keep theirs. File names and writes live in [`super::store`], the
 //! rules for re-issuing in [`super::policy`], the CA itself in [`super::ca`].
@@ -91,6 +92,8 @@ struct Book {
     events: Vec<CertEvent>,
     /// Why the files on disk could not be brought back to what is in use, while that lasts.
     unsaved: Option<String>,
+    /// When each wanted LAN address was last seen; those seen lately stay in new certificates.
+    seen: policy::Seen,
 }
 
 /// Something the manager did on its own, for the caller to tell the user (it logs nothing twice
@@ -127,7 +130,13 @@ impl CertManager {
     pub fn new(data_dir: &Path, custom: Option<CustomCert>, extra_names: Vec<String>) -> Self {
         let store = Store::new(data_dir);
         let previous_run = store.read_state();
+        let seen = previous_run
+            .iter()
+            .flat_map(|s| &s.lan_last_seen)
+            .filter_map(|(ip, last)| Some((ip.parse::<Ipv4Addr>().ok()?, *last)))
+            .collect();
         let book = Book {
+            seen,
             baseline: previous_run.as_ref().map(|s| s.fingerprint_sha256.clone()),
             ca_baseline: previous_run.as_ref().and_then(|s| s.ca_fingerprint_sha256.clone()),
             recorded: previous_run,
@@ -144,7 +153,9 @@ impl CertManager {
     /// Makes sure a usable certificate is loaded for the current LAN IPv4s and swaps it into the resolver; returns its info.
     pub fn ensure(&self, lan_ips: &[Ipv4Addr]) -> Result<CertInfo, TlsError> {
         let mut guard = self.lock();
+        let _files = self.store.lock();
         let inner = &mut *guard;
+        policy::note_seen(&mut inner.book.seen, lan_ips, now_secs());
         let wanted = policy::wanted_names(lan_ips, &inner.extra);
         match inner.custom.clone() {
             Some(custom) => self.ensure_custom(inner, &custom, &wanted),
@@ -159,6 +170,9 @@ impl CertManager {
         if let Some(custom) = &inner.custom {
             return Err(TlsError::CustomConfigured { path: custom.cert.clone() });
         }
+        // The CA and the certificate are replaced as one step for every other reader.
+        let _files = self.store.lock();
+        policy::note_seen(&mut inner.book.seen, lan_ips, now_secs());
         let wanted = policy::wanted_names(lan_ips, &inner.extra);
         self.ensure_ca(inner, &wanted)?;
         let existed =
@@ -175,6 +189,9 @@ impl CertManager {
         if let Some(custom) = &inner.custom {
             return Err(TlsError::CustomConfigured { path: custom.cert.clone() });
         }
+        // The CA and the certificate are replaced as one step for every other reader.
+        let _files = self.store.lock();
+        policy::note_seen(&mut inner.book.seen, lan_ips, now_secs());
         let wanted = policy::wanted_names(lan_ips, &inner.extra);
         let result = self.create_ca(inner, &wanted, reason, true).and_then(|()| {
             let reason = format!("new CA ({reason})");
@@ -282,7 +299,17 @@ impl CertManager {
                         return Ok(self.serve(book, cur, Some(&local.ca), wanted));
                     }
                 },
-                Some(reason) => (reason, true),
+                Some(reason) => match files::load_saved(&self.store) {
+                    // Another process issued a good one already (`--rotate-ca`): serve it, not a third.
+                    Saved::Usable(material, saved)
+                        if material.facts.fingerprint != cur.material.facts.fingerprint
+                            && good(&material).is_none() =>
+                    {
+                        let cur = current.insert(Current::generated(material, self.store.path(CERT_FILE), saved));
+                        return Ok(self.serve(book, cur, Some(&local.ca), wanted));
+                    }
+                    _ => (reason, true),
+                },
             },
             // 2. The one saved by an earlier run.
             slot => match files::load_saved(&self.store) {
@@ -307,6 +334,7 @@ impl CertManager {
                     Some(reason) => (reason, true),
                 },
                 Saved::Unusable { reason, existed } => (reason, existed),
+                Saved::Mismatched(reason) => (reason, true),
             },
         };
         // 3. A new one.
@@ -331,7 +359,7 @@ impl CertManager {
                     Some(reason) => (reason, true),
                 }
             }
-            None => match files::load_ca(&self.store) {
+            None => match files::load_ca_settled(&self.store) {
                 Ok(Some(local)) => match policy::ca_problem(&local.ca.facts, now) {
                     None => {
                         inner.ca = Some(local);
@@ -388,6 +416,10 @@ impl CertManager {
         }
         for name in wanted {
             push_unique(&mut names, name.clone());
+        }
+        // Addresses whose adapter is away for now (the Wi-Fi not connected yet) stay covered.
+        for ip in policy::retained(&inner.book.seen, now) {
+            push_unique(&mut names, Name::Ip(IpAddr::V4(ip)));
         }
         // A name outside the CA's constraints would make clients reject the whole certificate.
         let (names, _) = policy::within_ca(&names, &local.ca.facts);
@@ -474,8 +506,12 @@ impl CertManager {
 
     /// Remembers what is served in cert-state.json for the next run.
     fn record(&self, book: &mut Book, fingerprint: &str, origin: CertOrigin, ca: Option<String>) {
+        let lan_last_seen = book.seen.iter().map(|(ip, last)| (ip.to_string(), *last)).collect();
         let unchanged = book.recorded.as_ref().is_some_and(|r| {
-            r.fingerprint_sha256 == fingerprint && r.ca_fingerprint_sha256 == ca && r.origin == origin
+            r.fingerprint_sha256 == fingerprint
+                && r.ca_fingerprint_sha256 == ca
+                && r.origin == origin
+                && r.lan_last_seen == lan_last_seen
         });
         if unchanged {
             return;
@@ -486,6 +522,7 @@ impl CertManager {
             updated_ms: now_ms(),
             // A custom certificate keeps the generated one's CA on record, for when it comes back.
             ca_fingerprint_sha256: ca.or_else(|| book.recorded.as_ref().and_then(|r| r.ca_fingerprint_sha256.clone())),
+            lan_last_seen,
         };
         match self.store.write_state(&state) {
             Ok(()) => book.recorded = Some(state),

@@ -20,6 +20,8 @@ use rustls::ServerConfig;
 
 pub use error::TlsError;
 pub use manager::{CertEvent, CertManager};
+/// The data dir's secret and state file names, which `/app/` never serves.
+pub(crate) use store::{CA_KEY_FILE, KEY_FILE, STATE_FILE};
 
 use crate::config::CustomCert;
 use crate::status::CertInfo;

@@ -1,6 +1,7 @@
 //! When a certificate must be (re)issued, and which names it must cover: the rules the manager
 //! applies at every check, kept apart from the files and the serving so they read as one list.
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
@@ -14,6 +15,41 @@ pub(crate) const VALIDITY_DAYS: i64 = 365;
 pub(crate) const BACKDATE_DAYS: i64 = 1;
 /// A certificate this close to expiry is replaced before headsets start refusing it.
 pub(crate) const RENEW_DAYS: i64 = 30;
+
+/// A LAN address stays in every certificate issued this long after its adapter was last seen, so
+/// a morning when the Wi-Fi connects after Hyper-V or Docker, a week at another site, or a holiday
+/// never drops it: when the adapter comes back the certificate still covers it, and headsets keep it.
+pub(crate) const RETAIN_DAYS: i64 = 30;
+/// The last-seen time of a present address is written again at most this often (cert-state.json
+/// would otherwise be rewritten at every LAN scan).
+const SEEN_STEP_SECS: i64 = DAY_SECS;
+
+/// When each LAN address the certificate was wanted for was last seen (seconds since the epoch).
+pub(crate) type Seen = BTreeMap<Ipv4Addr, i64>;
+
+/// Notes the addresses of this scan as seen `now` and forgets those gone longer than
+/// [`RETAIN_DAYS`]. Returns whether the record changed enough to be saved: a new address, one last
+/// saved a day or more ago, or one forgotten.
+pub(crate) fn note_seen(seen: &mut Seen, lan_ips: &[Ipv4Addr], now: i64) -> bool {
+    let mut changed = false;
+    for ip in lan_ips.iter().filter(|ip| !ip.is_unspecified()) {
+        match seen.get(ip) {
+            Some(&last) if now - last < SEEN_STEP_SECS && last <= now => {}
+            _ => {
+                seen.insert(*ip, now);
+                changed = true;
+            }
+        }
+    }
+    let before = seen.len();
+    seen.retain(|_, last| now - *last <= RETAIN_DAYS * DAY_SECS);
+    changed || seen.len() != before
+}
+
+/// The addresses a new certificate keeps although they are not up now: seen within [`RETAIN_DAYS`].
+pub(crate) fn retained(seen: &Seen, now: i64) -> Vec<Ipv4Addr> {
+    seen.iter().filter(|(_, last)| now - **last <= RETAIN_DAYS * DAY_SECS).map(|(ip, _)| *ip).collect()
+}
 
 /// Why a serving certificate must be replaced, if it must: expired or nearly so, not valid yet,
 /// not covering a wanted name, or not issued by the CA in use.
@@ -137,6 +173,31 @@ mod tests {
         assert!(problem(&expired, &[], true, now).unwrap().starts_with("certificate expired on "));
         let future = facts(now + DAY_SECS, now + 300 * DAY_SECS, &[]);
         assert!(problem(&future, &[], true, now).unwrap().contains("not valid until"));
+    }
+
+    #[test]
+    fn addresses_are_kept_thirty_days_after_last_seen_and_saved_at_most_daily() {
+        let now = 1_800_000_000;
+        let wifi: Ipv4Addr = [10, 99, 0, 2].into();
+        let office: Ipv4Addr = [10, 7, 0, 9].into();
+        let mut seen = Seen::new();
+        assert!(note_seen(&mut seen, &[wifi], now), "a new address is saved");
+        assert!(!note_seen(&mut seen, &[wifi], now + 3600), "not rewritten at every scan");
+        assert!(note_seen(&mut seen, &[wifi], now + DAY_SECS), "but once a day");
+        let last = now + DAY_SECS;
+        // The Wi-Fi is away (a morning with only Docker up, a month elsewhere): still kept…
+        assert!(!note_seen(&mut seen, &[], last + 10 * DAY_SECS));
+        assert_eq!(retained(&seen, last + RETAIN_DAYS * DAY_SECS), [wifi]);
+        // …and a new address joins it rather than replacing it.
+        assert!(note_seen(&mut seen, &[office], last + 20 * DAY_SECS));
+        assert_eq!(retained(&seen, last + 20 * DAY_SECS), [office, wifi]);
+        // Gone longer than RETAIN_DAYS: forgotten, and the record says so.
+        assert!(note_seen(&mut seen, &[office], last + (RETAIN_DAYS + 1) * DAY_SECS));
+        assert_eq!(retained(&seen, last + (RETAIN_DAYS + 1) * DAY_SECS), [office]);
+        // A clock set back does not freeze an address's record in the future.
+        let mut seen = Seen::from([(wifi, now + 90 * DAY_SECS)]);
+        assert!(note_seen(&mut seen, &[wifi], now));
+        assert_eq!(seen[&wifi], now);
     }
 
     #[test]

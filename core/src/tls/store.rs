@@ -1,7 +1,8 @@
 //! The certificate files in the data dir: their names, atomic writes (the keys private from the
 //! first byte), and `cert-state.json`, which remembers what the previous run served so a change
-//! can be told to the user.
+//! can be told to the user, and when each LAN address was last seen.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -19,6 +20,9 @@ pub(crate) const KEY_FILE: &str = "key.pem";
 pub(crate) const CA_FILE: &str = "ca.pem";
 pub(crate) const CA_KEY_FILE: &str = "ca-key.pem";
 pub(crate) const STATE_FILE: &str = "cert-state.json";
+/// Held (an OS file lock) by whoever reads or writes the files above, so a pair is replaced as one
+/// step: a gate checking its files never sees `--rotate-ca`'s new key beside the old certificate.
+pub(crate) const LOCK_FILE: &str = "cert.lock";
 
 /// Where the files of one data dir are.
 #[derive(Debug, Clone)]
@@ -37,6 +41,10 @@ pub(crate) struct StateFile {
     /// The CA that issued it (absent in files from before the local CA).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_fingerprint_sha256: Option<String>,
+    /// When each LAN address the certificate was wanted for was last seen (IPv4 text → seconds
+    /// since the epoch), so an adapter that is away at a start does not drop out of the next one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub lan_last_seen: BTreeMap<String, i64>,
 }
 
 impl Store {
@@ -50,6 +58,25 @@ impl Store {
 
     pub(crate) fn path(&self, file: &str) -> PathBuf {
         self.dir.join(file)
+    }
+
+    /// Takes the data dir's lock, waiting while another process holds it (the OS releases it if
+    /// that process dies). Released when the guard drops. Without a lock (the dir cannot be
+    /// created, or the file system cannot lock) the files are used unlocked, as before.
+    pub(crate) fn lock(&self) -> FilesLock {
+        let path = self.path(LOCK_FILE);
+        let file = fs::create_dir_all(&self.dir).and_then(|()| {
+            let file = fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
+            file.lock()?;
+            Ok(file)
+        });
+        match file {
+            Ok(file) => FilesLock(Some(file)),
+            Err(e) => {
+                tracing::debug!("cannot lock {}: {e}; using the certificate files unlocked", path.display());
+                FilesLock(None)
+            }
+        }
     }
 
     /// A file's bytes, `None` if it does not exist.
@@ -89,6 +116,18 @@ impl Store {
             .map_err(|e| TlsError::Write { path: path.clone(), source: io::Error::other(e) })?;
         fs::create_dir_all(&self.dir).map_err(|source| TlsError::Write { path: self.dir.clone(), source })?;
         write_atomic(&path, &json, false)
+    }
+}
+
+/// The data dir's lock while held; see [`Store::lock`].
+pub(crate) struct FilesLock(Option<fs::File>);
+
+impl Drop for FilesLock {
+    fn drop(&mut self) {
+        // Closing releases it too, but Windows may do that late; unlock now.
+        if let Some(file) = &self.0 {
+            let _ = file.unlock();
+        }
     }
 }
 

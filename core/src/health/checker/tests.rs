@@ -165,3 +165,61 @@ async fn a_replaced_backend_is_checked_while_its_sessions_last() {
     h.reconfigure(old.clone(), cfg());
     assert_eq!(h.checkers(), 1);
 }
+
+/// What the status shows: the configured backend, then the routed ones sorted, each (address, state).
+fn shown(hub: &StatusHub) -> Vec<(String, BackendState)> {
+    hub.read(|s| {
+        let mut routed: Vec<(String, BackendState)> =
+            s.routed_backends.iter().map(|b| (b.addr.clone(), b.state)).collect();
+        routed.sort_by(|x, y| x.0.cmp(&y.0));
+        routed.insert(0, (s.backend.addr.clone(), s.backend.state));
+        routed
+    })
+}
+
+/// Settings changed while probes run on other threads: every change must end with the status
+/// telling the new configured backend and exactly the routed backends still checked, each with
+/// its checker's verdict. A probe that started before a change must not publish after it (the old
+/// backend's verdict over the new one's, a dropped routed backend listed again for good, or the
+/// change's reset landing over a new loop's first verdict so that `unknown` stays).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rapid_reconfigures_never_leave_a_stale_verdict() {
+    const CHANGES: usize = 300;
+    let c = Scripted::new();
+    let hub = StatusHub::new(Status::default());
+    let a = BackendAddr::new("127.0.0.1", 49100);
+    let b = BackendAddr::new("127.0.0.1", 49200);
+    c.set_down(&b, true);
+    let fast = |ms| HealthConfig { interval: Duration::from_millis(ms), rise: 1, fall: 1 };
+    let h = Health::new(hub.clone(), c.clone(), a.clone(), fast(2), CancellationToken::new());
+    // Sessions on routed backends: their checkers restart at every change.
+    let leased: Vec<BackendAddr> = (0..8).map(routed).collect();
+    let _leases: Vec<Lease> = leased.iter().map(|r| h.lease(r)).collect();
+    let mut stale = Vec::new();
+    for i in 0..CHANGES {
+        // A routed backend whose session just ended: this change drops it, maybe mid-probe.
+        drop(h.lease(&routed(100 + i)));
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < Duration::from_micros((i % 50) as u64 * 4) {
+            std::hint::spin_loop();
+        }
+        // The configured backend flips between an UP and a DOWN one (neither has a session, so
+        // the replaced one is dropped), with new check settings each time.
+        let (main, state) = if i % 2 == 0 { (&b, BackendState::Down) } else { (&a, BackendState::Up) };
+        h.reconfigure(main.clone(), fast(2 + (i % 3) as u64));
+        let mut want: Vec<(String, BackendState)> = leased.iter().map(|r| (r.to_string(), BackendState::Up)).collect();
+        want.sort_by(|x, y| x.0.cmp(&y.0));
+        want.insert(0, (main.to_string(), state));
+        // Settled once the status agrees with the checkers; after a stale publish it never does.
+        let settled = tokio::time::timeout(Duration::from_secs(1), async {
+            while shown(&hub) != want {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        })
+        .await;
+        if settled.is_err() {
+            stale.push((i, shown(&hub)));
+        }
+    }
+    assert!(stale.is_empty(), "{} of {CHANGES} changes left a stale status, e.g. {:?}", stale.len(), stale.first());
+}

@@ -1,6 +1,8 @@
 //! The manager's saved files compared with what is in use: loading the serving certificate and the
 //! CA an earlier run saved, noticing them deleted, damaged or replaced while running, and rewriting
-//! them from memory (same certificate, same CA, so devices keep trusting them).
+//! them from memory (same certificate, same CA, so devices keep trusting them). A certificate and a
+//! key that do not match are a replacement in progress (by a writer outside the data dir's lock):
+//! left alone and looked at again at the next check, never "repaired" over a rotation.
 
 use std::fs;
 use std::path::Path;
@@ -57,7 +59,12 @@ pub(super) enum Disk {
 /// The saved serving certificate, as found on disk.
 pub(super) enum Saved {
     Usable(Material, SavedFiles),
-    Unusable { reason: String, existed: bool },
+    Unusable {
+        reason: String,
+        existed: bool,
+    },
+    /// Both files are good but are not a pair: being replaced, or one of them lost for good.
+    Mismatched(String),
 }
 
 /// The saved serving certificate and key, or why they can't be used.
@@ -77,8 +84,28 @@ pub(super) fn load_saved(store: &Store) -> Saved {
                     store::make_private(&key_path);
                     Saved::Usable(material, SavedFiles { cert: cert_pem, key: key_pem })
                 }
+                Err(e @ TlsError::KeyMismatch { .. }) => Saved::Mismatched(e.to_string()),
                 Err(e) => unusable(e.to_string()),
             }
+        }
+    }
+}
+
+/// How often, and how far apart, a start reads a CA pair that does not match again before it
+/// takes it for lost (and makes a new CA): a writer outside the lock may be between the two files.
+const SETTLE_TRIES: u32 = 5;
+const SETTLE_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// [`load_ca`], reading a pair that does not match again a few times first.
+pub(super) fn load_ca_settled(store: &Store) -> Result<Option<LocalCa>, TlsError> {
+    let mut tries = 1;
+    loop {
+        match load_ca(store) {
+            Err(TlsError::KeyMismatch { .. }) if tries < SETTLE_TRIES => {
+                tries += 1;
+                std::thread::sleep(SETTLE_PAUSE);
+            }
+            other => return other,
         }
     }
 }
@@ -120,10 +147,15 @@ pub(super) fn check_saved(store: &Store, book: &mut Book, cur: &Current) -> Disk
         (Err(e), _) => format!("{} cannot be read ({e})", cert_path.display()),
         (_, Err(e)) => format!("{} cannot be read ({e})", key_path.display()),
         (Ok(Some(c)), Ok(Some(k))) => {
-            if let Saved::Usable(material, files) = load_saved(store) {
-                if material.facts.fingerprint != cur.material.facts.fingerprint {
+            match load_saved(store) {
+                Saved::Usable(material, files) if material.facts.fingerprint != cur.material.facts.fingerprint => {
                     return Disk::Replaced(material, files);
                 }
+                Saved::Mismatched(why) => {
+                    tracing::warn!("{why}: being replaced? Left alone; checked again at the next LAN scan");
+                    return Disk::Intact;
+                }
+                _ => {}
             }
             let changed = if *c != want.cert { &cert_path } else { &key_path };
             let size = if *c != want.cert { c.len() } else { k.len() };
@@ -158,10 +190,14 @@ pub(super) fn check_ca(store: &Store, book: &mut Book, local: &LocalCa) -> Optio
         if *c == local.files.cert && *k == local.files.key {
             return None;
         }
-        if let Ok(Some(other)) = load_ca(store) {
-            if other.ca.facts.fingerprint != local.ca.facts.fingerprint {
-                return Some(other);
+        match load_ca(store) {
+            Ok(Some(other)) if other.ca.facts.fingerprint != local.ca.facts.fingerprint => return Some(other),
+            // Writing the CA in use back now could undo a rotation: wait for the pair to match.
+            Err(e @ TlsError::KeyMismatch { .. }) => {
+                tracing::warn!("{e}: being replaced? Left alone; checked again at the next LAN scan");
+                return None;
             }
+            _ => {}
         }
     }
     let what = match (&cert_now, &key_now) {

@@ -1,4 +1,5 @@
-//! Entry points for the cargo-fuzz targets in `fuzz/` (feature `fuzzing`, never in a release build):
+//! Entry points for the cargo-fuzz targets in `fuzz/` and their replay in
+//! `tests/tests/fuzz_regressions.rs`; a crate of its own, so the product library carries none of it:
 //! the whole HTTP layer fed arbitrary bytes as one client connection, the path-routing parser, and
 //! the allowlist matcher. Each checks the gateway's promises on every input: no panic, a
 //! well-formed answer, and no connection to a target outside the allowlist.
@@ -13,10 +14,10 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::Notify;
 
-use crate::config::{BackendAddr, Config, SettingName};
-use crate::connector::{ConnectFuture, Connector};
-use crate::proxy::route::{classify, route, Route, Segment};
-use crate::Gateway;
+use cxr_gate_core::config::{BackendAddr, Config, SettingName};
+use cxr_gate_core::connector::{ConnectFuture, Connector};
+use cxr_gate_core::proxy::route::{classify, route, Route, Segment};
+use cxr_gate_core::Gateway;
 
 /// The allowlist the fuzzed gateway runs with, besides its backend (127.0.0.1:9).
 pub const ALLOWLIST: &str = "192.168.7.7:49100-49101, 127.0.0.1:5000";
@@ -84,7 +85,7 @@ pub fn fuzz_allowlist(data: &[u8]) {
 
 /// The allowlist invariants for one entry and one target (see [`fuzz_allowlist`]).
 pub fn check_allowlist_entry(entry: &str, ip: Ipv4Addr, port: u16, backend_port: u16) {
-    use crate::config::AllowedBackend;
+    use cxr_gate_core::config::AllowedBackend;
     let Ok(a) = AllowedBackend::parse(entry, FUZZING) else {
         return;
     };
@@ -138,7 +139,7 @@ impl HttpHarness {
         let dir = tempdir::Dir::new()?;
         let dials = Arc::new(Dials::default());
         let cfg = config(dir.0.clone());
-        let parts = crate::Parts { connector: dials.clone(), ..crate::Parts::default() };
+        let parts = cxr_gate_core::Parts { connector: dials.clone(), ..cxr_gate_core::Parts::default() };
         let gw = rt.block_on(Gateway::start_parts(cfg, parts)).map_err(io::Error::other)?;
         // The health checker's first probe of the backend dials too (right away, then hourly); let it
         // happen now so it is not taken for an input's dial.
@@ -172,7 +173,7 @@ impl HttpHarness {
         let _one = self.serial.lock().unwrap_or_else(|p| p.into_inner());
         let (client, server) = tokio::io::duplex(64 * 1024);
         let peer = SocketAddr::from((Ipv4Addr::new(192, 168, 7, 50), 50000));
-        let local = SocketAddr::from((Ipv4Addr::LOCALHOST, crate::config::DEFAULT_PROXY_PORT));
+        let local = SocketAddr::from((Ipv4Addr::LOCALHOST, cxr_gate_core::config::DEFAULT_PROXY_PORT));
         let idle = Arc::new(Notify::new());
         let server = Tap { inner: server, read: 0, total: data.len(), idle: idle.clone() };
         let answer = self.rt.block_on(async {
@@ -259,7 +260,7 @@ impl<S> Drop for Tap<S> {
 fn config(data_dir: std::path::PathBuf) -> Config {
     let mut c = Config {
         backend: BackendAddr::new("127.0.0.1", 9),
-        allowed_backends: crate::config::parse_allowlist(ALLOWLIST, FUZZING).unwrap_or_default(),
+        allowed_backends: cxr_gate_core::config::parse_allowlist(ALLOWLIST, FUZZING).unwrap_or_default(),
         data_dir,
         ..Config::default()
     };

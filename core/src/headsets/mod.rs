@@ -1,0 +1,21 @@
+//! Know every headset: who reached the gate, what failed, and the one thing to do next.
+//! `book` (the bounded record per client IP, fed by the proxy) → `advice` (state → sentence +
+//! action) → `announce` (the log: one line per state change). `agent` parses User-Agents; `model`
+//! is the plain data the status carries. Nothing here names the status: `proxy::headsets`
+//! publishes the book into it, so the status can hold the model without a cycle.
+
+pub mod advice;
+pub mod agent;
+pub mod announce;
+pub mod book;
+pub mod model;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use book::{Book, Page, CAP};
+pub use model::{Headset, HeadsetCounts, HeadsetState};
+
+/// Milliseconds since the Unix epoch (as the status counts time).
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}

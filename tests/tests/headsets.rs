@@ -1,0 +1,197 @@
+//! The headset book, black box: clients that refuse the certificate (a rustls client with no roots,
+//! `openssl s_client -verify_return_error`) are named with their alert in the headless log, once,
+//! and counted in `/health`; a flood of refusals from 3,000 loopback addresses keeps the book at its
+//! cap, the log short and the memory flat; in-process, the status carries each state as a headset
+//! meets it (refused, trusted with the trust page, connected, ended, plain http).
+
+use std::net::Ipv4Addr;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use cxr_gate_core::demo::EchoServer;
+use cxr_gate_core::headsets::{HeadsetState, CAP};
+use cxr_gate_core::status::Status;
+use cxr_gate_tests::proxy::ProxyProcess;
+use cxr_gate_tests::*;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
+use tokio_tungstenite::tungstenite::Message;
+
+const T: Duration = Duration::from_secs(15);
+const QUEST_3: &str = "Mozilla/5.0 (X11; Linux x86_64; Quest 3) AppleWebKit/537.36 (KHTML, like Gecko) \
+                       OculusBrowser/39.2.0.0.56.754450099 Chrome/136.0.7103.177 VR Safari/537.36";
+
+/// `openssl s_client -verify_return_error` from `source`: it ends the handshake with an alert.
+fn openssl_refuses(source: Ipv4Addr, port: u16) -> Result<String> {
+    let out = std::process::Command::new("openssl")
+        .args(["s_client", "-verify_return_error", "-connect", &format!("127.0.0.1:{port}")])
+        .args(["-bind", &format!("{source}:0")])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .context("running openssl")?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    if out.status.success() {
+        bail!("openssl accepted the certificate: {text}");
+    }
+    Ok(text)
+}
+
+/// Waits for a log line containing `needle`; returns the whole log then.
+async fn log_shows(p: &ProxyProcess, needle: &str) -> Result<String> {
+    let end = tokio::time::Instant::now() + T;
+    loop {
+        let log = p.stderr();
+        if log.contains(needle) {
+            return Ok(log);
+        }
+        if tokio::time::Instant::now() > end {
+            bail!("no log line with {needle:?} within {T:?}:\n{log}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn health(p: &ProxyProcess) -> Result<serde_json::Value> {
+    let (_, body) = https_get(&p.tls, p.port, "/health").await?;
+    Ok(serde_json::from_slice(&body)?)
+}
+
+fn lines_with(log: &str, needle: &str) -> usize {
+    log.lines().filter(|l| l.contains(needle)).count()
+}
+
+#[tokio::test]
+async fn refusing_clients_are_named_once_in_the_log_and_counted_in_health() -> Result<()> {
+    let echo = EchoServer::start("127.0.0.1:0".parse()?).await?;
+    let p = ProxyProcess::start(echo.addr(), &[]).await?;
+    let rustls_src = Ipv4Addr::new(127, 0, 0, 2);
+    for _ in 0..5 {
+        let err = refuse_certificate_from(rustls_src, p.port).await?;
+        assert!(err.contains("UnknownIssuer") || err.contains("unknown"), "{err}");
+    }
+    let line = "headset 127.0.0.2 (browser not known yet) refused the certificate (alert unknown_ca)";
+    log_shows(&p, line).await?;
+
+    let openssl_src = Ipv4Addr::new(127, 0, 0, 3);
+    for _ in 0..3 {
+        let out = openssl_refuses(openssl_src, p.port)?;
+        assert!(out.contains("verify error") || out.contains("Verify return code"), "{out}");
+    }
+    let log = log_shows(&p, "headset 127.0.0.3 (browser not known yet) refused the certificate (alert ").await?;
+    let openssl_line = log.lines().find(|l| l.contains("headset 127.0.0.3")).unwrap_or_default();
+    println!("openssl: {openssl_line}");
+    assert!(
+        ["unknown_ca", "bad_certificate", "certificate_unknown"].iter().any(|a| openssl_line.contains(a)),
+        "{openssl_line}"
+    );
+    // Every refusal from .2 came before .3's line was written: five refusals, one line; three, one.
+    assert_eq!(lines_with(&log, "headset 127.0.0.2 "), 1, "{log}");
+    assert_eq!(lines_with(&log, "headset 127.0.0.3 "), 1, "{log}");
+    assert!(log.contains("open https://127.0.0.1:") && log.contains("and accept it"), "{log}");
+
+    let h = health(&p).await?;
+    assert_eq!(h["headsets"], serde_json::json!({"seen": 2, "refused": 2, "connected": 0}), "{h}");
+    let text = h.to_string();
+    assert!(!text.contains("127.0.0.2") && !text.contains("127.0.0.3"), "/health shows addresses: {text}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn refusals_from_3000_addresses_keep_the_book_log_and_memory_small() -> Result<()> {
+    let echo = EchoServer::start("127.0.0.1:0".parse()?).await?;
+    let p = ProxyProcess::start(echo.addr(), &[]).await?;
+    // Warm up (the first handshakes allocate caches), then measure.
+    refuse_certificate_from(Ipv4Addr::new(127, 9, 0, 1), p.port).await?;
+    log_shows(&p, "headset 127.9.0.1 ").await?;
+    let mem0 = sys::memory_kib(Some(p.pid()));
+    let log0 = p.stderr().len();
+    let sources: Vec<Ipv4Addr> =
+        (0..3000u32).map(|i| Ipv4Addr::new(127, 10, (i / 250) as u8, (1 + i % 250) as u8)).collect();
+    let started = std::time::Instant::now();
+    for chunk in sources.chunks(50) {
+        let mut set = tokio::task::JoinSet::new();
+        for &src in chunk {
+            let port = p.port;
+            set.spawn(async move { refuse_certificate_from(src, port).await });
+        }
+        while let Some(r) = set.join_next().await {
+            r??;
+        }
+    }
+    let took = started.elapsed();
+    // The flood's summary: the lines held back, said in one line.
+    let log = log_shows(&p, "were not logged one by one").await?;
+    let h = health(&p).await?;
+    assert_eq!(h["headsets"]["seen"], CAP, "{h}");
+    assert_eq!(h["headsets"]["refused"], CAP, "{h}");
+    let mem1 = sys::memory_kib(Some(p.pid()));
+    let grown = log.len() - log0;
+    let headset_lines = log[log0..].lines().filter(|l| l.contains("headset")).count();
+    println!(
+        "3000 refused handshakes from 3000 addresses in {took:.1?}: book {} (cap {CAP}), log +{grown} bytes in \
+         {headset_lines} headset lines, RSS {:?} → {:?} KiB",
+        h["headsets"]["seen"],
+        mem0.map(|m| m.resident),
+        mem1.map(|m| m.resident),
+    );
+    assert!(headset_lines <= 40, "{headset_lines} lines:\n{}", &log[log0..]);
+    assert!(grown < 16 * 1024, "log grew {grown} bytes");
+    if let (Some(a), Some(b)) = (mem0, mem1) {
+        assert!(b.resident < a.resident + 32 * 1024, "RSS grew from {} to {} KiB", a.resident, b.resident);
+    }
+    Ok(())
+}
+
+async fn wait_headset(h: &Harness, what: &str, pred: impl Fn(&Status) -> bool) -> Result<Status> {
+    let mut rx = h.gw.status();
+    wait_for(&mut rx, T, what, pred).await
+}
+
+fn state_of(s: &Status, ip: &str) -> Option<HeadsetState> {
+    s.headsets.iter().find(|h| h.ip == ip).map(|h| h.advice.state)
+}
+
+#[tokio::test]
+async fn the_status_follows_a_headset_from_refusal_to_an_ended_session() -> Result<()> {
+    let echo = EchoServer::start("127.0.0.1:0".parse()?).await?;
+    let h = Harness::start(echo.addr(), |_| {}).await?;
+    refuse_certificate_from(Ipv4Addr::new(127, 0, 0, 1), h.port).await?;
+    let st = wait_headset(&h, "a refusal", |s| state_of(s, "127.0.0.1") == Some(HeadsetState::Refused)).await?;
+    let rec = &st.headsets[0];
+    assert_eq!(rec.tls.as_ref().and_then(|t| t.detail.as_deref()), Some("unknown_ca"));
+    assert!(rec.advice.sentence.contains("does not trust this certificate"), "{}", rec.advice.sentence);
+
+    // The trust page with a Quest's agent: trusted, page seen, named a Quest.
+    let req = format!("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: {QUEST_3}\r\nConnection: close\r\n\r\n");
+    let page = https_raw(&h.tls, h.port, req.as_bytes(), Duration::from_secs(5)).await?;
+    assert!(page.starts_with("HTTP/1.1 200"), "{page}");
+    let st = wait_headset(&h, "trusted", |s| state_of(s, "127.0.0.1") == Some(HeadsetState::Trusted)).await?;
+    let rec = &st.headsets[0];
+    assert_eq!(rec.device, "Quest 3 / 3S");
+    assert!(rec.pages.trust_page_ms.is_some());
+    assert_eq!(rec.trusted_fingerprint.as_deref(), st.cert.as_ref().map(|c| c.fingerprint_sha256.as_str()));
+
+    let (mut ws, _) = wss_connect(&h.tls, h.port, "/sign_in", &[("user-agent", QUEST_3)]).await?;
+    wait_headset(&h, "connected", |s| state_of(s, "127.0.0.1") == Some(HeadsetState::Connected)).await?;
+    ws.send(Message::Text("hi".into())).await?;
+    let _ = tokio::time::timeout(T, ws.next()).await?;
+    // The headset goes away (a WebSocket close would have the runtime end the TCP connection first).
+    drop(ws);
+    let st = wait_headset(&h, "ended", |s| state_of(s, "127.0.0.1") == Some(HeadsetState::Ended)).await?;
+    let last = st.headsets[0].last_session.clone().context("a last session")?;
+    assert_eq!(last.closed_by, "headset", "{last:?}");
+    assert_eq!(st.headsets[0].sessions_total, 1);
+
+    // http:// typed on the TLS port.
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", h.port)).await?;
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await?;
+    let st = wait_headset(&h, "plain http", |s| state_of(s, "127.0.0.1") == Some(HeadsetState::PlainHttp)).await?;
+    assert!(st.headsets[0].advice.sentence.contains("only https://"), "{}", st.headsets[0].advice.sentence);
+    let log: Vec<&str> = st.log.iter().map(|l| l.msg.as_str()).filter(|m| m.starts_with("headset ")).collect();
+    assert_eq!(log.len(), 5, "one line per state: {log:#?}");
+    assert!(
+        log[1].contains("(Quest 3 / 3S, Quest Browser 39.2) trusts the certificate and saw the trust page"),
+        "{log:#?}"
+    );
+    Ok(())
+}
