@@ -1,4 +1,5 @@
-//! Abuse from the LAN: slowloris, a connection flood over the limit, and garbage of every kind
+//! Abuse from the LAN: slowloris, a connection flood over the limit, a client that stops reading
+//! mid-answer (slow read), and garbage of every kind
 //! (random bytes, truncated ClientHellos, plain HTTP on the TLS port, bad heads, bad upgrades,
 //! routing targets outside the allowlist). All on loopback; a recording connector proves no
 //! refused target is ever dialled. Figures go to stdout as `FIGURE | …` lines.
@@ -14,7 +15,7 @@ use cxr_gate_tests::*;
 use futures_util::future::join_all;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 const T: Duration = Duration::from_secs(10);
 
@@ -163,6 +164,55 @@ async fn flood_one(tls: Arc<rustls::ClientConfig>, port: u16) -> (&'static str, 
     }
     .await;
     (outcome, t0.elapsed())
+}
+
+/// Slow read: with one connection allowed, a client asks for a big `/app/` file over a tiny receive
+/// buffer, takes the first bytes and stops reading. The gate closes it at the write-stall limit
+/// (60 s without one byte moving) and the slot serves the next client. No SERIAL turn: it only
+/// waits, and the wait would otherwise add a minute to the serial tests.
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_and_its_slot_freed() -> Result<()> {
+    const SIZE: usize = 16 << 20;
+    let root = tempfile::tempdir()?;
+    std::fs::write(root.path().join("index.html"), "<!doctype html><title>app</title>")?;
+    std::fs::write(root.path().join("big.bin"), vec![0x5a; SIZE])?;
+    let echo = EchoServer::start("127.0.0.1:0".parse()?).await?;
+    let root_arg = root.path().to_string_lossy().into_owned();
+    let proxy = ProxyProcess::start(echo.addr(), &["--max-connections", "1", "--web-root", &root_arg]).await?;
+
+    let sock = TcpSocket::new_v4()?;
+    sock.set_recv_buffer_size(4 * 1024)?;
+    let tcp = sock.connect(std::net::SocketAddr::from(([127, 0, 0, 1], proxy.port))).await?;
+    let name = ServerName::IpAddress(std::net::IpAddr::from([127, 0, 0, 1]).into());
+    let mut s = tokio_rustls::TlsConnector::from(proxy.tls.clone()).connect(name, tcp).await?;
+    s.write_all(b"GET /app/big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await?;
+    let mut first = [0u8; 64];
+    let n = tokio::time::timeout(T, s.read(&mut first)).await??;
+    ensure!(first[..n].starts_with(b"HTTP/1.1 200"), "{:?}", String::from_utf8_lossy(&first[..n]));
+    let stopped = Instant::now();
+
+    // The one slot is taken: others are turned away until the gate gives up on the reader.
+    let held = flood_one(proxy.tls.clone(), proxy.port).await.0;
+    ensure!(held != "200", "a second connection was served while the limit of 1 was held");
+    let mut outcome = held;
+    while outcome != "200" && stopped.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        outcome = flood_one(proxy.tls.clone(), proxy.port).await.0;
+    }
+    ensure!(outcome == "200", "the slot was never freed: the next client still gets {outcome:?} after 120 s");
+    let freed = stopped.elapsed();
+
+    let (rest, closed) = read_until_closed(&mut s, T).await;
+    ensure!(closed, "the stalled connection is still open");
+    let got = n + rest.len();
+    ensure!(got < SIZE, "the whole file went out ({got} bytes): nothing stalled");
+    figure!(
+        "slow read",
+        "client stopped reading after {n} B: closed and slot reused {:.1} s later ({} KiB had been buffered)",
+        freed.as_secs_f64(),
+        got / 1024
+    );
+    Ok(())
 }
 
 /// Over the connection limit: every extra connection gets the same answer, a reset at once, the

@@ -1,7 +1,8 @@
 //! Connection-level I/O helpers: telling TLS from plain HTTP on the first byte, canned answers for
 //! connections hyper never sees, and the request-head deadline (408) wrapped around the TLS stream,
 //! which starts only once the previous answer is written whole (`HeadAfterBody` says when hyper is
-//! done with the body; the last write says when the bytes left).
+//! done with the body; the last write says when the bytes left), and the write-stall limit that
+//! closes a connection whose client stops reading.
 
 use std::future::Future;
 use std::io;
@@ -66,6 +67,11 @@ pub async fn drain_and_answer<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, respo
     .await;
 }
 
+/// A write that moves no byte at all for this long (the client reads nothing while an answer or
+/// a tunnel waits for it) fails, which closes the connection and frees its slot. Any progress,
+/// even one byte, restarts it: a slow reader at any rate keeps its download.
+pub const WRITE_STALL_LIMIT: Duration = Duration::from_secs(60);
+
 enum Deadline {
     Idle,
     Armed,
@@ -82,7 +88,9 @@ enum Deadline {
 /// keep-alive connection is just closed). The deadline counts from the last write too, and stands
 /// still while a write waits for the client to read: what hyper still had buffered of the answer
 /// must reach a slow reader (a headset on weak Wi-Fi) whole. After an upgrade `awaiting` stays false
-/// and this is a plain pass-through.
+/// and this is a pass-through. Throughout, a write (or flush, or close) that moves nothing for
+/// [`WRITE_STALL_LIMIT`] fails with `TimedOut`: else a client that stops reading mid-answer would
+/// hold its connection, and a `max_connections` slot, forever.
 pub struct HeadDeadlineIo<I> {
     inner: I,
     awaiting: Arc<AtomicBool>,
@@ -100,6 +108,18 @@ pub struct HeadDeadlineIo<I> {
     /// The reader that found the deadline standing still.
     read_waker: Option<Waker>,
     answer: Arc<[u8]>,
+    /// Runs while a write waits for the client to read (`stalling`: which one); reset by progress.
+    stall: Pin<Box<Sleep>>,
+    stalling: Option<Op>,
+}
+
+/// The kind of write call that waits: only a finished write of the same kind is progress (a plain
+/// stream's flush is always ready, even while a write waits).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Write,
+    Flush,
+    Shutdown,
 }
 
 impl<I> HeadDeadlineIo<I> {
@@ -117,6 +137,36 @@ impl<I> HeadDeadlineIo<I> {
             read_waker: None,
             answer: canned_response("408 Request Timeout", "The request head did not arrive within the time limit.\n")
                 .into(),
+            stall: Box::pin(tokio::time::sleep(WRITE_STALL_LIMIT)),
+            stalling: None,
+        }
+    }
+
+    /// A write, flush or close is waiting for the client: starts the stall clock if it is not
+    /// running and says whether it has run out (the caller then gives up the write).
+    fn stalled(&mut self, cx: &mut Context<'_>, op: Op) -> bool {
+        if self.stalling.is_none() {
+            self.stalling = Some(op);
+            self.stall.as_mut().reset(Instant::now() + WRITE_STALL_LIMIT);
+        }
+        self.stall.as_mut().poll(cx).is_ready()
+    }
+
+    /// Ends a waiting write with `TimedOut` once the stall limit has passed. Progress stops the
+    /// clock: a write that took bytes, or the flush or close that was waiting finishing.
+    fn watch<T>(&mut self, cx: &mut Context<'_>, op: Op, r: Poll<io::Result<T>>, moved: bool) -> Poll<io::Result<T>> {
+        match r {
+            Poll::Pending if self.stalled(cx, op) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the client read nothing for {} s", WRITE_STALL_LIMIT.as_secs()),
+            ))),
+            Poll::Pending => Poll::Pending,
+            r => {
+                if moved || (op != Op::Write && self.stalling == Some(op)) {
+                    self.stalling = None;
+                }
+                r
+            }
         }
     }
 }
@@ -128,7 +178,7 @@ impl<I: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadDeadlineIo<I> {
             match this.deadline {
                 Deadline::Done => return Poll::Ready(Ok(())),
                 Deadline::Closing => {
-                    if Pin::new(&mut this.inner).poll_shutdown(cx).is_pending() {
+                    if Pin::new(&mut this.inner).poll_shutdown(cx).is_pending() && !this.stalled(cx, Op::Shutdown) {
                         return Poll::Pending;
                     }
                     this.deadline = Deadline::Done;
@@ -141,8 +191,11 @@ impl<I: AsyncRead + AsyncWrite + Unpin> AsyncRead for HeadDeadlineIo<I> {
                         continue;
                     }
                     match Pin::new(&mut this.inner).poll_write(cx, &answer[off..]) {
-                        Poll::Ready(Ok(n)) if n > 0 => this.deadline = Deadline::Answering(off + n),
-                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Ok(n)) if n > 0 => {
+                            this.stalling = None;
+                            this.deadline = Deadline::Answering(off + n);
+                        }
+                        Poll::Pending if !this.stalled(cx, Op::Write) => return Poll::Pending,
                         _ => this.deadline = Deadline::Done,
                     }
                     continue;
@@ -208,17 +261,19 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for HeadDeadlineIo<I> {
         let r = Pin::new(&mut self.inner).poll_write(cx, data);
         let moved = matches!(r, Poll::Ready(Ok(n)) if n > 0);
         self.wrote(&r, moved);
-        r
+        self.watch(cx, Op::Write, r, moved)
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         // hyper flushes on every turn of its loop: an idle flush is not activity (else a client
         // sending a byte now and then would keep pushing the deadline back).
         let r = Pin::new(&mut self.inner).poll_flush(cx);
         self.wrote(&r, false);
-        r
+        self.watch(cx, Op::Flush, r, false)
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
+        // The TLS close_notify waits behind unread bytes too.
+        let r = Pin::new(&mut self.inner).poll_shutdown(cx);
+        self.watch(cx, Op::Shutdown, r, false)
     }
     fn poll_write_vectored(
         mut self: Pin<&mut Self>,
@@ -228,7 +283,7 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for HeadDeadlineIo<I> {
         let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         let moved = matches!(r, Poll::Ready(Ok(n)) if n > 0);
         self.wrote(&r, moved);
-        r
+        self.watch(cx, Op::Write, r, moved)
     }
     fn is_write_vectored(&self) -> bool {
         self.inner.is_write_vectored()
@@ -348,5 +403,48 @@ mod tests {
         assert_eq!(closed_at - started, HEAD);
         client.read_to_end(&mut answer).await.unwrap();
         assert!(answer.starts_with(b"HTTP/1.1 408"), "{:?}", String::from_utf8_lossy(&answer));
+    }
+
+    /// A client that reads the first bytes of an answer and then nothing: the write fails with
+    /// `TimedOut` exactly one stall limit after the last byte moved (which closes the connection
+    /// and frees its slot), even with the head deadline standing still.
+    #[tokio::test(start_paused = true)]
+    async fn a_write_the_client_never_reads_fails_at_the_stall_limit() {
+        let (io, mut client) = after_one_answer();
+        let (_r, mut w) = tokio::io::split(io);
+        let writer = tokio::spawn(async move {
+            let r = w.write_all(&vec![7u8; 64 * 1024]).await;
+            (r, Instant::now())
+        });
+        let mut b = vec![0u8; 100];
+        client.read_exact(&mut b).await.unwrap();
+        let last_read = Instant::now();
+        let (r, at) = tokio::time::timeout(WRITE_STALL_LIMIT * 10, writer).await.expect("never cut").unwrap();
+        assert_eq!(r.expect_err("the write went through").kind(), io::ErrorKind::TimedOut);
+        assert_eq!(at - last_read, WRITE_STALL_LIMIT);
+    }
+
+    /// A reader taking one byte just inside each stall limit gets the whole answer: any progress
+    /// restarts the clock, so no rate is too slow, only a full stop.
+    #[tokio::test(start_paused = true)]
+    async fn a_trickling_reader_is_never_cut() {
+        let (io, mut client) = after_one_answer();
+        let (_r, mut w) = tokio::io::split(io);
+        let extra = 5;
+        let writer = tokio::spawn(async move {
+            w.write_all(&vec![7u8; 1024 + extra]).await?;
+            w.flush().await
+        });
+        let started = Instant::now();
+        let mut b = [0u8; 1];
+        for _ in 0..extra {
+            tokio::time::sleep(WRITE_STALL_LIMIT - Duration::from_secs(1)).await;
+            assert!(!writer.is_finished(), "the write ended early");
+            client.read_exact(&mut b).await.unwrap();
+        }
+        writer.await.unwrap().expect("a trickling reader was cut");
+        assert!(started.elapsed() > WRITE_STALL_LIMIT * 4);
+        let mut rest = vec![0u8; 1024];
+        client.read_exact(&mut rest).await.unwrap();
     }
 }
