@@ -168,10 +168,12 @@ async fn flood_one(tls: Arc<rustls::ClientConfig>, port: u16) -> (&'static str, 
 
 /// Slow read: with one connection allowed, a client asks for a big `/app/` file over a tiny receive
 /// buffer, takes the first bytes and stops reading. The gate closes it at the write-stall limit
-/// (60 s without one byte moving) and the slot serves the next client. No SERIAL turn: it only
-/// waits, and the wait would otherwise add a minute to the serial tests.
+/// (60 s without one byte moving) and the slot serves the next client. It takes its SERIAL turn
+/// like the rest: its echo server would otherwise sit inside the hostile-targets test's port range
+/// and answer one of its upgrades with a 101 (that test once failed so, "closed after 615 answers").
 #[tokio::test]
 async fn a_client_that_stops_reading_is_closed_and_its_slot_freed() -> Result<()> {
+    let _turn = SERIAL.lock().await;
     const SIZE: usize = 16 << 20;
     let root = tempfile::tempdir()?;
     std::fs::write(root.path().join("index.html"), "<!doctype html><title>app</title>")?;
