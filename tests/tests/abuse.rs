@@ -182,11 +182,22 @@ async fn a_client_that_stops_reading_is_closed_and_its_slot_freed() -> Result<()
     let root_arg = root.path().to_string_lossy().into_owned();
     let proxy = ProxyProcess::start(echo.addr(), &["--max-connections", "1", "--web-root", &root_arg]).await?;
 
-    let sock = TcpSocket::new_v4()?;
-    sock.set_recv_buffer_size(4 * 1024)?;
-    let tcp = sock.connect(std::net::SocketAddr::from(([127, 0, 0, 1], proxy.port))).await?;
-    let name = ServerName::IpAddress(std::net::IpAddr::from([127, 0, 0, 1]).into());
-    let mut s = tokio_rustls::TlsConnector::from(proxy.tls.clone()).connect(name, tcp).await?;
+    // The start-up probe's connection may still hold the only slot for a moment (a reset then).
+    let connect = || async {
+        let sock = TcpSocket::new_v4()?;
+        sock.set_recv_buffer_size(4 * 1024)?;
+        let tcp = sock.connect(std::net::SocketAddr::from(([127, 0, 0, 1], proxy.port))).await?;
+        let name = ServerName::IpAddress(std::net::IpAddr::from([127, 0, 0, 1]).into());
+        anyhow::Ok(tokio_rustls::TlsConnector::from(proxy.tls.clone()).connect(name, tcp).await?)
+    };
+    let until = Instant::now() + Duration::from_secs(5);
+    let mut s = loop {
+        match connect().await {
+            Ok(s) => break s,
+            Err(e) if Instant::now() > until => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    };
     s.write_all(b"GET /app/big.bin HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").await?;
     let mut first = [0u8; 64];
     let n = tokio::time::timeout(T, s.read(&mut first)).await??;
