@@ -177,11 +177,17 @@ bash scripts/test-windows.sh clippy
 banner "Windows: unit and black-box tests under wine"
 bash scripts/test-windows.sh tests
 
+banner "Windows: the firewall read through COM under wine (a view or a clear error, timed), firewall-fix refusing bad arguments"
+bash scripts/test-windows.sh firewall
+
 banner "Windows: release cxr-gate-proxy.exe under wine, a wss:// session through it"
 bash scripts/test-windows.sh proxy
 
 banner "Windows: cxr-gate.exe (icon, version info, manifest), --version under wine"
 bash scripts/test-windows.sh desktop
+
+banner "Windows: cxr-gate.exe --demo without WebView2 under wine: serves wss://, says why, keeps running, stops on Ctrl-C"
+bash scripts/test-windows.sh gui
 windows_took=$((SECONDS - windows_started))
 
 banner "all checks passed"
