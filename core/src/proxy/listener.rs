@@ -108,7 +108,7 @@ async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, slot: Con
             return;
         }
     };
-    let fingerprint = shared.certs.info().map(|c| c.fingerprint_sha256);
+    let fingerprint = shared.certs.fingerprint();
     shared.headsets.tls_trusted(peer, local, fingerprint.as_deref());
     super::http::serve(shared, tls, peer, local, slot).await;
 }

@@ -216,6 +216,12 @@ impl CertManager {
         self.served.load().as_ref().map(|s| s.info.clone())
     }
 
+    /// The served certificate's SHA-256 fingerprint alone: read at every handshake (the headset
+    /// book), where a clone of the whole `CertInfo` would be wasted.
+    pub fn fingerprint(&self) -> Option<String> {
+        self.served.load().as_ref().map(|s| s.info.fingerprint_sha256.clone())
+    }
+
     /// The served chain, PEM (for GET /cert.pem).
     pub fn cert_pem(&self) -> Option<String> {
         self.served.load().as_ref().map(|s| s.chain_pem.clone())
