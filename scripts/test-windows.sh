@@ -90,11 +90,15 @@ with_console() {
     "$@"
     return
   fi
-  local log rc=0
+  local log cmd rc=0
   log="$(mktemp)"
-  script -qec "$(printf '%q ' "$@") >$(printf '%q' "$log") 2>&1" /dev/null </dev/null || rc=$?
+  cmd="$(mktemp)"
+  # script(1) runs its command with $SHELL, which CI leaves unset (so /bin/sh, dash): printf %q
+  # quotes a multi-line argument as $'…', which only bash reads. So bash runs it from a file.
+  { printf '%q ' "$@"; printf '>%q 2>&1\n' "$log"; } >"$cmd"
+  script -qec "/bin/bash $cmd" /dev/null </dev/null || rc=$?
   cat "$log"
-  rm -f "$log"
+  rm -f "$log" "$cmd"
   return "$rc"
 }
 
