@@ -183,7 +183,8 @@ pub struct EndedSession {
     #[serde(flatten)]
     pub session: SessionInfo,
     pub ended_ms: u64,
-    /// client closed / backend closed / backend marked down / idle timeout / shutdown / error: …
+    /// client closed / backend closed (with `: WebSocket <code> <name> "<text>"` when that side sent
+    /// the first Close frame) / backend marked down / idle timeout / shutdown / error: …
     pub reason: String,
 }
 

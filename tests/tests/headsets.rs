@@ -195,3 +195,79 @@ async fn the_status_follows_a_headset_from_refusal_to_an_ended_session() -> Resu
     );
     Ok(())
 }
+
+/// A runtime that ends each session itself: after the first message, a WebSocket Close 1011.
+async fn runtime_that_closes() -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    use tokio_tungstenite::tungstenite::protocol::frame::{coding::CloseCode, CloseFrame};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            // Health probes connect and close at once: their handshakes fail, and that is all.
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(tcp).await else { return };
+                if let Some(Ok(_)) = ws.next().await {
+                    let frame = CloseFrame { code: CloseCode::Error, reason: "runtime stopping".into() };
+                    let _ = ws.close(Some(frame)).await;
+                    while let Some(Ok(_)) = ws.next().await {}
+                }
+            });
+        }
+    });
+    Ok((addr, task))
+}
+
+/// Reads until the stream ends (tungstenite answers a Close by itself).
+async fn drain(ws: &mut Wss) -> Result<()> {
+    tokio::time::timeout(T, async { while let Some(Ok(_)) = ws.next().await {} })
+        .await
+        .context("the session did not end")
+}
+
+/// The ended session's log reason, who closed it in the headset book, and the headset's sentence.
+async fn last_session_of(h: &Harness) -> Result<(String, String, String)> {
+    let st = wait_headset(h, "ended", |s| state_of(s, "127.0.0.1") == Some(HeadsetState::Ended)).await?;
+    let rec = &st.headsets[0];
+    let last = rec.last_session.clone().context("a last session")?;
+    let reason = st.recent_sessions.front().map(|r| r.reason.clone()).unwrap_or_default();
+    Ok((reason, last.closed_by, rec.advice.sentence.clone()))
+}
+
+// Who closed a session is who sent the first Close frame: after a headset's Close the runtime
+// answers and ends TCP first, which alone read "closed by the runtime".
+#[tokio::test]
+async fn a_session_is_closed_by_whoever_sent_the_close_frame_with_its_code() -> Result<()> {
+    use tokio_tungstenite::tungstenite::protocol::frame::{coding::CloseCode, CloseFrame};
+    // The headset closes: Close 1000 "bye"; the echo runtime answers and drops the connection.
+    let echo = EchoServer::start("127.0.0.1:0".parse()?).await?;
+    let h = Harness::start(echo.addr(), |_| {}).await?;
+    h.wait_backend(cxr_gate_core::BackendState::Up).await?;
+    let (mut ws, _) = wss_connect(&h.tls, h.port, "/sign_in", &[("user-agent", QUEST_3)]).await?;
+    echo_once(&mut ws, "hi").await?;
+    ws.close(Some(CloseFrame { code: CloseCode::Normal, reason: "bye".into() })).await?;
+    drain(&mut ws).await?;
+    let (reason, last, sentence) = last_session_of(&h).await?;
+    eprintln!("headset's close: {reason} / {sentence}");
+    assert_eq!(reason, "client closed: WebSocket 1000 normal \"bye\"");
+    assert_eq!(last, "headset");
+    assert!(sentence.contains("closed by the headset"), "{sentence}");
+    h.gw.shutdown().await;
+    echo.stop().await;
+
+    // The runtime closes: Close 1011 with its reason; the headset answers.
+    let (runtime, task) = runtime_that_closes().await?;
+    let h = Harness::start(runtime, |_| {}).await?;
+    h.wait_backend(cxr_gate_core::BackendState::Up).await?;
+    let (mut ws, _) = wss_connect(&h.tls, h.port, "/sign_in", &[("user-agent", QUEST_3)]).await?;
+    ws.send(Message::Text("start".into())).await?;
+    drain(&mut ws).await?;
+    drop(ws);
+    let (reason, last, sentence) = last_session_of(&h).await?;
+    eprintln!("runtime's close: {reason} / {sentence}");
+    assert_eq!(reason, "backend closed: WebSocket 1011 internal error \"runtime stopping\"");
+    assert_eq!(last, "runtime");
+    assert!(sentence.contains("1011 internal error") && sentence.contains("closed by the runtime"), "{sentence}");
+    h.gw.shutdown().await;
+    task.abort();
+    Ok(())
+}

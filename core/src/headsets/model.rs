@@ -37,7 +37,8 @@ pub struct Pages {
 pub struct LastSession {
     pub ended_ms: u64,
     pub duration_ms: u64,
-    /// `headset`, `runtime` or `gate`.
+    /// `headset`, `runtime` or `gate`: the sender of the first WebSocket Close frame, else the side
+    /// whose TCP ended first.
     pub closed_by: String,
     /// The session log's reason: client closed, backend closed, idle timeout…
     pub reason: String,

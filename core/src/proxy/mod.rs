@@ -16,6 +16,7 @@ pub mod route;
 pub mod sessions;
 pub mod tunnel;
 pub mod webapp;
+pub mod wsclose;
 
 use std::sync::Arc;
 

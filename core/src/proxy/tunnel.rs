@@ -1,7 +1,8 @@
 //! WebSocket forwarding: sends the upgrade request to the backend (path, query and `Sec-WebSocket-*`
 //! untouched, `X-Forwarded-For`/`-Proto` added), relays a non-101 answer as is, and after a 101 joins
 //! the two connections as a raw byte tunnel until a side closes, the backend is marked DOWN, the
-//! tunnel sits idle too long, or the gateway shuts down.
+//! tunnel sits idle too long, or the gateway shuts down. The reason it ended names the sender of
+//! the first WebSocket Close frame when there was one (`wsclose`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,6 +20,7 @@ use super::pages;
 use super::response::{empty, text, Body};
 use super::route::{route, Route};
 use super::sessions::Session;
+use super::wsclose::{self, CloseWatch, FirstCloseCell, Side};
 use super::{ConnSlot, Shared};
 use crate::connector::describe_io_error;
 use crate::health::checker::DownSignal;
@@ -189,6 +191,7 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     count: &AtomicU64,
     activity: &AtomicU64,
     origin: Instant,
+    (mut frames, first_close): (CloseWatch, &FirstCloseCell),
 ) -> std::io::Result<()> {
     let mut small = [0u8; SMALL_BUF];
     let mut big: Vec<u8> = Vec::new();
@@ -206,6 +209,12 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             return Ok(());
         }
         let data = if big.is_empty() { &small[..n] } else { &big[..n] };
+        if frames.watching() {
+            if let Some(close) = frames.feed(data) {
+                // The other direction may have seen its Close first: then that one stays.
+                let _ = first_close.set(close);
+            }
+        }
         w.write_all(data).await?;
         w.flush().await?;
         count.fetch_add(n as u64, Ordering::Relaxed);
@@ -223,8 +232,9 @@ async fn join(client: Upgraded, backend: Upgraded, s: &Session, down: &mut DownS
     let activity = AtomicU64::new(0);
     let (cr, cw) = tokio::io::split(TokioIo::new(client));
     let (br, bw) = tokio::io::split(TokioIo::new(backend));
-    let up = pump(cr, bw, &s.up, &activity, origin);
-    let dn = pump(br, cw, &s.down, &activity, origin);
+    let first_close = FirstCloseCell::new();
+    let up = pump(cr, bw, &s.up, &activity, origin, (CloseWatch::new(Side::Client), &first_close));
+    let dn = pump(br, cw, &s.down, &activity, origin, (CloseWatch::new(Side::Backend), &first_close));
     tokio::pin!(up, dn);
     let (mut up_done, mut dn_done) = (false, false);
     let mut reason: Option<String> = None;
@@ -256,7 +266,12 @@ async fn join(client: Upgraded, backend: Upgraded, s: &Session, down: &mut DownS
             }
         }
     }
-    reason.unwrap_or_else(|| "closed".into())
+    // A clean end after a Close frame: its sender closed the session, whichever TCP side ended
+    // first (the runtime closes TCP after a headset's Close too).
+    match (reason, first_close.get()) {
+        (Some(r), Some(close)) if r == "client closed" || r == "backend closed" => wsclose::reason(close),
+        (r, _) => r.unwrap_or_else(|| "closed".into()),
+    }
 }
 
 #[cfg(test)]
