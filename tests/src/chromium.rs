@@ -1,6 +1,7 @@
 //! Debian's Chromium driven through chromedriver (fantoccini), for the headset flows: a fresh profile,
 //! no `--ignore-certificate-errors`, background networking off, and a resolver that knows only
-//! loopback. Also the steps every flow starts with: meeting the certificate interstitial and proceeding.
+//! loopback. Also the steps every flow starts with: meeting the certificate interstitial and proceeding,
+//! and the gate the in-process flows run against.
 
 use std::future::Future;
 use std::net::Ipv4Addr;
@@ -8,6 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use cxr_gate_core::demo::EchoServer;
+use cxr_gate_core::status::{BackendState, ListenerState};
+use cxr_gate_core::{BackendAddr, Config, Gateway};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
@@ -249,4 +253,71 @@ pub fn nss_trust(home: &Path, ca_pem: &Path, nickname: &str) -> Result<(), Strin
     }
     let ca = ca_pem.display().to_string();
     run(&["-A", "-d", &db_arg, "-n", nickname, "-t", "C,,", "-i", &ca])
+}
+
+/// The in-process gate the browser flows use: the echo server as the runtime and a gateway on
+/// 127.0.0.1:`port` with its own data dir and health every 100 ms, returned once it listens with
+/// the runtime UP.
+pub struct LoopbackGate {
+    pub gw: Gateway,
+    pub echo: EchoServer,
+    pub port: u16,
+    pub data: tempfile::TempDir,
+}
+
+impl LoopbackGate {
+    /// `tweak` changes the config before the start (a web root, say).
+    pub async fn start(port: u16, tweak: impl FnOnce(&mut Config)) -> Result<LoopbackGate, String> {
+        let echo = EchoServer::start(std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .await
+            .map_err(|e| format!("echo server: {e}"))?;
+        let data = tempfile::tempdir().map_err(|e| format!("data dir: {e}"))?;
+        let mut config = Config {
+            listen: std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            backend: BackendAddr::new("127.0.0.1", echo.addr().port()),
+            data_dir: data.path().to_path_buf(),
+            ..Default::default()
+        };
+        config.health.interval = Duration::from_millis(100);
+        tweak(&mut config);
+        let gw = Gateway::start(config).await.map_err(|e| format!("gateway: {e}"))?;
+        // (`wait_for` returns a read guard on the status: it must not outlive this statement, or
+        // the engine's status updates would block behind it.)
+        let ready = tokio::time::timeout(
+            Duration::from_secs(20),
+            gw.status()
+                .wait_for(|s| s.listener.state == ListenerState::Listening && s.backend.state == BackendState::Up),
+        )
+        .await
+        .map(|r| r.is_ok())
+        .unwrap_or(false);
+        if !ready {
+            let why =
+                format!("gateway not listening with the runtime UP within 20 s: {:#?}", gw.status().borrow().listener);
+            gw.shutdown().await;
+            echo.stop().await;
+            return Err(why);
+        }
+        Ok(LoopbackGate { gw, echo, port, data })
+    }
+
+    pub async fn stop(self) {
+        self.gw.shutdown().await;
+        self.echo.stop().await;
+    }
+}
+
+/// Runs `flow` for at most `limit`, then closes the browser, pass or fail (with the page source
+/// when it failed).
+pub async fn run_flow<T>(
+    browser: Browser,
+    limit: Duration,
+    flow: impl Future<Output = Result<T, String>>,
+) -> Result<T, String> {
+    let result = match tokio::time::timeout(limit, flow).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("the flow did not finish within {} s", limit.as_secs())),
+    };
+    browser.close(result.is_err()).await;
+    result
 }

@@ -11,15 +11,14 @@
 //! name to "not found". Needs /usr/bin/chromium and /usr/bin/chromedriver (scripts/setup.sh
 //! installs them); without them it fails when CI is set and is skipped otherwise.
 
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cxr_gate_core::config::HealthConfig;
 use cxr_gate_core::demo::EchoServer;
-use cxr_gate_core::status::{BackendState, ListenerState};
-use cxr_gate_core::{BackendAddr, Config, Gateway};
-use cxr_gate_tests::chromium::{accept_certificate, missing_tools, skip_without, target_dir, Browser};
+use cxr_gate_tests::chromium::{
+    accept_certificate, missing_tools, run_flow, skip_without, target_dir, Browser, LoopbackGate,
+};
 use cxr_gate_tests::{free_port, screenshots_dir};
 use fantoccini::{Client, Locator};
 use serde_json::{json, Value};
@@ -54,10 +53,10 @@ async fn serve_app_page(listener: TcpListener) {
     }
 }
 
-struct Env {
+struct Env<'a> {
     port: u16,
     app_port: u16,
-    echo: EchoServer,
+    echo: &'a EchoServer,
     shot: PathBuf,
 }
 
@@ -94,7 +93,7 @@ async fn readme_picture(c: &Client, path: &Path) -> Result<(), String> {
 }
 
 /// The user's steps. Returns an error (not a panic) so the caller can always close the browser.
-async fn headset_flow(c: &Client, env: &Env) -> Result<(), String> {
+async fn headset_flow(c: &Client, env: &Env<'_>) -> Result<(), String> {
     let port = env.port;
     let origin = format!("https://127.0.0.1:{port}");
     let wss = format!("wss://127.0.0.1:{port}");
@@ -201,38 +200,14 @@ async fn headset_trusts_certificate_and_connects_in_chromium() {
     // rustls may be built with two crypto back ends in this test binary; pick one for everything.
     let _ = rustls::crypto::ring::default_provider().install_default();
 
-    // The "CloudXR Runtime".
-    let echo = EchoServer::start("127.0.0.1:0".parse().unwrap()).await.expect("echo server");
-
-    // The gateway, in-process, on loopback.
-    let data = tempfile::tempdir().unwrap();
-    // For the README's picture, the default port when it is free (the page shows what a user sees).
+    // The "CloudXR Runtime" and the gateway, in-process, on loopback. For the README's picture,
+    // the default port when it is free (the page shows what a user sees).
     let port = match screenshots_dir().map(|_| std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 48322))) {
         Some(Ok(_)) => 48322,
         _ => free_port(),
     };
-    let config = Config {
-        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-        backend: BackendAddr::new("127.0.0.1", echo.addr().port()),
-        data_dir: data.path().to_path_buf(),
-        health: HealthConfig { interval: Duration::from_millis(100), ..Default::default() },
-        ..Default::default()
-    };
-    let gw = Gateway::start(config).await.expect("gateway starts");
-    let mut status = gw.status();
-    // (`wait_for` returns a read guard on the status: it must not outlive this statement, or the
-    // engine's status updates would block behind it.)
-    let ready = tokio::time::timeout(
-        Duration::from_secs(20),
-        status.wait_for(|s| s.listener.state == ListenerState::Listening && s.backend.state == BackendState::Up),
-    )
-    .await
-    .map(|r| r.map(|_| ()));
-    match ready {
-        Ok(Ok(_)) => {}
-        _ => panic!("gateway not listening with the backend UP within 20 s: {:#?}", gw.status().borrow().listener),
-    }
-    if let Some(cert) = &gw.status().borrow().cert {
+    let gate = LoopbackGate::start(port, |_| {}).await.unwrap_or_else(|e| panic!("{e}"));
+    if let Some(cert) = &gate.gw.status().borrow().cert {
         eprintln!("gateway certificate {} for {:?}", cert.fingerprint_sha256, cert.sans);
     }
 
@@ -251,17 +226,15 @@ async fn headset_trusts_certificate_and_connects_in_chromium() {
         .unwrap_or_else(|e| panic!("{e}"));
     let client = browser.client.clone();
 
-    let env =
-        Env { port, app_port, echo, shot: target_dir(env!("CARGO_TARGET_TMPDIR")).join("browser-trust-page.png") };
-    let result = tokio::time::timeout(Duration::from_secs(120), headset_flow(&client, &env)).await;
-    // Always end the browser, pass or fail.
-    browser.close(!matches!(result, Ok(Ok(())))).await;
-    gw.shutdown().await;
-    env.echo.stop().await;
-
-    match result {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => panic!("{e}"),
-        Err(_) => panic!("the headset flow did not finish within 120 s"),
+    let env = Env {
+        port,
+        app_port,
+        echo: &gate.echo,
+        shot: target_dir(env!("CARGO_TARGET_TMPDIR")).join("browser-trust-page.png"),
+    };
+    let result = run_flow(browser, Duration::from_secs(120), headset_flow(&client, &env)).await;
+    gate.stop().await;
+    if let Err(e) = result {
+        panic!("{e}");
     }
 }

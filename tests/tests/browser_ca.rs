@@ -9,14 +9,12 @@
 //! Loopback only: Chromium resolves `localhost`, `127.0.0.1` and the test's `gate.lan` (mapped to
 //! 127.0.0.1), nothing else.
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use cxr_gate_core::config::HealthConfig;
-use cxr_gate_core::demo::EchoServer;
-use cxr_gate_core::status::{BackendState, ListenerState};
-use cxr_gate_core::{BackendAddr, Config, Gateway};
-use cxr_gate_tests::chromium::{body_text, missing_tools, nss_trust, poll, skip_without, target_dir, Browser, Options};
+use cxr_gate_core::Gateway;
+use cxr_gate_tests::chromium::{
+    body_text, missing_tools, nss_trust, poll, run_flow, skip_without, target_dir, Browser, LoopbackGate, Options,
+};
 use cxr_gate_tests::{free_port, webapp};
 use fantoccini::{Client, Locator};
 use serde_json::json;
@@ -108,32 +106,15 @@ async fn a_device_that_installed_the_ca_never_sees_a_warning() {
         return;
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let echo = EchoServer::start("127.0.0.1:0".parse().unwrap()).await.expect("echo server");
-    let data = tempfile::tempdir().unwrap();
     let app = tempfile::tempdir().unwrap();
     webapp::write_test_client(app.path()).expect("test client");
-    let port = free_port();
-    let config = Config {
-        web_root: Some(app.path().to_path_buf()),
-        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-        backend: BackendAddr::new("127.0.0.1", echo.addr().port()),
-        data_dir: data.path().to_path_buf(),
-        health: HealthConfig { interval: Duration::from_millis(100), ..Default::default() },
-        ..Default::default()
-    };
-    let gw = Gateway::start(config).await.expect("gateway starts");
-    let ready = tokio::time::timeout(
-        Duration::from_secs(20),
-        gw.status().wait_for(|s| s.listener.state == ListenerState::Listening && s.backend.state == BackendState::Up),
-    )
-    .await
-    .map(|r| r.is_ok())
-    .unwrap_or(false);
-    assert!(ready, "gateway not ready: {:#?}", gw.status().borrow().listener);
+    let gate = LoopbackGate::start(free_port(), |c| c.web_root = Some(app.path().to_path_buf()))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
 
     // The user's "Install once", on Linux: the CA into the NSS database of a fresh HOME.
     let home = tempfile::tempdir().unwrap();
-    nss_trust(home.path(), &data.path().join("ca.pem"), "CXR Gate CA (test)").unwrap_or_else(|e| panic!("{e}"));
+    nss_trust(home.path(), &gate.data.path().join("ca.pem"), "CXR Gate CA (test)").unwrap_or_else(|e| panic!("{e}"));
     let opts = Options {
         home: Some(home.path().to_path_buf()),
         loopback_names: vec![NEW_NAME.to_string()],
@@ -142,13 +123,9 @@ async fn a_device_that_installed_the_ca_never_sees_a_warning() {
     let log = target_dir(env!("CARGO_TARGET_TMPDIR")).join("browser-ca-chromedriver.log");
     let browser = Browser::start_with(&log, &opts).await.unwrap_or_else(|e| panic!("{e}"));
     let client = browser.client.clone();
-    let result = tokio::time::timeout(Duration::from_secs(120), flow(&client, &gw, port)).await;
-    browser.close(!matches!(result, Ok(Ok(())))).await;
-    gw.shutdown().await;
-    echo.stop().await;
-    match result {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => panic!("{e}"),
-        Err(_) => panic!("the flow did not finish within 120 s"),
+    let result = run_flow(browser, Duration::from_secs(120), flow(&client, &gate.gw, gate.port)).await;
+    gate.stop().await;
+    if let Err(e) = result {
+        panic!("{e}");
     }
 }

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use cxr_gate_core::demo::EchoServer;
-use cxr_gate_tests::chromium::{accept_certificate, missing_tools, poll, skip_without, target_dir, Browser};
+use cxr_gate_tests::chromium::{accept_certificate, missing_tools, poll, run_flow, skip_without, target_dir, Browser};
 use cxr_gate_tests::Harness;
 use fantoccini::{Client, Locator};
 use serde_json::Value;
@@ -47,18 +47,11 @@ async fn network_check_runs_in_chromium_and_reaches_the_status() {
     let target = target_dir(env!("CARGO_TARGET_TMPDIR"));
     let browser = Browser::start(&target.join("browser-netcheck-chromedriver.log")).await.unwrap();
     let origin = format!("https://127.0.0.1:{}", h.port);
-    let out = tokio::time::timeout(
-        Duration::from_secs(120),
-        flow(&browser.client, &origin, &target.join("browser-netcheck.png")),
-    )
-    .await;
-    let failed = !matches!(out, Ok(Ok(_)));
-    browser.close(failed).await;
-    let page = match out {
-        Ok(Ok(v)) => v,
-        Ok(Err(e)) => panic!("{e}"),
-        Err(_) => panic!("the network check flow did not finish within 120 s"),
-    };
+    let client = browser.client.clone();
+    let shot = target.join("browser-netcheck.png");
+    let page = run_flow(browser, Duration::from_secs(120), flow(&client, &origin, &shot))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
     eprintln!("page result: {page}");
     assert!(page["down_mbps"].as_f64().unwrap_or(0.0) > 0.0, "{page}");
     assert!(page["up_mbps"].as_f64().unwrap_or(0.0) > 0.0, "{page}");

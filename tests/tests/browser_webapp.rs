@@ -16,7 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use cxr_gate_core::demo::EchoServer;
-use cxr_gate_tests::chromium::{accept_certificate, missing_tools, skip_without, target_dir, Browser};
+use cxr_gate_tests::chromium::{accept_certificate, missing_tools, run_flow, skip_without, target_dir, Browser};
 use cxr_gate_tests::https_get;
 use cxr_gate_tests::proxy::ProxyProcess;
 use cxr_gate_tests::webapp::{app_echo, proceed_at, wait_for_report, write_test_client, SIGN_IN_PATH};
@@ -69,12 +69,7 @@ async fn in_fresh_browser(flow: Flow, port: u16) -> Result<(), String> {
             Flow::AppFirst => app_first(&c, port).await,
         }
     };
-    let result = match tokio::time::timeout(Duration::from_secs(90), run).await {
-        Ok(r) => r,
-        Err(_) => Err("did not finish within 90 s".to_string()),
-    };
-    browser.close(result.is_err()).await;
-    result.map_err(|e| format!("{flow:?}: {e}"))
+    run_flow(browser, Duration::from_secs(90), run).await.map_err(|e| format!("{flow:?}: {e}"))
 }
 
 async fn wait_runtime_up(p: &ProxyProcess) -> Result<(), String> {
