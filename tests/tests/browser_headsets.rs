@@ -1,20 +1,19 @@
 //! The headset book with a real browser: Debian's Chromium, a fresh profile, the certificate not
 //! trusted, sending a Quest 3's User-Agent. Its interstitial is recorded as a refusal (with the
 //! alert Chromium sends), Advanced → Proceed as "trusted" with the trust page seen, a wss:// echo as
-//! "connected", closing it as "ended", and the log names it a Quest.
+//! "connected", closing it as "ended" by the headset, and the log names it a Quest.
 //!
 //! Loopback only; needs /usr/bin/chromium and /usr/bin/chromedriver (fails under CI without them,
 //! skipped otherwise).
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
-use cxr_gate_core::config::HealthConfig;
-use cxr_gate_core::demo::EchoServer;
 use cxr_gate_core::headsets::{Headset, HeadsetState};
-use cxr_gate_core::status::{BackendState, ListenerState, Status};
-use cxr_gate_core::{BackendAddr, Config, Gateway};
-use cxr_gate_tests::chromium::{body_text, missing_tools, poll, skip_without, target_dir, Browser, Options};
+use cxr_gate_core::status::Status;
+use cxr_gate_core::Gateway;
+use cxr_gate_tests::chromium::{
+    body_text, missing_tools, poll, run_flow, skip_without, target_dir, Browser, LoopbackGate, Options,
+};
 use cxr_gate_tests::free_port;
 use fantoccini::{Client, Locator};
 use serde_json::json;
@@ -96,6 +95,10 @@ async fn flow(c: &Client, gw: &Gateway, port: u16) -> Result<(), String> {
     c.execute("window.__ws.close(); return true;", vec![]).await.map_err(|e| format!("close: {e}"))?;
     let ended = headset_in(&mut rx, HeadsetState::Ended).await?;
     eprintln!("ended: {}", ended.advice.sentence);
+    // The page's Close frame, not the runtime's TCP close that follows it, says who ended it.
+    if !ended.advice.sentence.contains("closed by the headset") {
+        return Err(format!("the page closed the session: {}", ended.advice.sentence));
+    }
 
     // The log named it a Quest, one line per state.
     let log: Vec<String> = gw
@@ -126,36 +129,14 @@ async fn chromium_with_a_quest_agent_is_followed_through_the_book() {
         return;
     }
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let echo = EchoServer::start("127.0.0.1:0".parse().unwrap()).await.expect("echo server");
-    let data = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let config = Config {
-        listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-        backend: BackendAddr::new("127.0.0.1", echo.addr().port()),
-        data_dir: data.path().to_path_buf(),
-        health: HealthConfig { interval: Duration::from_millis(100), ..Default::default() },
-        ..Default::default()
-    };
-    let gw = Gateway::start(config).await.expect("gateway starts");
-    let ready = tokio::time::timeout(
-        WITHIN,
-        gw.status().wait_for(|s| s.listener.state == ListenerState::Listening && s.backend.state == BackendState::Up),
-    )
-    .await
-    .map(|r| r.map(|_| ()));
-    assert!(matches!(ready, Ok(Ok(()))), "gateway not ready");
-
+    let gate = LoopbackGate::start(free_port(), |_| {}).await.unwrap_or_else(|e| panic!("{e}"));
     let opts = Options { user_agent: Some(QUEST_3.into()), ..Default::default() };
     let log = target_dir(env!("CARGO_TARGET_TMPDIR")).join("browser-headsets-chromedriver.log");
     let browser = Browser::start_with(&log, &opts).await.unwrap_or_else(|e| panic!("{e}"));
     let client = browser.client.clone();
-    let result = tokio::time::timeout(Duration::from_secs(150), flow(&client, &gw, port)).await;
-    browser.close(!matches!(result, Ok(Ok(())))).await;
-    gw.shutdown().await;
-    echo.stop().await;
-    match result {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => panic!("{e}"),
-        Err(_) => panic!("the flow did not finish within 150 s"),
+    let result = run_flow(browser, Duration::from_secs(150), flow(&client, &gate.gw, gate.port)).await;
+    gate.stop().await;
+    if let Err(e) = result {
+        panic!("{e}");
     }
 }

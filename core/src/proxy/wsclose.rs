@@ -39,7 +39,7 @@ pub fn reason(close: &FirstClose) -> String {
             Some(name) => format!("{who}: WebSocket {code} {name}"),
             None => format!("{who}: WebSocket {code}"),
         },
-        None => format!("{who}: WebSocket close"),
+        None => format!("{who}: WebSocket close (no code)"),
     };
     if !close.text.is_empty() {
         s.push_str(&format!(" \"{}\"", close.text));
@@ -331,6 +331,6 @@ mod tests {
             "backend closed: WebSocket 1011 internal error \"oops\""
         );
         assert_eq!(reason(&c(Side::Client, Some(4321), "")), "client closed: WebSocket 4321");
-        assert_eq!(reason(&c(Side::Backend, None, "")), "backend closed: WebSocket close");
+        assert_eq!(reason(&c(Side::Backend, None, "")), "backend closed: WebSocket close (no code)");
     }
 }
