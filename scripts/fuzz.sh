@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes CXR Gate's request-head handling, path-routing parser and routing allowlist with cargo-fuzz (libFuzzer + ASan)
+# Fuzzes CXR Gate's request-head handling, path-routing parser, routing allowlist and WebSocket Close
+# watcher with cargo-fuzz (libFuzzer + ASan)
 # for a bounded time per target, then prints a summary. Everything runs in-process: no sockets.
 #
 #   bash scripts/fuzz.sh [seconds-per-target]      (default 300)
@@ -11,6 +12,8 @@
 #   route      arbitrary request targets through the routing parser (classify/route) and its invariants.
 #   allowlist  arbitrary allowlist entries and ip:port targets through the matcher (AllowedBackend)
 #              and its invariants (normal form parses back; what it allows is in its network and ports).
+#   ws_close   arbitrary bytes as one direction of a session through the tunnel's Close watcher
+#              (proxy::wsclose): the same verdict whole, byte by byte and cut; no panic.
 #
 # What it does:
 #   1. installs cargo-fuzz from crates.io if missing (`cargo install cargo-fuzz --locked`) and a C++
@@ -36,7 +39,7 @@ case "$secs" in
     exit 2
     ;;
 esac
-targets=(http_head route allowlist)
+targets=(http_head route allowlist ws_close)
 # The fuzzed engine's data dir (its certificate) lives as long as the fuzzing process: sweep them.
 trap 'rm -rf "${TMPDIR:-/tmp}"/cxr-gate-fuzz-*' EXIT
 

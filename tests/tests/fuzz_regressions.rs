@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use cxr_gate_core::BackendAddr;
-use cxr_gate_fuzzing::{fuzz_allowlist, fuzz_route, HttpHarness, ALLOWED_HOST};
+use cxr_gate_fuzzing::{fuzz_allowlist, fuzz_route, fuzz_ws_close, HttpHarness, ALLOWED_HOST};
 
 const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
 
@@ -41,6 +41,11 @@ fn each(target: &str, f: impl Fn(&[u8])) {
 #[test]
 fn route_seeds_and_regressions_keep_the_routing_invariants() {
     each("route", fuzz_route);
+}
+
+#[test]
+fn ws_close_seeds_and_regressions_find_the_same_close_however_cut() {
+    each("ws_close", fuzz_ws_close);
 }
 
 #[test]

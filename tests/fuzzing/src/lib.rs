@@ -1,8 +1,9 @@
 //! Entry points for the cargo-fuzz targets in `fuzz/` and their replay in
 //! `tests/tests/fuzz_regressions.rs`; a crate of its own, so the product library carries none of it:
-//! the whole HTTP layer fed arbitrary bytes as one client connection, the path-routing parser, and
-//! the allowlist matcher. Each checks the gateway's promises on every input: no panic, a
-//! well-formed answer, and no connection to a target outside the allowlist.
+//! the whole HTTP layer fed arbitrary bytes as one client connection, the path-routing parser, the
+//! allowlist matcher, and the tunnel's WebSocket Close watcher. Each checks the gateway's promises on
+//! every input: no panic, a well-formed answer, no connection to a target outside the allowlist,
+//! and the same verdict on a stream however TCP cuts it.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -17,12 +18,31 @@ use tokio::sync::Notify;
 use cxr_gate_core::config::{BackendAddr, Config, SettingName};
 use cxr_gate_core::connector::{ConnectFuture, Connector};
 use cxr_gate_core::proxy::route::{classify, route, Route, Segment};
+use cxr_gate_core::proxy::wsclose::{CloseWatch, Side};
 use cxr_gate_core::Gateway;
 
 /// The allowlist the fuzzed gateway runs with, besides its backend (127.0.0.1:9).
 pub const ALLOWLIST: &str = "192.168.7.7:49100-49101, 127.0.0.1:5000";
 /// A host in [`ALLOWLIST`] (on ports 49100 and 49101 only).
 pub const ALLOWED_HOST: &str = "192.168.7.7";
+
+/// The `ws_close` fuzz target: any bytes as one direction of a relayed session. The first Close
+/// frame found is the same whether the bytes come whole, one at a time, or cut where the input's
+/// first byte says; its text is short and has no control characters.
+pub fn fuzz_ws_close(data: &[u8]) {
+    let whole = CloseWatch::new(Side::Client).feed(data);
+    let mut bytewise = CloseWatch::new(Side::Client);
+    let one_at_a_time = data.iter().find_map(|b| bytewise.feed(std::slice::from_ref(b)));
+    assert_eq!(whole, one_at_a_time, "byte by byte");
+    let cut = data.first().map_or(0, |b| usize::from(*b) % (data.len() + 1));
+    let mut split = CloseWatch::new(Side::Client);
+    let two = split.feed(&data[..cut]).or_else(|| split.feed(&data[cut..]));
+    assert_eq!(whole, two, "cut at {cut}");
+    if let Some(c) = whole {
+        assert!(c.text.chars().count() <= 60 && !c.text.chars().any(char::is_control), "{c:?}");
+        assert!(!split.watching() && !bytewise.watching(), "a Close ends the watch");
+    }
+}
 
 /// The `route` fuzz target: any bytes as a request target. hyper only hands over origin-form
 /// targets, so a missing leading '/' is added.
