@@ -11,8 +11,8 @@
 //! server stops → DOWN again. A screenshot goes to `<target>/desktop-e2e.png`.
 //!
 //! `demo_window_with_documentation_addresses`: the app in demo mode with `CXR_GATE_FAKE_LAN_IPS`
-//! shows those addresses (and only those) in the picker, the links and the certificate; its window
-//! is the README's picture: saved to `<target>/desktop-demo.png`, and to
+//! shows those addresses (and only those) in the picker, the links and the certificate, and after a
+//! minute with no headset the Headsets card's checklist names them; its window is the README's picture: saved to `<target>/desktop-demo.png`, and to
 //! `$CXR_GATE_SCREENSHOTS/screenshot.png` when that is set (`scripts/screenshots.sh`). That run
 //! listens on all interfaces, as the app does by default (it must, to offer LAN addresses); the test
 //! itself talks to loopback only.
@@ -125,6 +125,8 @@ async fn demo_window_with_documentation_addresses() {
 
 async fn demo_checks(c: &Client, port: u16) -> Result<(), String> {
     wait_runtime(c, "up", Duration::from_secs(30)).await;
+    // No headset has come, but it is early: no checklist yet.
+    assert!(attr(c, "[data-testid=headsets-checklist]", "hidden").await?.is_some(), "a checklist at start");
     assert_eq!(attr(c, "[data-testid=demo-badge]", "hidden").await?, None, "the demo badge is shown");
     // The picker offers the fake addresses, and only them (primary first): not this machine's LAN.
     let ips = eventually(Duration::from_secs(10), "the fake addresses in the picker", || async {
@@ -171,6 +173,19 @@ async fn demo_checks(c: &Client, port: u16) -> Result<(), String> {
     if let Some(dir) = screenshots_dir() {
         save_screenshot(c, &dir.join("screenshot.png")).await?;
     }
+    // A minute with nobody seen: the checklist, with this PC's addresses and the firewall's verdict.
+    let list = eventually(Duration::from_secs(75), "the one-minute checklist", || async {
+        if attr(c, "[data-testid=headsets-checklist]", "hidden").await?.is_some() {
+            return Ok(None);
+        }
+        Ok(Some(text(c, "[data-testid=headsets-checklist]").await?))
+    })
+    .await;
+    eprintln!("checklist:\n{list}");
+    assert!(list.contains(&format!("({})", FAKE_LAN.join(", "))), "the addresses: {list}");
+    assert!(list.contains("client isolation") && list.contains("Firewall: "), "{list}");
+    // The Private-profile item is Windows's alone.
+    assert_eq!(list.contains("network profile is Private"), cfg!(windows), "{list}");
     Ok(())
 }
 
