@@ -4,6 +4,7 @@
 # for a bounded time per target, then prints a summary. Everything runs in-process: no sockets.
 #
 #   bash scripts/fuzz.sh [seconds-per-target]      (default 300)
+#   FUZZ_TARGETS="ws_close route" bash scripts/fuzz.sh 60    (only these targets)
 #
 # Targets (fuzz/fuzz_targets/, entry points in tests/fuzzing/src/lib.rs):
 #   http_head  arbitrary bytes as one whole client connection through the real HTTP layer (head
@@ -39,7 +40,7 @@ case "$secs" in
     exit 2
     ;;
 esac
-targets=(http_head route allowlist ws_close)
+read -ra targets <<<"${FUZZ_TARGETS:-http_head route allowlist ws_close}"
 # The fuzzed engine's data dir (its certificate) lives as long as the fuzzing process: sweep them.
 trap 'rm -rf "${TMPDIR:-/tmp}"/cxr-gate-fuzz-*' EXIT
 
