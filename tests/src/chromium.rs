@@ -4,14 +4,14 @@
 //! and the gate the in-process flows run against.
 
 use std::future::Future;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use cxr_gate_core::demo::EchoServer;
-use cxr_gate_core::status::{BackendState, ListenerState};
-use cxr_gate_core::{BackendAddr, Config, Gateway};
+use cxr_gate_core::status::BackendState;
+use cxr_gate_core::{Config, Gateway};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
@@ -255,9 +255,9 @@ pub fn nss_trust(home: &Path, ca_pem: &Path, nickname: &str) -> Result<(), Strin
     run(&["-A", "-d", &db_arg, "-n", nickname, "-t", "C,,", "-i", &ca])
 }
 
-/// The in-process gate the browser flows use: the echo server as the runtime and a gateway on
-/// 127.0.0.1:`port` with its own data dir and health every 100 ms, returned once it listens with
-/// the runtime UP.
+/// The in-process gate the browser flows use: the echo server as the runtime and a
+/// [`Harness`](crate::Harness) gateway moved to 127.0.0.1:`port`, returned once it listens with the
+/// runtime UP.
 pub struct LoopbackGate {
     pub gw: Gateway,
     pub echo: EchoServer,
@@ -268,36 +268,27 @@ pub struct LoopbackGate {
 impl LoopbackGate {
     /// `tweak` changes the config before the start (a web root, say).
     pub async fn start(port: u16, tweak: impl FnOnce(&mut Config)) -> Result<LoopbackGate, String> {
-        let echo = EchoServer::start(std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        let echo = EchoServer::start(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
             .await
             .map_err(|e| format!("echo server: {e}"))?;
-        let data = tempfile::tempdir().map_err(|e| format!("data dir: {e}"))?;
-        let mut config = Config {
-            listen: std::net::SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
-            backend: BackendAddr::new("127.0.0.1", echo.addr().port()),
-            data_dir: data.path().to_path_buf(),
-            ..Default::default()
+        let started = crate::Harness::start(echo.addr(), |c| {
+            c.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+            tweak(c);
+        })
+        .await;
+        let h = match started {
+            Ok(h) => h,
+            Err(e) => {
+                echo.stop().await;
+                return Err(format!("gateway: {e:#}"));
+            }
         };
-        config.health.interval = Duration::from_millis(100);
-        tweak(&mut config);
-        let gw = Gateway::start(config).await.map_err(|e| format!("gateway: {e}"))?;
-        // (`wait_for` returns a read guard on the status: it must not outlive this statement, or
-        // the engine's status updates would block behind it.)
-        let ready = tokio::time::timeout(
-            Duration::from_secs(20),
-            gw.status()
-                .wait_for(|s| s.listener.state == ListenerState::Listening && s.backend.state == BackendState::Up),
-        )
-        .await
-        .map(|r| r.is_ok())
-        .unwrap_or(false);
-        if !ready {
-            let why =
-                format!("gateway not listening with the runtime UP within 20 s: {:#?}", gw.status().borrow().listener);
-            gw.shutdown().await;
+        if let Err(e) = h.wait_backend(BackendState::Up).await {
+            h.gw.shutdown().await;
             echo.stop().await;
-            return Err(why);
+            return Err(format!("gateway not ready: {e:#}"));
         }
+        let crate::Harness { gw, port, dir: data, .. } = h;
         Ok(LoopbackGate { gw, echo, port, data })
     }
 

@@ -209,11 +209,10 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             return Ok(());
         }
         let data = if big.is_empty() { &small[..n] } else { &big[..n] };
-        if frames.watching() {
-            if let Some(close) = frames.feed(data) {
-                // The other direction may have seen its Close first: then that one stays.
-                let _ = first_close.set(close);
-            }
+        // (Returns at once after the Close or once the stream is not frames.)
+        if let Some(close) = frames.feed(data) {
+            // The other direction may have seen its Close first: then that one stays.
+            let _ = first_close.set(close);
         }
         w.write_all(data).await?;
         w.flush().await?;
