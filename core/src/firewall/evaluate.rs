@@ -7,7 +7,7 @@
 
 use super::fix::{AllowSpec, FixPlan};
 use super::model::{Action, Direction, FirewallState, Profile, Remote, Rule};
-use super::RuleSpec;
+use super::{ports_text, RuleSpec};
 
 /// What decides one port in one profile.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,14 +214,6 @@ pub struct Report {
     pub changes: Vec<String>,
     /// A connected network is Public (the user may make it Private in Windows' settings).
     pub public_network: bool,
-}
-
-fn ports_text(first: u16, last: u16) -> String {
-    if first == last {
-        first.to_string()
-    } else {
-        format!("{first}-{last}")
-    }
 }
 
 fn port_report(st: &FirewallState, spec: &RuleSpec, current: &[Profile], cx: &Context<'_>) -> PortReport {

@@ -4,7 +4,7 @@
 //! parsing (bad arguments are refused with a message) and quoting for Windows' command line are
 //! plain functions, tested on every platform.
 
-use super::Proto;
+use super::{ports_text, Proto};
 
 /// The subcommand the elevated run is started with.
 pub const SUBCOMMAND: &str = "firewall-fix";
@@ -16,6 +16,12 @@ pub struct AllowSpec {
     pub proto: Proto,
     pub first: u16,
     pub last: u16,
+}
+
+impl AllowSpec {
+    pub fn ports_text(&self) -> String {
+        ports_text(self.first, self.last)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -34,9 +40,8 @@ impl FixPlan {
     pub fn to_args(&self) -> Vec<String> {
         let mut v = vec![SUBCOMMAND.to_string()];
         for a in &self.allow {
-            let ports = if a.first == a.last { a.first.to_string() } else { format!("{}-{}", a.first, a.last) };
             v.push("--allow".into());
-            v.push(format!("{}={}:{ports}", a.name, a.proto.lower()));
+            v.push(format!("{}={}:{}", a.name, a.proto.lower(), a.ports_text()));
         }
         for d in &self.disable {
             v.push("--disable-rule".into());
@@ -166,58 +171,4 @@ pub fn quote_windows_arg(arg: &str) -> String {
 /// The parameters string `ShellExecuteExW` takes for the elevated run.
 pub fn windows_command_line(args: &[String]) -> String {
     args.iter().map(|a| quote_windows_arg(a)).collect::<Vec<_>>().join(" ")
-}
-
-/// Splits a Windows command line the way `CommandLineToArgvW` does (arguments after the program
-/// name): used by the tests to show that [`windows_command_line`] round-trips.
-pub fn split_windows_command_line(line: &str) -> Vec<String> {
-    let mut args = Vec::new();
-    let mut cur = String::new();
-    let mut in_quotes = false;
-    let mut started = false;
-    let chars: Vec<char> = line.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '\\' {
-            let mut n = 0;
-            while i < chars.len() && chars[i] == '\\' {
-                n += 1;
-                i += 1;
-            }
-            if i < chars.len() && chars[i] == '"' {
-                cur.extend(std::iter::repeat_n('\\', n / 2));
-                if n % 2 == 1 {
-                    cur.push('"');
-                    i += 1;
-                }
-            } else {
-                cur.extend(std::iter::repeat_n('\\', n));
-            }
-            started = true;
-            continue;
-        }
-        if c == '"' {
-            if in_quotes && chars.get(i + 1) == Some(&'"') {
-                cur.push('"');
-                i += 2;
-                continue;
-            }
-            in_quotes = !in_quotes;
-            started = true;
-        } else if (c == ' ' || c == '\t') && !in_quotes {
-            if started {
-                args.push(std::mem::take(&mut cur));
-                started = false;
-            }
-        } else {
-            cur.push(c);
-            started = true;
-        }
-        i += 1;
-    }
-    if started {
-        args.push(cur);
-    }
-    args
 }

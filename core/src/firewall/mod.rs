@@ -40,13 +40,17 @@ pub struct RuleSpec {
 }
 
 impl RuleSpec {
-    /// `49100` or `47998-48012`.
     pub fn ports_text(&self) -> String {
-        if self.first == self.last {
-            self.first.to_string()
-        } else {
-            format!("{}-{}", self.first, self.last)
-        }
+        ports_text(self.first, self.last)
+    }
+}
+
+/// `49100` or `47998-48012`: how rules, plans and reports write a port range.
+pub fn ports_text(first: u16, last: u16) -> String {
+    if first == last {
+        first.to_string()
+    } else {
+        format!("{first}-{last}")
     }
 }
 

@@ -3,7 +3,7 @@
 //! is parsed from text, so names never matter), overlapping ranges, remote-address scopes.
 
 use super::evaluate::{evaluate, is_prompt_rule, Context, Report};
-use super::fix::{parse_args, quote_windows_arg, split_windows_command_line, windows_command_line, FixArgsError};
+use super::fix::{parse_args, quote_windows_arg, windows_command_line, FixArgsError};
 use super::model::{normalize_program, Action, Direction, FirewallState, Network, Profile, ProfileState, Rule};
 use super::{our_programs, rules, Ports};
 
@@ -451,4 +451,58 @@ fn the_firewall_read_answers_or_says_why_without_hanging() {
         assert!(!matches!(e, FirewallError::TimedOut(_)), "the read hung: {e}");
         assert!(e.to_string().starts_with("could not read the firewall ("), "{e}");
     }
+}
+
+/// Splits a Windows command line the way `CommandLineToArgvW` does (arguments after the program
+/// name): shows that [`windows_command_line`] round-trips.
+fn split_windows_command_line(line: &str) -> Vec<String> {
+    let mut args = Vec::new();
+    let mut cur = String::new();
+    let mut in_quotes = false;
+    let mut started = false;
+    let chars: Vec<char> = line.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\\' {
+            let mut n = 0;
+            while i < chars.len() && chars[i] == '\\' {
+                n += 1;
+                i += 1;
+            }
+            if i < chars.len() && chars[i] == '"' {
+                cur.extend(std::iter::repeat_n('\\', n / 2));
+                if n % 2 == 1 {
+                    cur.push('"');
+                    i += 1;
+                }
+            } else {
+                cur.extend(std::iter::repeat_n('\\', n));
+            }
+            started = true;
+            continue;
+        }
+        if c == '"' {
+            if in_quotes && chars.get(i + 1) == Some(&'"') {
+                cur.push('"');
+                i += 2;
+                continue;
+            }
+            in_quotes = !in_quotes;
+            started = true;
+        } else if (c == ' ' || c == '\t') && !in_quotes {
+            if started {
+                args.push(std::mem::take(&mut cur));
+                started = false;
+            }
+        } else {
+            cur.push(c);
+            started = true;
+        }
+        i += 1;
+    }
+    if started {
+        args.push(cur);
+    }
+    args
 }

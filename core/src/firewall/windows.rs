@@ -218,7 +218,7 @@ pub fn apply(plan: &FixPlan) -> Result<Vec<String>, FirewallError> {
         }
         for a in &plan.allow {
             let what = || format!("the rule \"{}\"", a.name);
-            let ports = if a.first == a.last { a.first.to_string() } else { format!("{}-{}", a.first, a.last) };
+            let ports = a.ports_text();
             let existing = found.iter().find(|(_, r)| {
                 r.name == a.name
                     && r.direction == Direction::In
