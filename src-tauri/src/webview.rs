@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use cxr_gate_core::proxy::pages::html_escape;
 use cxr_gate_core::qr;
 use tauri::{AppHandle, Manager, Runtime, WebviewWindowBuilder};
 use tauri_plugin_dialog::{DialogExt, MessageDialogKind};
@@ -177,23 +178,19 @@ pub fn qr_target(v: &StatusView) -> Option<String> {
     Some(a.app_url.clone().unwrap_or_else(|| a.trust_url.clone()))
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
-}
-
 /// The QR page: the code for the primary address, then every address's links.
 pub fn qr_page(v: &StatusView) -> String {
     let target = qr_target(v).unwrap_or_default();
-    let code = qr::svg(&target).unwrap_or_else(|e| format!("<p>No QR code: {}</p>", esc(&e.to_string())));
+    let code = qr::svg(&target).unwrap_or_else(|e| format!("<p>No QR code: {}</p>", html_escape(&e.to_string())));
     let rows: String = v
         .addresses
         .iter()
         .map(|a| {
             format!(
                 "<li>{}: trust page <code>{}</code>, headsets connect to <code>{}</code></li>\n",
-                esc(&a.label),
-                esc(&a.trust_url),
-                esc(&a.wss_url)
+                html_escape(&a.label),
+                html_escape(&a.trust_url),
+                html_escape(&a.wss_url)
             )
         })
         .collect();
@@ -204,7 +201,7 @@ pub fn qr_page(v: &StatusView) -> String {
          of this computer:</p>\n<ul>\n{rows}</ul>\n<p>Written by CXR Gate, which runs without its window \
          (see its log file). This page does not update: the tray menu's \"Show QR code\" writes it \
          again.</p>\n</body>\n",
-        esc(&target)
+        html_escape(&target)
     )
 }
 

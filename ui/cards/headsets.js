@@ -33,12 +33,7 @@ function openPorts() {
 
 function actionButton(h) {
   const a = h.advice.action || { kind: "none" };
-  if (a.kind === "accept_certificate" || a.kind === "use_https") {
-    const b = el("button", { type: "button", class: "btn small", "data-k": "qr", text: "Show the QR code" });
-    b.addEventListener("click", () => showQr(h.reached));
-    return [b, el("code", { class: "mono headset-link", text: a.url })];
-  }
-  if (a.kind === "open_app") {
+  if (a.kind === "accept_certificate" || a.kind === "use_https" || a.kind === "open_app") {
     const b = el("button", { type: "button", class: "btn small", "data-k": "qr", text: "Show the QR code" });
     b.addEventListener("click", () => showQr(h.reached));
     return [b, el("code", { class: "mono headset-link", text: a.url })];
