@@ -116,7 +116,7 @@ impl AllowedBackend {
         let net = Ipv4Addr::from(u32::from(addr) & mask(prefix));
         if net != addr {
             // `192.168.1.20/2` reads like one host but opens 192.0.0.0/2: say both, let the user choose.
-            let port = t.split_once(':').map(|(_, p)| format!(":{p}")).unwrap_or_default();
+            let port = port.map(|p| format!(":{p}")).unwrap_or_default();
             return Err(bad(&format!(
                 "{addr} has bits set beyond the first {prefix}, so this would open the whole network \
                  {net}/{prefix} ({} addresses); did you mean {addr}/32{port} (this one host) or {net}/{prefix}{port} \

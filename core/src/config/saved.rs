@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::table::json_text;
-use super::{default_data_dir, Config, Setting, Via, SETTINGS};
+use super::{default_data_dir, Config, Setting, Via};
 
 /// The desktop app's settings file.
 pub const SETTINGS_FILE: &str = "settings.json";
@@ -63,9 +63,7 @@ pub fn saved_cert_names(path: &Path) -> Result<Vec<String>, SavedNamesError> {
         Err(e) => return Err(fail(e.to_string())),
     };
     let json: Value = serde_json::from_slice(&bytes).map_err(|e| fail(format!("not JSON ({e})")))?;
-    let Some(spec) = SETTINGS.iter().find(|s| s.id == Setting::CertHostnames) else {
-        return Ok(Vec::new());
-    };
+    let spec = Setting::CertHostnames.spec();
     let Some(value) = json.get(spec.key).filter(|v| !v.is_null()) else {
         return Ok(Vec::new());
     };

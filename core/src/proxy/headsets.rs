@@ -7,7 +7,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::headsets::{advice, announce::Announcer, Book};
-use crate::status::{LogLevel, StatusHub};
+use crate::status::StatusHub;
+use crate::status_log;
 
 /// After publishing, changes wait this long to be published together: a flood of handshakes
 /// costs a few status updates a second, and a refusal still shows well within a second.
@@ -30,14 +31,11 @@ pub async fn publish_loop(book: Arc<Book>, hub: StatusHub, shutdown: Cancellatio
         });
         let list = book.render(ctx);
         for line in announcer.lines(&list, std::time::Instant::now()) {
-            let level = if line.warn {
-                tracing::warn!("{}", line.msg);
-                LogLevel::Warn
+            if line.warn {
+                status_log!(hub, warn, "{}", line.msg);
             } else {
-                tracing::info!("{}", line.msg);
-                LogLevel::Info
-            };
-            hub.log(level, line.msg);
+                status_log!(hub, info, "{}", line.msg);
+            }
         }
         // A request that changed nothing visible (a later "last seen") wakes no status reader.
         if hub.read(|s| s.headsets != list) {

@@ -4,7 +4,7 @@
 //! tunnel sits idle too long, or the gateway shuts down. The reason it ended names the sender of
 //! the first WebSocket Close frame when there was one (`wsclose`).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,6 +23,7 @@ use super::sessions::Session;
 use super::wsclose::{self, CloseWatch, FirstCloseCell, Side};
 use super::{ConnSlot, Shared};
 use crate::connector::describe_io_error;
+use crate::headsets::book::client_ip;
 use crate::health::checker::DownSignal;
 use crate::status::BackendState;
 
@@ -35,13 +36,6 @@ const BUF: usize = 16 * 1024;
 const SMALL_BUF: usize = 1024;
 /// A direction that waited this long for data gives its big buffer back.
 const RELEASE_AFTER_IDLE: Duration = Duration::from_secs(1);
-
-fn client_ip(peer: SocketAddr) -> IpAddr {
-    match peer.ip() {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
-        ip => ip,
-    }
-}
 
 /// `slot` goes with the tunnel, so open tunnels count against `max_connections`.
 pub async fn forward(
