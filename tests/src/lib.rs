@@ -45,6 +45,11 @@ pub fn screenshots_dir() -> Option<std::path::PathBuf> {
     Some(workspace.join(dir))
 }
 
+/// A Quest 3's User-Agent: Meta's example agent ("Browser Specs",
+/// developers.meta.com/horizon/documentation/web/browser-specs/).
+pub const QUEST_3: &str = "Mozilla/5.0 (X11; Linux x86_64; Quest 3) AppleWebKit/537.36 (KHTML, like Gecko) \
+                           OculusBrowser/39.2.0.0.56.754450099 Chrome/136.0.7103.177 VR Safari/537.36";
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(0)
 }

@@ -14,14 +14,11 @@ use cxr_gate_core::Gateway;
 use cxr_gate_tests::chromium::{
     body_text, missing_tools, poll, run_flow, skip_without, target_dir, Browser, LoopbackGate, Options,
 };
-use cxr_gate_tests::free_port;
+use cxr_gate_tests::{free_port, QUEST_3};
 use fantoccini::{Client, Locator};
 use serde_json::json;
 use tokio::sync::watch;
 
-/// Meta's example agent ("Browser Specs", developers.meta.com/horizon/documentation/web/browser-specs/).
-const QUEST_3: &str = "Mozilla/5.0 (X11; Linux x86_64; Quest 3) AppleWebKit/537.36 (KHTML, like Gecko) \
-                       OculusBrowser/39.2.0.0.56.754450099 Chrome/136.0.7103.177 VR Safari/537.36";
 const WITHIN: Duration = Duration::from_secs(20);
 
 /// Waits until the headset at 127.0.0.1 is in `state`; returns its record.

@@ -18,8 +18,6 @@ use tokio::io::AsyncWriteExt;
 use tokio_tungstenite::tungstenite::Message;
 
 const T: Duration = Duration::from_secs(15);
-const QUEST_3: &str = "Mozilla/5.0 (X11; Linux x86_64; Quest 3) AppleWebKit/537.36 (KHTML, like Gecko) \
-                       OculusBrowser/39.2.0.0.56.754450099 Chrome/136.0.7103.177 VR Safari/537.36";
 
 /// `openssl s_client -verify_return_error` from `source`: it ends the handshake with an alert.
 fn openssl_refuses(source: Ipv4Addr, port: u16) -> Result<String> {
@@ -269,5 +267,27 @@ async fn a_session_is_closed_by_whoever_sent_the_close_frame_with_its_code() -> 
     assert!(sentence.contains("1011 internal error") && sentence.contains("closed by the runtime"), "{sentence}");
     h.gw.shutdown().await;
     task.abort();
+    Ok(())
+}
+
+// A wss:// session on `/` (the bare `wss://host:48322` URL) and a preflight to `/` load no page:
+// the book must not say the headset saw the trust page.
+#[tokio::test]
+async fn a_session_or_preflight_on_the_root_is_not_the_trust_page() -> Result<()> {
+    let echo = EchoServer::start("127.0.0.1:0".parse()?).await?;
+    let h = Harness::start(echo.addr(), |_| {}).await?;
+    h.wait_backend(cxr_gate_core::BackendState::Up).await?;
+    let preflight = "OPTIONS / HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: https://app.example\r\n\
+                     Access-Control-Request-Method: GET\r\nConnection: close\r\n\r\n";
+    let answer = https_raw(&h.tls, h.port, preflight.as_bytes(), Duration::from_secs(5)).await?;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let (mut ws, _) = wss_connect(&h.tls, h.port, "/", &[("user-agent", QUEST_3)]).await?;
+    echo_once(&mut ws, "hi").await?;
+    let st = wait_headset(&h, "connected", |s| state_of(s, "127.0.0.1") == Some(HeadsetState::Connected)).await?;
+    let rec = &st.headsets[0];
+    assert_eq!(rec.pages.trust_page_ms, None, "{rec:#?}");
+    drop(ws);
+    h.gw.shutdown().await;
+    echo.stop().await;
     Ok(())
 }

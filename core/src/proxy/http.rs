@@ -174,11 +174,20 @@ async fn handle(shared: Arc<Shared>, ctx: Arc<ConnCtx>, req: Request<hyper::body
 fn note_headset<B>(shared: &Shared, ctx: &ConnCtx, req: &Request<B>) {
     use crate::headsets::Page;
     let path = req.uri().path();
-    let page = match path {
-        "/" | "/index.html" => Page::Trust,
-        "/health" => Page::Health,
-        p if super::webapp::is_app_path(p) => Page::App,
-        _ => Page::Other,
+    // As `handle` dispatches: a preflight or an upgrade (a wss:// session to `/` included) never
+    // loads a page, and only GET and HEAD are answered with one outside `/app/`.
+    let page = if req.method() == Method::OPTIONS || is_websocket_upgrade(req) {
+        Page::Other
+    } else if super::webapp::is_app_path(path) {
+        Page::App
+    } else if req.method() != Method::GET && req.method() != Method::HEAD {
+        Page::Other
+    } else {
+        match path {
+            "/" | "/index.html" => Page::Trust,
+            "/health" => Page::Health,
+            _ => Page::Other,
+        }
     };
     let ua = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());
     shared.headsets.request(ctx.peer, ctx.local, ua, page);
