@@ -377,9 +377,11 @@ async fn run_checks(
                 Ok::<_, String>(c.find(Locator::Css(&css)).await.ok())
             };
             match (chip("127.0.0.2", "refused").await?, chip("127.0.0.1", "connected").await?) {
-                (Some(r), Some(k)) => {
-                    Ok(Some((r.text().await.unwrap_or_default(), k.text().await.unwrap_or_default())))
-                }
+                // A row redrawn between the find and the read is stale: look again.
+                (Some(r), Some(k)) => match (r.text().await, k.text().await) {
+                    (Ok(r), Ok(k)) => Ok(Some((r, k))),
+                    _ => Ok(None),
+                },
                 _ => Ok(None),
             }
         })
