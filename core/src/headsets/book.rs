@@ -12,6 +12,7 @@ use super::advice::{self, Context, SHORT_SESSION};
 use super::agent::{self, MAX_UA};
 use super::model::{Headset, LastSession, TlsOutcome, TlsResult};
 use super::now_ms;
+use crate::net::addr::{unmapped, unmapped_socket};
 
 /// Headsets kept: a room of headsets fits many times over; an address flood cannot grow it.
 pub const CAP: usize = 64;
@@ -57,14 +58,11 @@ pub struct Book {
 
 /// A v4-mapped IPv6 peer is the IPv4 client it stands for.
 pub fn client_ip(peer: SocketAddr) -> IpAddr {
-    match peer.ip() {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
-        ip => ip,
-    }
+    unmapped(peer.ip())
 }
 
 fn reached(local: SocketAddr) -> String {
-    SocketAddr::new(client_ip(local), local.port()).to_string()
+    unmapped_socket(local).to_string()
 }
 
 impl Book {

@@ -18,6 +18,7 @@ use super::io::{HeadAfterBody, HeadDeadlineIo};
 use super::pages;
 use super::response::{set_cors, text, with_type, Body};
 use super::{ConnSlot, Shared};
+use crate::net::addr::url_host;
 use crate::status::BackendState;
 
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -193,16 +194,6 @@ fn note_headset<B>(shared: &Shared, ctx: &ConnCtx, req: &Request<B>) {
     shared.headsets.request(ctx.peer, ctx.local, ua, page);
 }
 
-fn host_for_url(local: SocketAddr) -> String {
-    match local {
-        SocketAddr::V4(a) => a.ip().to_string(),
-        SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => format!("[{}]", a.ip()),
-        },
-    }
-}
-
 fn page(shared: &Shared, ctx: &ConnCtx, req: &Request<hyper::body::Incoming>) -> Response<Body> {
     let path = req.uri().path();
     if req.method() != Method::GET && req.method() != Method::HEAD {
@@ -215,13 +206,13 @@ fn page(shared: &Shared, ctx: &ConnCtx, req: &Request<hyper::body::Incoming>) ->
     }
     match path {
         "/" | "/index.html" => {
-            let url = format!("wss://{}:{}", host_for_url(ctx.local), ctx.local.port());
+            let url = format!("wss://{}:{}", url_host(ctx.local.ip()), ctx.local.port());
             let cert = shared.certs.info();
             let ca = cert
                 .as_ref()
                 .and_then(|c| c.ca.as_ref())
                 .map(|c| pages::CaView { common_name: &c.common_name, fingerprint_sha256: &c.fingerprint_sha256 });
-            let app = super::webapp::link(shared, &host_for_url(ctx.local), ctx.local.port());
+            let app = super::webapp::link(shared, &url_host(ctx.local.ip()), ctx.local.port());
             let page = pages::trust_page(&url, crate::VERSION, ca.as_ref(), app.as_deref());
             let mut r = with_type(page, "text/html; charset=utf-8");
             // A reused connection after this page made the WebXR client see a spurious 501.
