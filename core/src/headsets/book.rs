@@ -14,7 +14,7 @@ use super::advice::{self, Context, SHORT_SESSION};
 use super::agent::{self, MAX_UA};
 use super::model::{Headset, LastSession, TlsOutcome, TlsResult};
 use super::now_ms;
-use crate::net::addr::{unmapped, unmapped_socket};
+use crate::addr::{unmapped, unmapped_socket};
 
 /// Headsets kept: a room of headsets fits many times over; an address flood cannot grow it. When
 /// every record has a session open, a new address is not recorded (see [`Book::churn`]).

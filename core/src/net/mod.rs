@@ -1,9 +1,7 @@
 //! Local network facts the status shows: which LAN interfaces and IPs this machine has (`lan`) and
-//! which of the gateway's and the runtime's ports are taken (`ports`); how an address is named
-//! (`addr`: an IPv4-mapped IPv6 peer is its IPv4 address). Nothing here sends a packet: interfaces
-//! come from the OS (netlink / getifaddrs / IP Helper) and port checks are bind tests.
+//! which of the gateway's and the runtime's ports are taken (`ports`). Nothing here sends a packet:
+//! interfaces come from the OS (netlink / getifaddrs / IP Helper) and port checks are bind tests.
 
-pub mod addr;
 pub mod lan;
 pub mod ports;
 

@@ -18,8 +18,8 @@ use super::io::{HeadAfterBody, HeadDeadlineIo};
 use super::pages;
 use super::response::{set_cors, text, with_type, Body};
 use super::{ConnSlot, Shared};
+use crate::addr::url_host;
 use crate::headsets::Handshake;
-use crate::net::addr::url_host;
 use crate::status::BackendState;
 
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;

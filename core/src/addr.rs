@@ -1,6 +1,7 @@
 //! Addresses as the gate names them: an IPv4-mapped IPv6 address (`::ffff:192.168.1.50`, what a
 //! dual-stack socket reports for an IPv4 peer) is the IPv4 address it stands for, in the book, the
-//! log, `X-Forwarded-For` and the links given to a headset.
+//! log, `X-Forwarded-For` and the links given to a headset. A module of its own, depending on
+//! nothing: `net` reads the status, which holds the headset book's model.
 
 use std::net::{IpAddr, SocketAddr};
 
