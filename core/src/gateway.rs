@@ -283,7 +283,8 @@ impl Gateway {
         S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
     {
         let slot = crate::proxy::ConnSlot::default();
-        crate::proxy::http::serve(self.inner.shared.clone(), io, peer, local, slot).await;
+        let handshake = crate::headsets::Handshake::default();
+        crate::proxy::http::serve(self.inner.shared.clone(), io, peer, local, handshake, slot).await;
     }
 
     /// Closes and re-binds the listener (tray "Restart proxy"); open tunnels stay up.

@@ -88,9 +88,11 @@ pub async fn status_pump<R: Runtime>(app: AppHandle<R>, mut rx: watch::Receiver<
             tracing::info!("{title}: {body}");
             notify::show(&app, &title, &body);
         }
-        for (title, body) in refusals.observe(&s) {
+        for (title, body) in refusals.observe(&s, std::time::Instant::now()) {
             notify::show(&app, &title, &body);
         }
+        // Held-back refusals are summed up when due, even if the status does not change.
+        let due = refusals.due().map(tokio::time::Instant::from_std);
         tokio::select! {
             changed = rx.changed() => if changed.is_err() {
                 return; // gateway gone
@@ -98,6 +100,7 @@ pub async fn status_pump<R: Runtime>(app: AppHandle<R>, mut rx: watch::Receiver<
             changed = shown.changed() => if changed.is_err() {
                 return; // app state gone
             },
+            _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {}
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -50,8 +50,7 @@ async fn log_shows(p: &ProxyProcess, needle: &str) -> Result<String> {
 }
 
 async fn health(p: &ProxyProcess) -> Result<serde_json::Value> {
-    let (_, body) = https_get(&p.tls, p.port, "/health").await?;
-    Ok(serde_json::from_slice(&body)?)
+    health_of(p.port, &p.tls).await
 }
 
 fn lines_with(log: &str, needle: &str) -> usize {
@@ -138,6 +137,42 @@ async fn refusals_from_3000_addresses_keep_the_book_log_and_memory_small() -> Re
         assert!(b.resident < a.resident + 32 * 1024, "RSS grew from {} to {} KiB", a.resident, b.resident);
     }
     Ok(())
+}
+
+// A session makes no book events of its own: before, refusals from 64 other addresses dropped the
+// connected headset from the book, and `/health`'s `connected` went from 1 to 0 with the session
+// still open.
+#[tokio::test]
+async fn refusals_from_100_addresses_do_not_drop_a_connected_headset() -> Result<()> {
+    let echo = EchoServer::start("127.0.0.1:0".parse()?).await?;
+    let h = Harness::start(echo.addr(), |_| {}).await?;
+    h.wait_backend(cxr_gate_core::BackendState::Up).await?;
+    let (mut ws, _) = wss_connect(&h.tls, h.port, "/sign_in", &[("user-agent", QUEST_3)]).await?;
+    echo_once(&mut ws, "hi").await?;
+    wait_headset(&h, "connected", |s| state_of(s, "127.0.0.1") == Some(HeadsetState::Connected)).await?;
+    let mut set = tokio::task::JoinSet::new();
+    for i in 0..100u8 {
+        let port = h.port;
+        set.spawn(async move { refuse_certificate_from(Ipv4Addr::new(127, 0, 1, 1 + i), port).await });
+    }
+    while let Some(r) = set.join_next().await {
+        r??;
+    }
+    let refused = |s: &Status| s.headsets.iter().filter(|r| r.advice.state == HeadsetState::Refused).count();
+    let st = wait_headset(&h, "a full book", |s| s.headsets.len() == CAP && refused(s) == CAP - 1).await?;
+    assert_eq!(state_of(&st, "127.0.0.1"), Some(HeadsetState::Connected));
+    let health = health_of(h.port, &h.tls).await?;
+    assert_eq!(health["headsets"], serde_json::json!({"seen": CAP, "refused": CAP - 1, "connected": 1}), "{health}");
+    echo_once(&mut ws, "still there").await?;
+    drop(ws);
+    h.gw.shutdown().await;
+    echo.stop().await;
+    Ok(())
+}
+
+async fn health_of(port: u16, tls: &std::sync::Arc<rustls::ClientConfig>) -> Result<serde_json::Value> {
+    let (_, body) = https_get(tls, port, "/health").await?;
+    Ok(serde_json::from_slice(&body)?)
 }
 
 async fn wait_headset(h: &Harness, what: &str, pred: impl Fn(&Status) -> bool) -> Result<Status> {

@@ -7,13 +7,20 @@
 pub mod advice;
 pub mod agent;
 pub mod announce;
+#[cfg(test)]
+mod bench;
 pub mod book;
 pub mod model;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use book::{Book, Page, CAP};
+pub use book::{Book, Handshake, Page, CAP};
 pub use model::{Headset, HeadsetCounts, HeadsetState};
+
+/// A Quest 3's Quest Browser, for the tests.
+#[cfg(test)]
+pub(crate) const QUEST_3_UA: &str = "Mozilla/5.0 (X11; Linux x86_64; Quest 3) AppleWebKit/537.36 (KHTML, like Gecko) \
+                                     OculusBrowser/39.2.0.0.56.754450099 Chrome/136.0.7103.177 VR Safari/537.36";
 
 /// Milliseconds since the Unix epoch (as the status counts time).
 pub(crate) fn now_ms() -> u64 {

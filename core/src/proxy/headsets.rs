@@ -17,7 +17,7 @@ pub const COALESCE: Duration = Duration::from_millis(250);
 pub async fn publish_loop(book: Arc<Book>, hub: StatusHub, shutdown: CancellationToken) {
     let mut announcer = Announcer::new(std::time::Instant::now());
     loop {
-        let due = announcer.summary_due().map(tokio::time::Instant::from_std);
+        let due = announcer.due().map(tokio::time::Instant::from_std);
         tokio::select! {
             _ = shutdown.cancelled() => return,
             _ = book.changed() => {}

@@ -18,6 +18,8 @@ use super::io::{HeadAfterBody, HeadDeadlineIo};
 use super::pages;
 use super::response::{set_cors, text, with_type, Body};
 use super::{ConnSlot, Shared};
+use crate::addr::url_host;
+use crate::headsets::Handshake;
 use crate::status::BackendState;
 
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -27,6 +29,8 @@ pub const MAX_HEADERS: usize = 100;
 pub struct ConnCtx {
     pub peer: SocketAddr,
     pub local: SocketAddr,
+    /// This connection's TLS handshake, for the headset book.
+    handshake: Handshake,
     awaiting_head: Arc<AtomicBool>,
     /// Requests that reached the service so far.
     served: Arc<AtomicU64>,
@@ -100,17 +104,23 @@ fn is_websocket_key(v: &[u8]) -> bool {
     v.len() == 24 && v[..21].iter().all(b64) && b"AQgw".contains(&v[21]) && &v[22..] == b"=="
 }
 
-/// Serves one connection (TLS in the gateway; any byte stream in the fuzz target) until it closes,
-/// upgrades or the gateway stops.
-pub async fn serve<S>(shared: Arc<Shared>, tls: S, peer: SocketAddr, local: SocketAddr, slot: ConnSlot)
-where
+/// Serves one connection (TLS in the gateway, which completed `handshake`; any byte stream in the
+/// fuzz target) until it closes, upgrades or the gateway stops.
+pub async fn serve<S>(
+    shared: Arc<Shared>,
+    tls: S,
+    peer: SocketAddr,
+    local: SocketAddr,
+    handshake: Handshake,
+    slot: ConnSlot,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let head_timeout = shared.config.load().timeouts.request_head;
     let awaiting_head = Arc::new(AtomicBool::new(true));
     let served = Arc::new(AtomicU64::new(0));
     let io = HeadDeadlineIo::new(tls, awaiting_head.clone(), served.clone(), head_timeout);
-    let ctx = Arc::new(ConnCtx { peer, local, awaiting_head, served, slot });
+    let ctx = Arc::new(ConnCtx { peer, local, handshake, awaiting_head, served, slot });
     let svc_shared = shared.clone();
     let svc = service_fn(move |req| {
         let shared = svc_shared.clone();
@@ -190,17 +200,7 @@ fn note_headset<B>(shared: &Shared, ctx: &ConnCtx, req: &Request<B>) {
         }
     };
     let ua = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok());
-    shared.headsets.request(ctx.peer, ctx.local, ua, page);
-}
-
-fn host_for_url(local: SocketAddr) -> String {
-    match local {
-        SocketAddr::V4(a) => a.ip().to_string(),
-        SocketAddr::V6(a) => match a.ip().to_ipv4_mapped() {
-            Some(v4) => v4.to_string(),
-            None => format!("[{}]", a.ip()),
-        },
-    }
+    shared.headsets.request(ctx.peer, ctx.local, &ctx.handshake, ua, page);
 }
 
 fn page(shared: &Shared, ctx: &ConnCtx, req: &Request<hyper::body::Incoming>) -> Response<Body> {
@@ -215,13 +215,13 @@ fn page(shared: &Shared, ctx: &ConnCtx, req: &Request<hyper::body::Incoming>) ->
     }
     match path {
         "/" | "/index.html" => {
-            let url = format!("wss://{}:{}", host_for_url(ctx.local), ctx.local.port());
+            let url = format!("wss://{}:{}", url_host(ctx.local.ip()), ctx.local.port());
             let cert = shared.certs.info();
             let ca = cert
                 .as_ref()
                 .and_then(|c| c.ca.as_ref())
                 .map(|c| pages::CaView { common_name: &c.common_name, fingerprint_sha256: &c.fingerprint_sha256 });
-            let app = super::webapp::link(shared, &host_for_url(ctx.local), ctx.local.port());
+            let app = super::webapp::link(shared, &url_host(ctx.local.ip()), ctx.local.port());
             let page = pages::trust_page(&url, crate::VERSION, ca.as_ref(), app.as_deref());
             let mut r = with_type(page, "text/html; charset=utf-8");
             // A reused connection after this page made the WebXR client see a spurious 501.

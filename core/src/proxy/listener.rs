@@ -108,9 +108,10 @@ async fn handle(shared: Arc<Shared>, tcp: TcpStream, peer: SocketAddr, slot: Con
             return;
         }
     };
+    // The certificate this connection's handshake was made with: its requests speak for it alone.
     let fingerprint = shared.certs.fingerprint();
-    shared.headsets.tls_trusted(peer, local, fingerprint.as_deref());
-    super::http::serve(shared, tls, peer, local, slot).await;
+    let handshake = shared.headsets.tls_trusted(peer, local, fingerprint.as_deref());
+    super::http::serve(shared, tls, peer, local, handshake, slot).await;
 }
 
 /// Why a handshake failed, for the headset book.
