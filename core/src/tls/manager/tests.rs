@@ -725,3 +725,28 @@ fn an_address_away_stays_in_new_certificates_for_thirty_days() {
         serde_json::from_slice(&fs::read(dir.path().join("cert-state.json")).unwrap()).unwrap();
     assert!(state["lan_last_seen"].get("10.99.0.2").is_none(), "forgotten: {state}");
 }
+
+#[test]
+fn a_mismatched_serving_pair_is_rewritten_from_memory_once_it_persists() {
+    let dir = tempfile::tempdir().unwrap();
+    let mgr = CertManager::new(dir.path(), None, vec![]);
+    let first = mgr.ensure(&[]).unwrap();
+    let key_path = dir.path().join("key.pem");
+    let key = fs::read(&key_path).unwrap();
+    // A key that is not the certificate's: a replacement in progress? Left alone at this check.
+    let foreign = KeyPair::generate().unwrap().serialize_pem();
+    write(&key_path, &foreign);
+    assert_eq!(mgr.ensure(&[]).unwrap().fingerprint_sha256, first.fingerprint_sha256);
+    assert_eq!(fs::read_to_string(&key_path).unwrap(), foreign);
+    assert!(mgr.take_events().is_empty());
+    // Still there at the next check: rewritten from memory, said once.
+    assert_eq!(mgr.ensure(&[]).unwrap().fingerprint_sha256, first.fingerprint_sha256);
+    assert_eq!(fs::read(&key_path).unwrap(), key);
+    let events = mgr.take_events();
+    assert!(
+        matches!(events.as_slice(), [CertEvent::Repaired(what)] if what.contains("at two checks in a row")),
+        "{events:?}"
+    );
+    mgr.ensure(&[]).unwrap();
+    assert!(mgr.take_events().is_empty());
+}
