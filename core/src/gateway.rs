@@ -522,3 +522,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     gw.shutdown().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;
