@@ -282,6 +282,9 @@ fn key_file_is_private() {
     let key = dir.path().join("key.pem");
     let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&key), 0o600);
+    for ca_key in ["ca-key.pem", "ca-key.pem.bak"] {
+        assert_eq!(mode(&dir.path().join(ca_key)), 0o600, "{ca_key}");
+    }
     mgr.regenerate(&[], "test").unwrap();
     assert_eq!(mode(&key), 0o600);
     // No temp files left behind.
