@@ -162,6 +162,24 @@ fn write_new(path: &Path, data: &[u8], private: bool) -> io::Result<()> {
     file.sync_all()
 }
 
+/// A saved key readable by other users (copied around, or from an older version) is made private.
+#[cfg(unix)]
+pub(crate) fn make_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = fs::metadata(path) else {
+        return;
+    };
+    if meta.permissions().mode() & 0o077 != 0 {
+        match fs::set_permissions(path, fs::Permissions::from_mode(0o600)) {
+            Ok(()) => tracing::warn!("{} was readable by other users; made it private (0600)", path.display()),
+            Err(e) => tracing::warn!("{} is readable by other users and cannot be made private: {e}", path.display()),
+        }
+    }
+}
+
+#[cfg(not(unix))]
+pub(crate) fn make_private(_path: &Path) {}
+
 /// Tests stop this thread's writes after a given number of renames, as if the process died there
 /// (each file is written to a temp file and renamed: a crash leaves every file old or new).
 #[cfg(test)]
@@ -196,21 +214,3 @@ pub(crate) mod crash {
         LEFT.with(|l| l.set(l.get().map(|n| n.saturating_sub(1))));
     }
 }
-
-/// A saved key readable by other users (copied around, or from an older version) is made private.
-#[cfg(unix)]
-pub(crate) fn make_private(path: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let Ok(meta) = fs::metadata(path) else {
-        return;
-    };
-    if meta.permissions().mode() & 0o077 != 0 {
-        match fs::set_permissions(path, fs::Permissions::from_mode(0o600)) {
-            Ok(()) => tracing::warn!("{} was readable by other users; made it private (0600)", path.display()),
-            Err(e) => tracing::warn!("{} is readable by other users and cannot be made private: {e}", path.display()),
-        }
-    }
-}
-
-#[cfg(not(unix))]
-pub(crate) fn make_private(_path: &Path) {}

@@ -49,7 +49,7 @@ thread_local! {
 
 /// The CA found at a start, or why there is none to keep.
 enum AtStart {
-    Loaded(LocalCa),
+    Loaded(Box<LocalCa>),
     Missing { reason: String, existed: bool },
 }
 
@@ -76,7 +76,7 @@ impl CertManager {
             None => match self.load_at_start(&mut inner.book, files)? {
                 AtStart::Loaded(local) => match policy::ca_problem(&local.ca.facts, now) {
                     None => {
-                        inner.ca = Some(local);
+                        inner.ca = Some(*local);
                         return Ok(());
                     }
                     Some(reason) => (reason, true),
@@ -144,7 +144,7 @@ impl CertManager {
             Ok(Some(local)) => {
                 keep_copy(store, &local.files);
                 book.ca_files.lost = false;
-                return Ok(AtStart::Loaded(local));
+                return Ok(AtStart::Loaded(Box::new(local)));
             }
             Ok(None) => format!("{} and {} are missing", store.path(CA_FILE).display(), CA_KEY_FILE),
             Err(ref e) => e.to_string(),
@@ -162,7 +162,7 @@ impl CertManager {
                 book.unsaved = Some(format!("the CA was put back in memory but cannot be saved: {e}"));
             }
             book.ca_files.lost = false;
-            return Ok(AtStart::Loaded(local));
+            return Ok(AtStart::Loaded(Box::new(local)));
         }
         if store.path(CA_FILE).exists() || store.path(CA_COPY_FILE).exists() {
             book.ca_files.lost = true;
