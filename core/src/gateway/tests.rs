@@ -88,3 +88,34 @@ async fn certificate_work_waits_for_the_lock_off_the_async_threads() {
     assert!(gw.status().borrow().cert.as_ref().is_some_and(|c| c.sans.contains(&"gate.lan".to_string())));
     gw.shutdown().await;
 }
+
+/// A CA pair that stays mismatched while the gate runs: one line when it is seen, one when it is
+/// rewritten from the CA in use, then quiet (it was a warning at every LAN scan).
+#[tokio::test]
+async fn a_ca_pair_that_stays_mismatched_is_said_once_and_rewritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut config =
+        Config { listen: ([127, 0, 0, 1], port).into(), data_dir: dir.path().to_path_buf(), ..Config::default() };
+    config.lan_scan_interval = Duration::from_millis(50);
+    let gw = Gateway::start_parts(config, Parts { lan: Arc::new(NoLan), ..Parts::default() }).await.unwrap();
+    let key_path = dir.path().join("ca-key.pem");
+    let key = std::fs::read(&key_path).unwrap();
+    let other = tempfile::tempdir().unwrap();
+    CertManager::new(other.path(), None, vec![]).ensure(&[]).unwrap();
+    std::fs::write(&key_path, std::fs::read(other.path().join("ca-key.pem")).unwrap()).unwrap();
+    let at = Instant::now();
+    while std::fs::read(&key_path).unwrap() != key {
+        assert!(at.elapsed() < Duration::from_secs(10), "not rewritten");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Ten scans more.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let st = gw.status().borrow().clone();
+    let lines: Vec<&str> = st.log.iter().map(|l| l.msg.as_str()).filter(|m| m.contains("ca-key.pem")).collect();
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert!(lines[0].contains("does not match") && lines[0].contains("at the next check"), "{}", lines[0]);
+    assert!(lines[1].contains("at two checks in a row") && lines[1].contains("rewrote the CA in use"), "{}", lines[1]);
+    assert_eq!(st.cert.and_then(|c| c.ca).and_then(|ca| ca.damaged), None);
+    gw.shutdown().await;
+}

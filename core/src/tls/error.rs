@@ -62,8 +62,8 @@ pub enum TlsError {
     #[error(
         "the local CA cannot be loaded ({reason}) and no kept copy of it matches ({}, {}); CXR Gate does not \
          replace it on its own, because every device that installed it would have to install a new one. \
-         Put back ca.pem and ca-key.pem from a backup, or make a new CA on purpose: New CA… in the window, \
-         or `cxr-gate-proxy --rotate-ca`",
+         Put back ca.pem and ca-key.pem from a backup, or make a new CA on purpose: New CA… in the window's \
+         Certificate card, or `cxr-gate-proxy --rotate-ca`",
         copies[0].display(),
         copies[1].display()
     )]

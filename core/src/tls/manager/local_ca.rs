@@ -290,11 +290,12 @@ fn check_ca(store: &Store, book: &mut Book, local: &LocalCa) -> Option<LocalCa> 
     let fingerprint = &local.ca.facts.fingerprint;
     let kept = format!("the CA in use (SHA-256 {fingerprint}), devices keep trusting it");
     rewrite(store, book, (CA_FILE, CA_KEY_FILE), &local.files, &what, &kept);
-    book.ca_files.mismatch = None;
     book.ca_files.damaged = book.unsaved.clone();
     if book.unsaved.is_none() {
+        book.ca_files.mismatch = None;
         keep_copy(store, &local.files);
     }
+    // A rewrite that failed keeps the mismatch on record: retried at every check, said the same way.
     None
 }
 
