@@ -159,7 +159,8 @@ impl CertManager {
             tracing::warn!("{note}");
             book.note(note);
             if let Err(e) = save(store, &local.files) {
-                book.unsaved = Some(format!("the CA was put back in memory but cannot be saved: {e}"));
+                let why = format!("the CA was put back in memory but cannot be saved: {e}");
+                (book.unsaved, book.ca_files.damaged) = (Some(why.clone()), Some(why));
             }
             book.ca_files.lost = false;
             return Ok(AtStart::Loaded(Box::new(local)));
