@@ -32,6 +32,13 @@ pub enum GatewayError {
     Cert(#[from] crate::tls::TlsError),
     #[error("the gateway has shut down")]
     Stopped,
+    #[error("the certificate work stopped: {0}")]
+    Blocking(String),
+}
+
+/// Runs certificate work (the data dir's lock, file I/O, key generation) off the async workers.
+async fn blocking<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, GatewayError> {
+    tokio::task::spawn_blocking(work).await.map_err(|e| GatewayError::Blocking(e.to_string()))
 }
 
 /// While the port is taken by someone else, binding is retried this often.
@@ -118,7 +125,8 @@ impl Gateway {
 
         let certs =
             Arc::new(CertManager::new(&config.data_dir, config.custom_cert.clone(), config.cert_hostnames.clone()));
-        refresh_cert(&certs, &hub, &ifaces);
+        let (c, h, i) = (certs.clone(), hub.clone(), ifaces.clone());
+        blocking(move || refresh_cert(&c, &h, &i)).await?;
         let tls = crate::tls::server_config(certs.resolver())?;
 
         let health = Health::new(
@@ -214,8 +222,13 @@ impl Gateway {
             changed.push("health checks");
         }
         if old.cert_hostnames != config.cert_hostnames || old.custom_cert != config.custom_cert {
-            shared.certs.reconfigure(config.custom_cert.clone(), config.cert_hostnames.clone());
-            refresh_cert(&shared.certs, &shared.hub, &shared.hub.snapshot().lan);
+            let (certs, hub) = (shared.certs.clone(), shared.hub.clone());
+            let (custom, names) = (config.custom_cert.clone(), config.cert_hostnames.clone());
+            blocking(move || {
+                certs.reconfigure(custom, names);
+                refresh_cert(&certs, &hub, &hub.snapshot().lan);
+            })
+            .await?;
             changed.push("certificate");
         }
         if old.allowed_backends != config.allowed_backends {
@@ -242,7 +255,8 @@ impl Gateway {
     pub async fn regenerate_cert(&self) -> Result<CertInfo, GatewayError> {
         let shared = &self.inner.shared;
         let ips = lan::cert_ips(&shared.hub.snapshot().lan);
-        let info = shared.certs.regenerate(&ips, "requested by the user")?;
+        let certs = shared.certs.clone();
+        let info = blocking(move || certs.regenerate(&ips, "requested by the user")).await??;
         status_log!(
             shared.hub,
             warn,
@@ -257,7 +271,8 @@ impl Gateway {
     pub async fn rotate_ca(&self) -> Result<CertInfo, GatewayError> {
         let shared = &self.inner.shared;
         let ips = lan::cert_ips(&shared.hub.snapshot().lan);
-        let info = shared.certs.rotate_ca(&ips, "requested by the user")?;
+        let certs = shared.certs.clone();
+        let info = blocking(move || certs.rotate_ca(&ips, "requested by the user")).await??;
         let ca = info.ca.as_ref().map(|c| c.fingerprint_sha256.clone()).unwrap_or_default();
         status_log!(shared.hub, warn, "new local CA {ca}: every device must install it again (/ca.crt)");
         self.after_new_cert(info).await
@@ -268,6 +283,7 @@ impl Gateway {
         shared.hub.update(|s| {
             s.cert = Some(info.clone());
             s.cert_error = None;
+            s.ca_lost = false;
         });
         if self.listen_error().is_some() {
             self.bind_listener().await;
@@ -426,12 +442,20 @@ fn refresh_cert(certs: &CertManager, hub: &StatusHub, ifaces: &[LanInterface]) {
             if let Some(why) = info.unsaved.as_ref().filter(|w| before.and_then(|b| b.unsaved.as_ref()) != Some(w)) {
                 status_log!(hub, error, "{why}");
             }
+            let damaged = |c: &CertInfo| c.ca.as_ref().and_then(|ca| ca.damaged.clone());
+            if let Some(why) = damaged(&info).filter(|w| before.and_then(damaged).as_ref() != Some(w)) {
+                if info.unsaved.as_ref() != Some(&why) {
+                    status_log!(hub, warn, "the local CA's files: {why}");
+                }
+            }
             hub.update(|s| {
                 s.cert = Some(info);
                 s.cert_error = None;
+                s.ca_lost = false;
             });
         }
         Err(e) => {
+            let lost = matches!(e, crate::tls::TlsError::CaLost { .. });
             let msg = e.to_string();
             if shown.cert_error.as_ref() != Some(&msg) {
                 let keep = if certs.info().is_some() { "; still serving the last good certificate" } else { "" };
@@ -440,6 +464,7 @@ fn refresh_cert(certs: &CertManager, hub: &StatusHub, ifaces: &[LanInterface]) {
             hub.update(|s| {
                 s.cert = certs.info();
                 s.cert_error = Some(msg);
+                s.ca_lost = lost;
             });
         }
     }
@@ -498,3 +523,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     gw.shutdown().await;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -123,6 +123,10 @@ pub struct CaInfo {
     pub permitted: Vec<String>,
     /// Not the CA of the previous run: devices that installed the old one must install this one.
     pub changed_since_last_run: bool,
+    /// Why `ca.pem`/`ca-key.pem` on disk are not this CA, while that lasts (a pair that does not
+    /// match is rewritten from memory at the next check; a rewrite that failed stays here).
+    #[serde(default)]
+    pub damaged: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -216,6 +220,11 @@ pub struct Status {
     pub cert: Option<CertInfo>,
     /// Why no certificate could be made or loaded.
     pub cert_error: Option<String>,
+    /// The local CA's files are damaged and no kept copy matches: nothing is served until they
+    /// are put back or a new CA is made on purpose (`cert_error` says how). A new CA is never made
+    /// on its own, since every device that installed this one would have to install it again.
+    #[serde(default)]
+    pub ca_lost: bool,
     pub lan: Vec<LanInterface>,
     pub ports: PortChecks,
     pub sessions: Vec<SessionInfo>,

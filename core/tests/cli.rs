@@ -249,3 +249,99 @@ async fn serves_a_real_wss_client_end_to_end_and_stops_cleanly_when_asked() {
     assert!(err.contains("closed after") && err.contains("(shutdown)"), "session end not logged: {err}");
     assert!(err.contains(&format!("shutting down ({})", stop_reason())), "no reason for the shutdown logged: {err}");
 }
+
+/// Starts the binary on `dir`; once it listens, returns its banner up to the addresses and kills
+/// it. If it exits instead: its exit code and stderr.
+fn start_once(dir: &std::path::Path) -> Result<String, (Option<i32>, String)> {
+    let mut cmd = Command::new(bin());
+    cmd.args(["--listen", &format!("127.0.0.1:{}", free_port()), "--data-dir", dir.to_str().unwrap()])
+        .env_remove("BACKEND_HOST")
+        .env_remove("PROXY_PORT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = Running(cmd.spawn().unwrap());
+    let mut banner = String::new();
+    for line in BufReader::new(child.0.stdout.take().unwrap()).lines().map_while(Result::ok) {
+        if line.contains("open on the headset") {
+            return Ok(banner);
+        }
+        banner.push_str(&line);
+        banner.push('\n');
+    }
+    let status = child.0.wait().unwrap();
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().unwrap(), &mut err).unwrap();
+    Err((status.code(), err))
+}
+
+/// The local CA's fingerprint in a banner (start) or in `--rotate-ca`'s output.
+fn ca_in(out: &str) -> String {
+    let from = out.find("local CA").unwrap_or_else(|| panic!("no CA in {out}"));
+    let line = out[from..].lines().find(|l| l.trim_start().starts_with("SHA-256 ")).unwrap();
+    line.trim_start().trim_start_matches("SHA-256 ").to_string()
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// Issue 27's measured case: a data dir, a copy of it rotated with `--rotate-ca`, and the two CA
+/// pairs mixed. Each start made a third CA, so every device would have had to install again.
+#[test]
+fn mixing_a_ca_pair_with_its_rotated_copy_never_makes_a_third_ca() {
+    let first = tempfile::tempdir().unwrap();
+    let old = ca_in(&start_once(first.path()).unwrap_or_else(|e| panic!("first start: {e:?}")));
+    let rotated = tempfile::tempdir().unwrap();
+    copy_dir(first.path(), rotated.path());
+    let out = Command::new(bin())
+        .args(["--rotate-ca", "--data-dir", rotated.path().to_str().unwrap()])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let new = ca_in(&String::from_utf8_lossy(&out.stdout));
+    assert_ne!(new, old);
+    let cases = [
+        ("the new ca.pem beside the old key", first.path(), rotated.path(), "ca.pem"),
+        ("the new key beside the old ca.pem", first.path(), rotated.path(), "ca-key.pem"),
+        ("the rotated dir with the old key", rotated.path(), first.path(), "ca-key.pem"),
+        ("the rotated dir with the old ca.pem", rotated.path(), first.path(), "ca.pem"),
+    ];
+    for (what, base, other, file) in cases {
+        let mixed = tempfile::tempdir().unwrap();
+        copy_dir(base, mixed.path());
+        std::fs::copy(other.join(file), mixed.path().join(file)).unwrap();
+        let banner = start_once(mixed.path()).unwrap_or_else(|(code, err)| panic!("{what}: exit {code:?}: {err}"));
+        let got = ca_in(&banner);
+        assert!(got == old || got == new, "{what}: a third CA {got}\n{banner}");
+        assert!(banner.contains("NOTE: the local CA's files were damaged"), "{what}: not said\n{banner}");
+        println!("{what}: the {} CA, put back", if got == old { "old" } else { "new" });
+    }
+}
+
+#[test]
+fn a_ca_whose_key_is_lost_exits_3_and_no_new_ca_is_made() {
+    let dir = tempfile::tempdir().unwrap();
+    start_once(dir.path()).unwrap_or_else(|e| panic!("first start: {e:?}"));
+    let ca = std::fs::read(dir.path().join("ca.pem")).unwrap();
+    // The key and its kept copy are gone: the CA devices installed can sign nothing any more.
+    std::fs::remove_file(dir.path().join("ca-key.pem")).unwrap();
+    std::fs::remove_file(dir.path().join("ca-key.pem.bak")).unwrap();
+    let Err((code, stderr)) = start_once(dir.path()) else {
+        panic!("started with a new CA");
+    };
+    assert_eq!(code, Some(3), "{stderr}");
+    let lines = reason(&stderr);
+    assert_eq!(lines.len(), 1, "{stderr}");
+    for part in ["ca-key.pem", "does not replace it on its own", "--rotate-ca"] {
+        assert!(lines[0].contains(part), "{part:?} in {}", lines[0]);
+    }
+    assert_eq!(std::fs::read(dir.path().join("ca.pem")).unwrap(), ca, "ca.pem untouched");
+    assert!(!dir.path().join("ca-key.pem").exists());
+}

@@ -213,6 +213,11 @@ fn damage(path: &Path, how: &str) -> Result<()> {
 
 const DAMAGES: [&str; 4] = ["deleted", "truncated", "garbage", "empty"];
 
+/// How many times the status log says a certificate file was rewritten.
+fn rewrites(st: &cxr_gate_core::Status) -> usize {
+    st.log.iter().filter(|l| l.msg.contains("rewrote the certificate in use")).count()
+}
+
 /// While running: the generated key or certificate deleted, truncated, emptied or garbled is
 /// rewritten from the certificate in use (same fingerprint, so headsets need not trust again);
 /// sessions stay up and other files in the data dir are untouched.
@@ -230,6 +235,7 @@ async fn damaged_certificate_files_are_restored_while_running() -> Result<()> {
     let mut cases = 0;
     for file in ["key.pem", "cert.pem"] {
         for how in DAMAGES {
+            let before = rewrites(&h.gw.status().borrow());
             damage(&dir.join(file), how)?;
             let at = Instant::now();
             loop {
@@ -243,6 +249,9 @@ async fn damaged_certificate_files_are_restored_while_running() -> Result<()> {
             }
             worst = worst.max(at.elapsed());
             cases += 1;
+            // The files are back before the check that wrote them has published its status and log.
+            let mut rx = h.gw.status();
+            let _ = tokio::time::timeout(T, rx.wait_for(|s| rewrites(s) > before)).await;
             let st = h.gw.status().borrow().clone();
             let served = st.cert.as_ref().map(|c| c.fingerprint_sha256.clone()).unwrap_or_default();
             ensure!(served == fingerprint, "{file} {how}: the served certificate changed");

@@ -85,8 +85,19 @@ async fn health_keeps_its_fields_and_never_carries_the_log_or_session_paths() ->
     keys.sort();
     assert_eq!(
         keys,
-        ["active_sessions", "backend", "headsets", "last_error", "routed", "since_ms", "state", "version"]
+        [
+            "active_sessions",
+            "backend",
+            "ca_damaged",
+            "headsets",
+            "last_error",
+            "routed",
+            "since_ms",
+            "state",
+            "version"
+        ]
     );
+    assert_eq!(v["ca_damaged"], false);
     // The headset book in counts only (tests/tests/headsets.rs checks them against refusals).
     let mut counts: Vec<&str> =
         v["headsets"].as_object().map(|o| o.keys().map(String::as_str).collect()).unwrap_or_default();

@@ -9,6 +9,8 @@ function draw(v) {
   const errP = $("cert-error");
   errP.hidden = !v.cert_error;
   setText(errP, v.cert_error || "");
+  // The CA cannot be loaded and nothing kept matches: making a new one is the user's call.
+  $("ca-lost").hidden = !v.ca_lost;
   setText("cert-origin", c ? (c.origin === "custom" ? "Your certificate" : "Generated") : "");
   // Two buttons at a time: Regenerate for a generated certificate, the way back for a custom one.
   const custom = !!(c && c.origin === "custom");
@@ -72,6 +74,9 @@ function drawCa(ca) {
   setText("ca-fingerprint", ca.fingerprint_sha256);
   setText("ca-path", ca.cert_path);
   setText("ca-expiry", dateTime(ca.not_after_ms));
+  // Its files on disk are not this CA (rewritten from memory at the next check, or cannot be).
+  $("ca-damaged").hidden = !ca.damaged;
+  setText("ca-damaged", ca.damaged ? `Its files: ${ca.damaged}` : "");
   // A long list of networks and names: folded, its size in the summary.
   setText("ca-permitted-summary", caScope(ca.permitted));
   setText("ca-permitted", ca.permitted.join(", "));
@@ -121,6 +126,7 @@ function wire() {
   command("cert-custom", "cert-msg", "Choose the certificate file…", () => invoke("choose_custom_cert"), "No file chosen; nothing changed.");
   command("cert-generated", "cert-msg", "", () => invoke("use_generated_cert"));
   command("ca-rotate", "ca-msg", "", () => invoke("rotate_ca"), "Kept the current CA.");
+  command("ca-lost-rotate", "cert-msg", "", () => invoke("rotate_ca"), "No new CA made; put back ca.pem and ca-key.pem to keep the old one.");
   $("ca-trust-button").addEventListener("click", (e) => busy(e.currentTarget, async () => {
     flash("ca-msg", "Adding the CA to this PC's trusted roots…");
     try {
@@ -147,7 +153,7 @@ function wire() {
 }
 
 export default {
-  parts: [["cert", (v) => [v.cert, v.cert_error, v.lan.map((i) => i.ip)], draw]],
+  parts: [["cert", (v) => [v.cert, v.cert_error, v.ca_lost, v.lan.map((i) => i.ip)], draw]],
   wire,
   times(v, now) {
     if (v.cert) {

@@ -1,7 +1,8 @@
 //! cxr-gate-proxy: the headless CXR Gate for Linux servers and containers. Same settings as NVIDIA's
 //! HAProxy container (BACKEND_HOST, BACKEND_PORT, PROXY_PORT, CERT_HOSTNAMES, HEALTH_CHECK_*), plus flags.
 //! Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM; on Windows also
-//! Ctrl-Break, console close, logoff, shutdown), 2 for bad configuration, 1 when it cannot listen.
+//! Ctrl-Break, console close, logoff, shutdown), 2 for bad configuration, 1 when it cannot listen,
+//! 3 when the local CA's files are damaged and no kept copy matches (never replaced on its own).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -89,6 +90,10 @@ fn rotate_ca(cli: &Cli) -> ExitCode {
     }
 }
 
+/// The local CA cannot be loaded and no kept copy matches: a person must put it back or make a
+/// new one on purpose (`--rotate-ca`); restarting changes nothing.
+const EXIT_CA_LOST: u8 = 3;
+
 /// How long `--check-health` waits for the whole answer (container health checks time out at 5 s+).
 const CHECK_WITHIN: Duration = Duration::from_secs(4);
 
@@ -156,6 +161,9 @@ fn banner(st: &Status) -> String {
             out.push_str(&format!("    SHA-256 {}\n", ca.fingerprint_sha256));
             if ca.changed_since_last_run {
                 out.push_str("    NEW since the last run: devices must install it again\n");
+            }
+            if let Some(why) = &ca.damaged {
+                out.push_str(&format!("    WARNING: its files: {why}\n"));
             }
         }
         if let Some(notice) = &c.notice {
@@ -293,9 +301,19 @@ async fn run(cfg: Config) -> Result<ExitCode> {
     let st = gw.status().borrow().clone();
     if st.listener.state != ListenerState::Listening {
         let why = gw.listen_error().unwrap_or_default();
-        let code = if custom && st.cert_error.is_some() { 2 } else { 1 };
+        let code = if st.ca_lost {
+            EXIT_CA_LOST
+        } else if custom && st.cert_error.is_some() {
+            2
+        } else {
+            1
+        };
         // A service manager restarts us; a person needs to know what to change.
-        let hint = if code == 1 { "; free the port or choose another with PROXY_PORT or --listen" } else { "" };
+        let hint = if code == 1 && st.cert_error.is_none() {
+            "; free the port or choose another with PROXY_PORT or --listen"
+        } else {
+            ""
+        };
         eprintln!("cxr-gate-proxy: {why}{hint}");
         gw.shutdown().await;
         return Ok(ExitCode::from(code));

@@ -161,6 +161,8 @@ pub struct Health<'a> {
     pub routed: Vec<Routed<'a>>,
     /// Headsets seen, refusing the certificate, connected: counts only (this page is on the LAN).
     pub headsets: crate::headsets::HeadsetCounts,
+    /// The local CA's files on disk are not the CA in use (the status says why; not this LAN page).
+    pub ca_damaged: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -191,6 +193,7 @@ pub fn health_json(st: &Status, active_sessions: usize) -> String {
         last_error: st.backend.last_error.as_deref(),
         routed,
         headsets: crate::headsets::HeadsetCounts::of(&st.headsets),
+        ca_damaged: st.cert.as_ref().and_then(|c| c.ca.as_ref()).is_some_and(|ca| ca.damaged.is_some()),
     };
     serde_json::to_string_pretty(&h).unwrap_or_else(|_| "{}".into())
 }
@@ -299,5 +302,11 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&health_json(&st, 0)).unwrap();
         assert_eq!(v["routed"][0]["backend"], "10.0.0.7:49100");
         assert_eq!(v["routed"][0]["state"], "unknown");
+        assert_eq!(v["ca_damaged"], false);
+        let ca = crate::status::CaInfo { damaged: Some("ca-key.pem does not match".into()), ..Default::default() };
+        st.cert = Some(crate::status::CertInfo { ca: Some(ca), ..Default::default() });
+        let v: serde_json::Value = serde_json::from_str(&health_json(&st, 0)).unwrap();
+        assert_eq!(v["ca_damaged"], true, "a yes or no only: {v}");
+        assert!(!v.to_string().contains("ca-key.pem"), "no detail on this LAN page: {v}");
     }
 }

@@ -22,7 +22,7 @@ use super::{pages, Shared};
 use crate::config::webapp::render_app_query;
 use crate::config::{canonical_lenient, check_web_root, Setting, Via};
 use crate::status_log;
-use crate::tls::{CA_KEY_FILE, KEY_FILE, STATE_FILE};
+use crate::tls::{CA_KEY_COPY_FILE, CA_KEY_FILE, KEY_FILE, STATE_FILE};
 
 /// Whether the gateway's `/app` route answers `path` (`/appx` is not ours).
 pub fn is_app_path(path: &str) -> bool {
@@ -65,7 +65,8 @@ const DEVICE_NAMES: [&str; 32] = [
 
 /// The gate's own secret and state files, never served whatever the layout: the data dir's keys
 /// and certificate state, and the desktop app's settings file (which may lie elsewhere).
-const PRIVATE_NAMES: [&str; 5] = [KEY_FILE, CA_KEY_FILE, STATE_FILE, "settings.json", "settings.json.bak"];
+const PRIVATE_NAMES: [&str; 6] =
+    [KEY_FILE, CA_KEY_FILE, CA_KEY_COPY_FILE, STATE_FILE, "settings.json", "settings.json.bak"];
 
 /// One name below the web root, as asked for or as found on disk: `Err` for a form that could
 /// mean another file on Windows (a stream, a device, a name Windows trims); `Ok(hidden)` otherwise.
@@ -548,9 +549,14 @@ mod tests {
     #[test]
     fn the_gates_own_files_are_private_by_place_and_by_name() {
         let data = Path::new("/srv/gate");
-        for p in
-            ["/srv/gate/cert.pem", "/srv/gate/sub/x.js", "/www/ca-key.pem", "/www/KEY.PEM", "/www/a/cert-state.json"]
-        {
+        for p in [
+            "/srv/gate/cert.pem",
+            "/srv/gate/sub/x.js",
+            "/www/ca-key.pem",
+            "/www/ca-key.pem.bak",
+            "/www/KEY.PEM",
+            "/www/a/cert-state.json",
+        ] {
             assert!(is_private(Path::new(p), data), "{p}");
         }
         assert!(is_private(Path::new("/www/settings.json"), data));

@@ -6,28 +6,33 @@
 //! adapter away at one start is still covered when it returns). Or it serves a user-supplied certificate, never
 //! touching its files (and shows no CA). Every change goes into the resolver, so the next handshake
 //! gets it while open sessions keep theirs. File names and writes live in [`super::store`], the
-//! rules for re-issuing in [`super::policy`], the CA itself in [`super::ca`].
+//! rules for re-issuing in [`super::policy`], the CA itself in [`super::ca`], its files and when a
+//! new one may be made in [`local_ca`]. Every operation starts the same way ([`CertManager::begin`]):
+//! this manager's state, then the data dir's lock, waited for at most [`LOCK_WAIT`].
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwapOption;
 use rustls::server::ResolvesServerCert;
 
-use super::ca::{self, Ca};
+use super::ca::Ca;
 use super::cert::{self, push_unique, CertFacts, Material, Name, DAY_SECS};
+use super::lock::{FilesLock, LOCK_WAIT};
 use super::policy::{self, BACKDATE_DAYS, VALIDITY_DAYS};
 use super::resolver::SwapResolver;
-use super::store::{StateFile, Store, CA_FILE, CA_KEY_FILE, CERT_FILE, KEY_FILE};
+use super::store::{StateFile, Store, CA_FILE, CERT_FILE, KEY_FILE};
 use crate::config::CustomCert;
 use crate::status::{now_ms, CaInfo, CertInfo, CertOrigin};
 
 mod files;
+mod local_ca;
 
 use super::TlsError;
 use files::{CustomSource, Disk, Saved, SavedFiles};
+use local_ca::{CaWatch, LocalCa};
 
 /// Keeps the served certificate current. Send + Sync; the read methods are lock-free.
 pub struct CertManager {
@@ -37,6 +42,8 @@ pub struct CertManager {
     served: ArcSwapOption<Served>,
     /// Serializes ensure()/regenerate()/rotate_ca()/reconfigure() (file I/O and key generation).
     inner: Mutex<Inner>,
+    /// How long an operation waits for the data dir's lock before it gives up with an error.
+    lock_wait: Duration,
 }
 
 impl std::fmt::Debug for CertManager {
@@ -65,12 +72,6 @@ struct Inner {
     book: Book,
 }
 
-/// The CA in use and the bytes of its files, to notice them damaged.
-struct LocalCa {
-    ca: Ca,
-    files: SavedFiles,
-}
-
 /// Bookkeeping across ensure() calls.
 #[derive(Default)]
 struct Book {
@@ -94,6 +95,28 @@ struct Book {
     unsaved: Option<String>,
     /// When each wanted LAN address was last seen; those seen lately stay in new certificates.
     seen: policy::Seen,
+    /// The CA's files as the last checks found them.
+    ca_files: CaWatch,
+    /// A serving certificate and key that did not match at the last check (see `ca_files`).
+    cert_mismatch: Option<SavedFiles>,
+}
+
+impl Book {
+    /// Adds to what is shown with the certificate for the rest of the run.
+    fn note(&mut self, text: String) {
+        self.notice = Some(match self.notice.take() {
+            Some(before) => format!("{before}\n{text}"),
+            None => text,
+        });
+    }
+}
+
+/// One operation's hold: this manager's state and the data dir's lock (taken in that order, and
+/// only by [`CertManager::begin`]), with the names wanted now.
+struct Turn<'a> {
+    inner: MutexGuard<'a, Inner>,
+    files: FilesLock,
+    wanted: Vec<Name>,
 }
 
 /// Something the manager did on its own, for the caller to tell the user (it logs nothing twice
@@ -147,57 +170,57 @@ impl CertManager {
             resolver: Arc::new(SwapResolver::default()),
             served: ArcSwapOption::default(),
             inner: Mutex::new(Inner { custom, extra: policy::valid_names(extra_names), current: None, ca: None, book }),
+            lock_wait: LOCK_WAIT,
         }
+    }
+
+    /// The same manager with another limit on the wait for the data dir's lock (tests).
+    #[cfg(test)]
+    pub(crate) fn with_lock_wait(mut self, wait: Duration) -> Self {
+        self.lock_wait = wait;
+        self
+    }
+
+    /// How every operation starts: this manager's state; for an operation on the generated
+    /// certificate, an error if a custom one is configured (before any file is touched); then the
+    /// data dir's lock; then the LAN addresses noted and the names wanted.
+    fn begin(&self, lan_ips: &[Ipv4Addr], generated_only: bool) -> Result<Turn<'_>, TlsError> {
+        let mut inner = self.lock();
+        if let Some(custom) = inner.custom.as_ref().filter(|_| generated_only) {
+            return Err(TlsError::CustomConfigured { path: custom.cert.clone() });
+        }
+        let files = self.store.lock(self.lock_wait)?;
+        policy::note_seen(&mut inner.book.seen, lan_ips, now_secs());
+        let wanted = policy::wanted_names(lan_ips, &inner.extra);
+        Ok(Turn { inner, files, wanted })
     }
 
     /// Makes sure a usable certificate is loaded for the current LAN IPv4s and swaps it into the resolver; returns its info.
     pub fn ensure(&self, lan_ips: &[Ipv4Addr]) -> Result<CertInfo, TlsError> {
-        let mut guard = self.lock();
-        let _files = self.store.lock();
-        let inner = &mut *guard;
-        policy::note_seen(&mut inner.book.seen, lan_ips, now_secs());
-        let wanted = policy::wanted_names(lan_ips, &inner.extra);
+        let Turn { mut inner, mut files, wanted } = self.begin(lan_ips, false)?;
         match inner.custom.clone() {
-            Some(custom) => self.ensure_custom(inner, &custom, &wanted),
-            None => self.ensure_generated(inner, &wanted),
+            Some(custom) => self.ensure_custom(&mut inner, &custom, &wanted),
+            None => self.ensure_generated(&mut inner, &mut files, &wanted),
         }
     }
 
     /// Issues a new serving certificate now, from the same CA (an error for a custom certificate).
     pub fn regenerate(&self, lan_ips: &[Ipv4Addr], reason: &str) -> Result<CertInfo, TlsError> {
-        let mut guard = self.lock();
-        let inner = &mut *guard;
-        if let Some(custom) = &inner.custom {
-            return Err(TlsError::CustomConfigured { path: custom.cert.clone() });
-        }
-        // The CA and the certificate are replaced as one step for every other reader.
-        let _files = self.store.lock();
-        policy::note_seen(&mut inner.book.seen, lan_ips, now_secs());
-        let wanted = policy::wanted_names(lan_ips, &inner.extra);
-        self.ensure_ca(inner, &wanted)?;
+        let Turn { mut inner, mut files, wanted } = self.begin(lan_ips, true)?;
+        self.ensure_ca(&mut inner, &mut files, &wanted)?;
         let existed =
             inner.current.is_some() || self.store.path(CERT_FILE).exists() || self.store.path(KEY_FILE).exists();
-        self.generate(inner, &wanted, reason, existed)
+        self.generate(&mut inner, &wanted, reason, existed)
     }
 
     /// Replaces the local CA (and so the serving certificate): every device that installed the old
     /// CA must install the new one. Its name constraints take in today's names. An error for a
     /// custom certificate.
     pub fn rotate_ca(&self, lan_ips: &[Ipv4Addr], reason: &str) -> Result<CertInfo, TlsError> {
-        let mut guard = self.lock();
-        let inner = &mut *guard;
-        if let Some(custom) = &inner.custom {
-            return Err(TlsError::CustomConfigured { path: custom.cert.clone() });
-        }
-        // The CA and the certificate are replaced as one step for every other reader.
-        let _files = self.store.lock();
-        policy::note_seen(&mut inner.book.seen, lan_ips, now_secs());
-        let wanted = policy::wanted_names(lan_ips, &inner.extra);
-        let result = self.create_ca(inner, &wanted, reason, true).and_then(|()| {
-            let reason = format!("new CA ({reason})");
-            self.generate(inner, &wanted, &reason, true)
-        });
-        result
+        // The CA and the certificate are replaced as one step for every other reader (the lock).
+        let Turn { mut inner, files: _files, wanted } = self.begin(lan_ips, true)?;
+        self.create_ca(&mut inner, &wanted, reason, true)?;
+        self.generate(&mut inner, &wanted, &format!("new CA ({reason})"), true)
     }
 
     /// New custom-cert / extra names config; takes effect at the next ensure().
@@ -273,8 +296,13 @@ impl CertManager {
         Ok(self.serve(book, cur, None, wanted))
     }
 
-    fn ensure_generated(&self, inner: &mut Inner, wanted: &[Name]) -> Result<CertInfo, TlsError> {
-        self.ensure_ca(inner, wanted)?;
+    fn ensure_generated(
+        &self,
+        inner: &mut Inner,
+        files: &mut FilesLock,
+        wanted: &[Name],
+    ) -> Result<CertInfo, TlsError> {
+        self.ensure_ca(inner, files, wanted)?;
         let now = now_secs();
         let Inner { current, book, ca: Some(local), .. } = &mut *inner else {
             return Err(TlsError::Generate("no CA".into()));
@@ -345,65 +373,6 @@ impl CertManager {
         };
         // 3. A new one.
         self.generate(inner, wanted, &reason, existed)
-    }
-
-    /// Loads the saved CA, repairs its files from memory, or makes a new one; `inner.ca` is set after.
-    fn ensure_ca(&self, inner: &mut Inner, wanted: &[Name]) -> Result<(), TlsError> {
-        let now = now_secs();
-        let (reason, existed) = match &mut inner.ca {
-            Some(local) => {
-                if let Some(other) = files::check_ca(&self.store, &mut inner.book, local) {
-                    tracing::warn!(
-                        "the CA in {} was replaced (SHA-256 {}); issuing from it",
-                        self.store.path(CA_FILE).display(),
-                        other.ca.facts.fingerprint
-                    );
-                    *local = other;
-                }
-                match policy::ca_problem(&local.ca.facts, now) {
-                    None => return Ok(()),
-                    Some(reason) => (reason, true),
-                }
-            }
-            None => match files::load_ca_settled(&self.store) {
-                Ok(Some(local)) => match policy::ca_problem(&local.ca.facts, now) {
-                    None => {
-                        inner.ca = Some(local);
-                        return Ok(());
-                    }
-                    Some(reason) => (reason, true),
-                },
-                Ok(None) => ("no CA yet".to_string(), false),
-                Err(e) => (e.to_string(), true),
-            },
-        };
-        self.create_ca(inner, wanted, &reason, existed)
-    }
-
-    /// Makes, saves and keeps a new CA (the serving certificate must be issued again after).
-    fn create_ca(&self, inner: &mut Inner, wanted: &[Name], reason: &str, existed: bool) -> Result<(), TlsError> {
-        let mut names = wanted.to_vec();
-        for n in &inner.extra {
-            push_unique(&mut names, n.clone());
-        }
-        let permits = ca::permits_for(cert::host_name().as_deref(), &names);
-        let created = Ca::create(&ca::ca_common_name(), &permits, now_secs() - BACKDATE_DAYS * DAY_SECS)?;
-        let fp = created.facts.fingerprint.clone();
-        let files = SavedFiles { cert: created.pem().into_bytes(), key: created.key_pem().into_bytes() };
-        if existed {
-            tracing::warn!(
-                "new local CA: {reason}; every device that installed the previous CA must install this one (SHA-256 {fp})"
-            );
-            inner.book.ca_baseline.get_or_insert_with(String::new);
-        } else {
-            tracing::info!("created the local CA \"{}\" (SHA-256 {fp})", created.facts.common_name);
-        }
-        if let Err(e) = self.store.write_pair(CA_FILE, &files.cert, CA_KEY_FILE, &files.key) {
-            // Issuing from it still beats serving nothing; the periodic check retries the save.
-            tracing::error!("{e}; the new CA is used but will change at the next start");
-        }
-        inner.ca = Some(LocalCa { ca: created, files });
-        Ok(())
     }
 
     /// Issues, saves and serves a new serving certificate from the CA in `inner`.
@@ -489,8 +458,11 @@ impl CertManager {
             (Some((fp, reason)), CertOrigin::Generated) if fp == fingerprint => Some(reason.clone()),
             _ => None,
         };
-        let ca_info =
-            ca.map(|c| ca_info(c, &self.store.path(CA_FILE), book.ca_baseline.as_ref() != Some(&c.facts.fingerprint)));
+        let ca_info = ca.map(|c| CaInfo {
+            changed_since_last_run: book.ca_baseline.as_ref() != Some(&c.facts.fingerprint),
+            damaged: book.ca_files.damaged.clone(),
+            ..ca_info(c, &self.store.path(CA_FILE))
+        });
         let info = CertInfo {
             missing,
             changed_since_last_run: book.baseline.as_ref() != Some(fingerprint),
@@ -542,7 +514,7 @@ fn self_signed(m: &Material) -> bool {
     X509Certificate::from_der(&m.leaf_der()).is_ok_and(|(_, x)| x.issuer() == x.subject())
 }
 
-fn ca_info(c: &Ca, path: &Path, changed: bool) -> CaInfo {
+fn ca_info(c: &Ca, path: &Path) -> CaInfo {
     CaInfo {
         common_name: c.facts.common_name.clone(),
         fingerprint_sha256: c.facts.fingerprint.clone(),
@@ -551,7 +523,8 @@ fn ca_info(c: &Ca, path: &Path, changed: bool) -> CaInfo {
         cert_path: path.display().to_string(),
         serial_hex: c.facts.serial_hex.clone(),
         permitted: c.facts.permits.iter().map(ToString::to_string).collect(),
-        changed_since_last_run: changed,
+        changed_since_last_run: false,
+        damaged: None,
     }
 }
 

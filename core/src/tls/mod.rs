@@ -2,11 +2,12 @@
 //! ALPN `http/1.1`) and the certificate manager, which keeps a local CA and the serving certificate
 //! it issues in the data dir (or serves a user-supplied one) and hot-swaps it into running listeners.
 //! `cert` is certificate material, `ca` the local CA, `policy` when to (re)issue, `store` the files,
-//! `manager` the state that ties them together, `resolver` the hot swap.
+//! `lock` the data dir's lock, `manager` the state that ties them together, `resolver` the hot swap.
 
 mod ca;
 mod cert;
 mod error;
+mod lock;
 mod manager;
 mod policy;
 mod resolver;
@@ -21,7 +22,7 @@ use rustls::ServerConfig;
 pub use error::TlsError;
 pub use manager::{CertEvent, CertManager};
 /// The data dir's secret and state file names, which `/app/` never serves.
-pub(crate) use store::{CA_KEY_FILE, KEY_FILE, STATE_FILE};
+pub(crate) use store::{CA_KEY_COPY_FILE, CA_KEY_FILE, KEY_FILE, STATE_FILE};
 
 use crate::config::CustomCert;
 use crate::status::CertInfo;

@@ -7,9 +7,11 @@ use std::fs;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::lock::{FilesLock, Locker};
 use super::TlsError;
 use crate::status::CertOrigin;
 
@@ -23,11 +25,17 @@ pub(crate) const STATE_FILE: &str = "cert-state.json";
 /// Held (an OS file lock) by whoever reads or writes the files above, so a pair is replaced as one
 /// step: a gate checking its files never sees `--rotate-ca`'s new key beside the old certificate.
 pub(crate) const LOCK_FILE: &str = "cert.lock";
+/// A copy of the last good CA pair, written after the pair itself: whenever one file of the pair
+/// is lost or replaced (a rotation killed between two renames, a sync tool), the CA can be put
+/// back instead of replaced.
+pub(crate) const CA_COPY_FILE: &str = "ca.pem.bak";
+pub(crate) const CA_KEY_COPY_FILE: &str = "ca-key.pem.bak";
 
 /// Where the files of one data dir are.
 #[derive(Debug, Clone)]
 pub(crate) struct Store {
     dir: PathBuf,
+    locker: Locker,
 }
 
 /// What the previous run served.
@@ -49,7 +57,7 @@ pub(crate) struct StateFile {
 
 impl Store {
     pub(crate) fn new(dir: &Path) -> Self {
-        Store { dir: dir.to_path_buf() }
+        Store { dir: dir.to_path_buf(), locker: Locker::default() }
     }
 
     pub(crate) fn dir(&self) -> &Path {
@@ -60,23 +68,10 @@ impl Store {
         self.dir.join(file)
     }
 
-    /// Takes the data dir's lock, waiting while another process holds it (the OS releases it if
-    /// that process dies). Released when the guard drops. Without a lock (the dir cannot be
-    /// created, or the file system cannot lock) the files are used unlocked, as before.
-    pub(crate) fn lock(&self) -> FilesLock {
-        let path = self.path(LOCK_FILE);
-        let file = fs::create_dir_all(&self.dir).and_then(|()| {
-            let file = fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path)?;
-            file.lock()?;
-            Ok(file)
-        });
-        match file {
-            Ok(file) => FilesLock(Some(file)),
-            Err(e) => {
-                tracing::debug!("cannot lock {}: {e}; using the certificate files unlocked", path.display());
-                FilesLock(None)
-            }
-        }
+    /// Takes the data dir's lock, waiting at most `limit` while another holder has it (the OS
+    /// releases it if that process dies). Released when the guard drops.
+    pub(crate) fn lock(&self, limit: Duration) -> Result<FilesLock, TlsError> {
+        self.locker.lock(&self.dir, &self.path(LOCK_FILE), limit)
     }
 
     /// A file's bytes, `None` if it does not exist.
@@ -119,18 +114,6 @@ impl Store {
     }
 }
 
-/// The data dir's lock while held; see [`Store::lock`].
-pub(crate) struct FilesLock(Option<fs::File>);
-
-impl Drop for FilesLock {
-    fn drop(&mut self) {
-        // Closing releases it too, but Windows may do that late; unlock now.
-        if let Some(file) = &self.0 {
-            let _ = file.unlock();
-        }
-    }
-}
-
 pub(crate) fn read_if_exists(path: &Path) -> io::Result<Option<Vec<u8>>> {
     match fs::read(path) {
         Ok(bytes) => Ok(Some(bytes)),
@@ -145,12 +128,20 @@ static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
 /// `private` files are created mode 0600 on unix (a key must never be readable by others, not
 /// even briefly); on Windows the data dir under the user profile is private to the user already.
 fn write_atomic(path: &Path, data: &[u8], private: bool) -> Result<(), TlsError> {
+    #[cfg(test)]
+    if crash::refuse() {
+        return Err(TlsError::Write { path: path.to_path_buf(), source: io::Error::other("simulated crash") });
+    }
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.{}.tmp", std::process::id(), TMP_SEQ.fetch_add(1, Ordering::Relaxed)));
     let result = write_new(&tmp, data, private).and_then(|()| fs::rename(&tmp, path));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
+    }
+    #[cfg(test)]
+    if result.is_ok() {
+        crash::renamed();
     }
     result.map_err(|source| TlsError::Write { path: path.to_path_buf(), source })
 }
@@ -188,3 +179,38 @@ pub(crate) fn make_private(path: &Path) {
 
 #[cfg(not(unix))]
 pub(crate) fn make_private(_path: &Path) {}
+
+/// Tests stop this thread's writes after a given number of renames, as if the process died there
+/// (each file is written to a temp file and renamed: a crash leaves every file old or new).
+#[cfg(test)]
+pub(crate) mod crash {
+    use std::cell::Cell;
+
+    thread_local! {
+        static LEFT: Cell<Option<u32>> = const { Cell::new(None) };
+        static REFUSED: Cell<bool> = const { Cell::new(false) };
+    }
+
+    /// After `renames` more renames every write on this thread fails; `None`: never.
+    pub(crate) fn after(renames: Option<u32>) {
+        LEFT.with(|l| l.set(renames));
+        REFUSED.with(|r| r.set(false));
+    }
+
+    /// Whether a write was refused since [`after`]: the simulated process died before its end.
+    pub(crate) fn died() -> bool {
+        REFUSED.with(Cell::get)
+    }
+
+    pub(super) fn refuse() -> bool {
+        let dead = LEFT.with(|l| l.get() == Some(0));
+        if dead {
+            REFUSED.with(|r| r.set(true));
+        }
+        dead
+    }
+
+    pub(super) fn renamed() {
+        LEFT.with(|l| l.set(l.get().map(|n| n.saturating_sub(1))));
+    }
+}

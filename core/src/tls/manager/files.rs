@@ -1,17 +1,16 @@
-//! The manager's saved files compared with what is in use: loading the serving certificate and the
-//! CA an earlier run saved, noticing them deleted, damaged or replaced while running, and rewriting
-//! them from memory (same certificate, same CA, so devices keep trusting them). A certificate and a
-//! key that do not match are a replacement in progress (by a writer outside the data dir's lock):
-//! left alone and looked at again at the next check, never "repaired" over a rotation.
+//! The serving certificate's saved files compared with what is in use: loading the one an earlier
+//! run saved, noticing it deleted, damaged or replaced while running, and rewriting it from memory
+//! (same certificate, so headsets keep trusting it). A certificate and a key that do not match may
+//! be a replacement in progress (by a writer outside the data dir's lock): left alone until the next
+//! check, and rewritten if the same pair is still there. The CA's files: [`super::local_ca`].
 
 use std::fs;
 use std::path::Path;
 
-use super::super::ca::Ca;
 use super::super::cert::{self, Material};
-use super::super::store::{self, Store, CA_FILE, CA_KEY_FILE, CERT_FILE, KEY_FILE};
+use super::super::store::{self, Store, CERT_FILE, KEY_FILE};
 use super::super::TlsError;
-use super::{Book, CertEvent, Current, LocalCa};
+use super::{Book, CertEvent, Current};
 use crate::config::CustomCert;
 
 /// The bytes of a certificate's files.
@@ -91,45 +90,10 @@ pub(super) fn load_saved(store: &Store) -> Saved {
     }
 }
 
-/// How often, and how far apart, a start reads a CA pair that does not match again before it
-/// takes it for lost (and makes a new CA): a writer outside the lock may be between the two files.
-const SETTLE_TRIES: u32 = 5;
-const SETTLE_PAUSE: std::time::Duration = std::time::Duration::from_millis(100);
-
-/// [`load_ca`], reading a pair that does not match again a few times first.
-pub(super) fn load_ca_settled(store: &Store) -> Result<Option<LocalCa>, TlsError> {
-    let mut tries = 1;
-    loop {
-        match load_ca(store) {
-            Err(TlsError::KeyMismatch { .. }) if tries < SETTLE_TRIES => {
-                tries += 1;
-                std::thread::sleep(SETTLE_PAUSE);
-            }
-            other => return other,
-        }
-    }
-}
-
-/// The saved CA: `Ok(None)` when neither file exists; an error naming the file that is wrong.
-pub(super) fn load_ca(store: &Store) -> Result<Option<LocalCa>, TlsError> {
-    let cert_path = store.path(CA_FILE);
-    let key_path = store.path(CA_KEY_FILE);
-    let read = |file: &str| store.read(file).map_err(|source| TlsError::Read { path: store.path(file), source });
-    match (read(CA_FILE)?, read(CA_KEY_FILE)?) {
-        (None, None) => Ok(None),
-        (None, Some(_)) => Err(TlsError::NoCertificate { path: cert_path }),
-        (Some(_), None) => Err(TlsError::NoPrivateKey { path: key_path }),
-        (Some(cert_pem), Some(key_pem)) => {
-            let ca = Ca::load(&cert_path, &cert_pem, &key_path, &key_pem)?;
-            store::make_private(&key_path);
-            Ok(Some(LocalCa { ca, files: SavedFiles { cert: cert_pem, key: key_pem } }))
-        }
-    }
-}
-
 /// Whether `cert.pem`/`key.pem` still hold the certificate in use. Deleted, truncated or garbled
 /// files are rewritten from memory right here: same certificate, so headsets keep trusting it,
-/// and the next start finds it.
+/// and the next start finds it. A pair that does not match is rewritten once it is found at two
+/// checks in a row.
 pub(super) fn check_saved(store: &Store, book: &mut Book, cur: &Current) -> Disk {
     let Some(want) = &cur.saved else {
         return Disk::Intact;
@@ -140,6 +104,7 @@ pub(super) fn check_saved(store: &Store, book: &mut Book, cur: &Current) -> Disk
     let what = match (&cert_now, &key_now) {
         (Ok(Some(c)), Ok(Some(k))) if *c == want.cert && *k == want.key => {
             book.unsaved = None;
+            book.cert_mismatch = None;
             return Disk::Intact;
         }
         (Ok(None), _) => format!("{} was deleted", cert_path.display()),
@@ -151,8 +116,18 @@ pub(super) fn check_saved(store: &Store, book: &mut Book, cur: &Current) -> Disk
                 Saved::Usable(material, files) if material.facts.fingerprint != cur.material.facts.fingerprint => {
                     return Disk::Replaced(material, files);
                 }
+                // Being replaced by a writer outside the lock? Rewritten only if the same pair is
+                // still there at the next check (a warning every scan would flood the log).
                 Saved::Mismatched(why) => {
-                    tracing::warn!("{why}: being replaced? Left alone; checked again at the next LAN scan");
+                    let seen = SavedFiles { cert: c.clone(), key: k.clone() };
+                    if book.cert_mismatch.as_ref() != Some(&seen) {
+                        tracing::debug!("{why}: being replaced? Left alone until the next check");
+                        book.cert_mismatch = Some(seen);
+                        return Disk::Intact;
+                    }
+                    book.cert_mismatch = None;
+                    let what = format!("{why}, at two checks in a row");
+                    restore_saved(store, book, cur, &what);
                     return Disk::Intact;
                 }
                 _ => {}
@@ -181,43 +156,7 @@ pub(super) fn restore_saved(store: &Store, book: &mut Book, cur: &Current, what:
     );
 }
 
-/// Whether `ca.pem`/`ca-key.pem` still hold the CA in use: damaged files are rewritten from memory
-/// (devices that installed the CA keep trusting it); another good CA put there (rotated by
-/// `cxr-gate-proxy --rotate-ca` while this ran) is returned, to issue from it.
-pub(super) fn check_ca(store: &Store, book: &mut Book, local: &LocalCa) -> Option<LocalCa> {
-    let (cert_now, key_now) = (store.read(CA_FILE), store.read(CA_KEY_FILE));
-    if let (Ok(Some(c)), Ok(Some(k))) = (&cert_now, &key_now) {
-        if *c == local.files.cert && *k == local.files.key {
-            return None;
-        }
-        match load_ca(store) {
-            Ok(Some(other)) if other.ca.facts.fingerprint != local.ca.facts.fingerprint => return Some(other),
-            // Writing the CA in use back now could undo a rotation: wait for the pair to match.
-            Err(e @ TlsError::KeyMismatch { .. }) => {
-                tracing::warn!("{e}: being replaced? Left alone; checked again at the next LAN scan");
-                return None;
-            }
-            _ => {}
-        }
-    }
-    let what = match (&cert_now, &key_now) {
-        (Ok(None), _) => format!("{} was deleted", store.path(CA_FILE).display()),
-        (_, Ok(None)) => format!("{} was deleted", store.path(CA_KEY_FILE).display()),
-        _ => format!("{} or {} was changed", store.path(CA_FILE).display(), store.path(CA_KEY_FILE).display()),
-    };
-    let fingerprint = &local.ca.facts.fingerprint;
-    rewrite(
-        store,
-        book,
-        (CA_FILE, CA_KEY_FILE),
-        &local.files,
-        &what,
-        &format!("the CA in use (SHA-256 {fingerprint}), devices keep trusting it"),
-    );
-    None
-}
-
-fn rewrite(
+pub(super) fn rewrite(
     store: &Store,
     book: &mut Book,
     (cert_file, key_file): (&str, &str),
