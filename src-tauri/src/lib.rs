@@ -140,9 +140,10 @@ pub fn run() -> i32 {
     };
     app.run_return(|app, event| match event {
         // The last window closed without Quit: keep running in the tray.
-        // Without a window (it could not open, or its process died) the gate keeps serving too.
+        // Without a window (it could not open, its process died, or it is being re-created) the gate keeps serving too.
         RunEvent::ExitRequested { code: None, api, .. }
-            if (app.tray_by_id(tray::TRAY_ID).is_some() || webview::windowless(app)) && !lifecycle::quitting(app) =>
+            if (app.tray_by_id(tray::TRAY_ID).is_some() || webview::windowless(app) || webview::recreating(app))
+                && !lifecycle::quitting(app) =>
         {
             api.prevent_exit();
         }

@@ -15,7 +15,9 @@
 //!
 //! Linux only, the same way: without its window the tray's "Show QR code" and "Open trust page"
 //! hand the QR page and an IPv6 trust URL to the desktop's opener, clicked through the real tray
-//! menu on the session bus; a second launch leaves the running instance's log alone.
+//! menu on the session bus; a second launch leaves the running instance's log alone; and a window
+//! whose browser process dies (`CXR_GATE_TEST_CRASH_WINDOW`, debug builds) is re-created once
+//! without a message box, the box coming only when the new one dies too.
 //!
 //! Needs the debug app (`cargo build -p cxr-gate`) or `CXR_GATE_APP`, and `gdbus` (libglib2.0-bin)
 //! on Linux. Only loopback is contacted.
@@ -391,4 +393,41 @@ fn the_tray_opens_what_it_offers_and_a_second_launch_leaves_the_log_alone() {
     let text = wait_log(data.path(), child, "CXR Gate was started again", Duration::from_secs(20));
     assert_eq!(text.matches(" starting; data dir ").count(), 1, "the second launch wrote into the log:\n{text}");
     assert!(child.try_wait().expect("child status").is_none(), "the first instance exited");
+}
+
+/// A crash is not a missing runtime: when the window's browser process exits (WebView2's
+/// process-failed event on Windows; here the debug build's injected exit,
+/// `CXR_GATE_TEST_CRASH_WINDOW`, which takes the same path), the window is re-created, with no
+/// message box. When the re-created one dies too, the app carries on without it and only then
+/// explains, saying what happened (not "missing").
+#[cfg(target_os = "linux")]
+#[test]
+fn a_crashed_window_is_re_created_once_and_only_a_second_crash_explains() {
+    let exe = app();
+    assert!(exe.is_file(), "{} not found: run `cargo build -p cxr-gate` first (or set CXR_GATE_APP)", exe.display());
+    let desktop = platform::desktop();
+    let data = tempfile::tempdir().expect("temp data dir");
+    let mut cmd = Command::new(&exe);
+    cmd.args(["--demo", "--listen", &format!("127.0.0.1:{}", free_port()), "--data-dir"])
+        .arg(data.path())
+        .env("RUST_LOG", "info")
+        .envs(desktop.env.iter().filter(|(k, _)| k != "CXR_GATE_TEST_FAIL_WINDOW").map(|(k, v)| (k, v)))
+        .env("CXR_GATE_TEST_CRASH_WINDOW", "2")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = Running(platform::spawn(&mut cmd));
+    let child = &mut child.0;
+    let recreated = "window re-created after its browser process exited";
+    let log = wait_log(data.path(), child, recreated, Duration::from_secs(120));
+    assert!(log.contains("(a test's injected browser-process exit): re-creating the window"), "{log}");
+    assert!(!log.contains("message box shown"), "a message box for a crash the window survived:\n{log}");
+    let log = wait_log(data.path(), child, "message box shown: ", Duration::from_secs(60));
+    let at = |what: &str| log.find(what).unwrap_or_else(|| panic!("no {what:?} in the log:\n{log}"));
+    assert!(at(recreated) < at("the window is lost (its browser process died; re-created once already)"), "{log}");
+    assert!(log.contains("message box shown: CXR Gate is running, but its window closed: "), "{log}");
+    assert_eq!(log.matches("window open; ").count(), 2, "{log}");
+    assert!(log.contains("the headset's QR code is in "), "{log}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(child.try_wait().expect("child status").is_none(), "the app exited:\n{}", log_text(data.path()));
 }
