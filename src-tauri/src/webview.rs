@@ -98,12 +98,12 @@ pub fn log_line(f: &WindowFailure) -> String {
 
 /// The message box's title and text.
 pub fn message(loss: Loss) -> (&'static str, String) {
+    let runtime = if cfg!(windows) { format!("the {}", runtime_name()) } else { runtime_name().to_string() };
     let why = match loss {
-        Loss::AtStart => format!("its window needs {}, which is missing or damaged", runtime_name()),
-        Loss::AfterCrash => format!(
-            "its window closed: {} stopped, and again after the window was reopened, so it is damaged",
-            runtime_name()
-        ),
+        Loss::AtStart => format!("its window needs {runtime}, which is missing or damaged"),
+        Loss::AfterCrash => {
+            format!("its window closed: {runtime} stopped, and again after the window was reopened, so it is damaged")
+        }
     };
     let fix = if cfg!(windows) {
         format!(
@@ -187,6 +187,7 @@ pub enum Recover {
     GiveUp,
 }
 
+/// The decision for the `exits`-th exit: a new window up to [`RECREATE_LIMIT`] times.
 pub fn after_browser_exit(exits: u32) -> Recover {
     if exits <= RECREATE_LIMIT {
         Recover::Recreate
@@ -460,7 +461,7 @@ mod tests {
         assert!(text.contains("missing or damaged") && text.contains("headset connection keeps working"), "{text}");
         assert!(text.contains("Show QR code") && text.contains("Open trust page"), "{text}");
         if cfg!(windows) {
-            assert!(text.contains("Microsoft Edge WebView2 Runtime") && text.contains(WEBVIEW2_URL), "{text}");
+            assert!(text.contains("needs the Microsoft Edge WebView2 Runtime, which") && text.contains(WEBVIEW2_URL));
         }
     }
 
