@@ -17,7 +17,6 @@ use cxr_gate_core::qr;
 use tauri::{AppHandle, Manager, Runtime, WebviewWindowBuilder};
 use tauri_plugin_dialog::{DialogExt, MessageDialogKind};
 
-use crate::lifecycle;
 use crate::state::{lock, AppState, MAIN_WINDOW};
 use crate::view::StatusView;
 
@@ -230,13 +229,9 @@ pub fn browser_exited<R: Runtime>(app: &AppHandle<R>, reason: String, on_lost: O
             if let Some(rec) = h.try_state::<Recovery>() {
                 rec.recreating.store(false, Ordering::SeqCst);
             }
+            // Built shown when the old one was (window_shown stays as it was); the page asks for the status.
             match opened {
-                Ok(()) => {
-                    tracing::info!("window re-created after its browser process exited");
-                    if shown {
-                        lifecycle::show_window(&h);
-                    }
-                }
+                Ok(()) => tracing::info!("window re-created after its browser process exited"),
                 Err(f) => on_lost(&h, WindowFailure { loss: Loss::AfterCrash, ..f }, true),
             }
         });
