@@ -127,11 +127,16 @@ pub fn run() -> i32 {
                 }
             }
         })
-        .setup(move |app| setup(app, &cli, launch.clone(), &data_dir))
+        .setup({
+            let data_dir = data_dir.clone();
+            move |app| setup(app, &cli, launch.clone(), &data_dir)
+        })
         .build(context);
     let app = match app {
         Ok(a) => a,
         Err(e) => {
+            // Not a second launch (that exits in the single-instance plugin): this one's log.
+            logging::attach(&data_dir);
             tracing::error!("could not start the window: {e}");
             console::attach_parent();
             eprintln!("cxr-gate: could not start: {e}");
