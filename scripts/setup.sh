@@ -20,7 +20,7 @@ done
 want=(
   build-essential pkg-config curl file
   libwebkit2gtk-4.1-dev libayatana-appindicator3-dev librsvg2-dev libxdo-dev libssl-dev
-  xvfb xauth dbus-x11 webkit2gtk-driver fonts-dejavu-core
+  xvfb xauth dbus-x11 libglib2.0-bin webkit2gtk-driver fonts-dejavu-core
   chromium chromium-driver
   openssl libnss3-tools
   haproxy

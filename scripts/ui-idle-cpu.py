@@ -2,14 +2,17 @@
 """Idle CPU of the desktop app with its window shown and hidden (docs/BENCHMARKS.md, "Desktop window").
 
     python3 scripts/ui-idle-cpu.py [--app target/debug/cxr-gate ...] [--seconds 60] [--warmup 70]
-                                   [--settle 10] [--phases shown,hidden,shown,hidden]
+                                   [--settle 10] [--phases shown,hidden,shown,hidden] [--headsets]
 
 For each `--app` binary (default: target/debug/cxr-gate; give several to compare builds side by
 side) it starts the app under X (`DISPLAY`, else its own Xvfb 1400x1000x24) and a D-Bus session
 (`dbus-run-session`, when none is set), in demo mode (the echo server stands in for the runtime, so
-it is UP and nothing fails), on 127.0.0.1 with a fresh data dir and HOME, no headset. It waits
-`--warmup` seconds (start-up work, and the first minute after the runtime came UP, while the window
-counts its seconds), then per phase lets the app settle and reads utime + stime from
+it is UP and nothing fails), on 127.0.0.1 with a fresh data dir and HOME, no headset. With
+`--headsets`, once the window is up, two loopback clients put headsets in the book: one from
+127.0.0.2 refuses the certificate (a TLS client that trusts no CA), one from 127.0.0.1 opens a
+wss:// session to the runtime and leaves (a Close frame). It waits `--warmup` seconds (start-up
+work, and the first minute after the runtime came UP or a headset was seen, while the window
+counts its seconds; at least 75 s after the headsets with `--headsets`), then per phase lets the app settle and reads utime + stime from
 /proc/<pid>/stat of the app process, its WebKitWebProcess and WebKitNetworkProcess (and of Xvfb,
 when it started it) at the start and end of `--seconds`: CPU as a percentage of one core. The
 window is hidden the way a user hides it, by closing it (a WM_DELETE_WINDOW message: the app hides
@@ -21,6 +24,7 @@ Standard library only (libX11 through ctypes), plus Xvfb and dbus-run-session.
 It is a benchmark: it prints figures and asserts no timings.
 """
 import argparse
+import base64
 import ctypes
 import ctypes.util
 import os
@@ -28,6 +32,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -99,6 +104,47 @@ def sample(procs, seconds):
     wall = time.monotonic() - t0
     nan = float("nan")
     return {k: nan if None in (before[k], after[k]) else 100.0 * (after[k] - before[k]) / CLK_TCK / wall for k in procs}
+
+
+# ------------------------------------------------------------------ headsets (loopback clients)
+
+def refuse_certificate(port):
+    """A headset that refuses the certificate: TLS from 127.0.0.2 by a client that trusts no CA."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies, and has no roots
+    ctx.check_hostname = False
+    with socket.create_connection(("127.0.0.1", port), timeout=10, source_address=("127.0.0.2", 0)) as raw:
+        try:
+            ctx.wrap_socket(raw).close()
+        except ssl.SSLError as e:
+            return str(e)
+    raise RuntimeError("a client without roots accepted the certificate")
+
+
+def connect_and_leave(port):
+    """A headset that connects and leaves: a wss:// session to the runtime, closed by the client."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw, ctx.wrap_socket(raw) as s:
+        key = base64.b64encode(os.urandom(16)).decode()
+        s.sendall(
+            f"GET /sign_in HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            head += chunk
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise RuntimeError(f"no WebSocket session: {head[:80]!r}")
+        time.sleep(1)
+        s.sendall(bytes([0x88, 0x82]) + b"\0\0\0\0" + (1000).to_bytes(2, "big"))  # Close 1000, masked
+        try:
+            s.recv(4096)
+        except OSError:
+            pass
 
 
 # ------------------------------------------------------------------ X11 (libX11 through ctypes)
@@ -229,11 +275,12 @@ def wait_for(cond, within, what):
 
 # ------------------------------------------------------------------ one app
 
-def run_app(app, display, xvfb_pid, phases, seconds, warmup, settle, keep):
+def run_app(app, display, xvfb_pid, phases, seconds, warmup, settle, keep, headsets):
     work = tempfile.mkdtemp(prefix="cxr-ui-idle-")
     data, home = os.path.join(work, "data"), os.path.join(work, "home")
     os.makedirs(home)
-    args = [app, "--demo", "--listen", f"127.0.0.1:{free_port()}", "--data-dir", data]
+    port = free_port()
+    args = [app, "--demo", "--listen", f"127.0.0.1:{port}", "--data-dir", data]
     env = dict(os.environ, DISPLAY=display, HOME=home, NO_AT_BRIDGE="1", RUST_LOG="info")
     log = open(os.path.join(work, "app.log"), "w")
     proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -242,6 +289,12 @@ def run_app(app, display, xvfb_pid, phases, seconds, warmup, settle, keep):
     try:
         wait_for(lambda: "web" in processes(proc.pid), 60, "the WebKitWebProcess")
         wait_for(lambda: x.any_viewable(TITLE), 60, "the window")
+        if headsets:
+            started = time.monotonic()
+            print(f"  headsets: one refused the certificate ({refuse_certificate(port)}),", flush=True)
+            connect_and_leave(port)
+            print("  one connected and left; measuring from 75 s after that", flush=True)
+            warmup = max(warmup - (time.monotonic() - started), 75)
         for i, phase in enumerate(phases):
             if phase == "hidden" and x.any_viewable(TITLE):
                 for w in x.windows(TITLE):
@@ -285,6 +338,7 @@ def main():
     ap.add_argument("--settle", type=float, default=10, help="wait after each show/hide (default 10)")
     ap.add_argument("--phases", default="shown,hidden,shown,hidden", help="window state per sample")
     ap.add_argument("--keep", action="store_true", help="keep the data dir and the app's log")
+    ap.add_argument("--headsets", action="store_true", help="a refused and a connected-then-gone headset in the book")
     a = ap.parse_args()
     if not os.environ.get("DBUS_SESSION_BUS_ADDRESS") and shutil.which("dbus-run-session"):
         os.execvp("dbus-run-session", ["dbus-run-session", "--", sys.executable, *sys.argv])
@@ -303,25 +357,31 @@ def main():
     model = re.search(r"model name\s*:\s*(.*)", open("/proc/cpuinfo").read())
     print(f"machine: {model.group(1) if model else '?'}, {os.cpu_count()} CPUs; load average {os.getloadavg()[0]:.2f}")
     print(f"X display {display}{' (own Xvfb)' if xvfb else ''}; {a.seconds:.0f} s per sample; CPU in % of one core")
+    print("headsets in the book: " + ("a refused one and one that connected and left" if a.headsets else "none"))
     summary = []
     try:
         for app in apps:
             print(f"{app}:", flush=True)
-            summary.append((app, run_app(app, display, xvfb and xvfb.pid, phases, a.seconds, a.warmup, a.settle, a.keep)))
+            summary.append(
+                (app, run_app(app, display, xvfb and xvfb.pid, phases, a.seconds, a.warmup, a.settle, a.keep, a.headsets))
+            )
     finally:
         if xvfb:
             xvfb.terminate()
             xvfb.wait()
     keys = [k for k in NAMES if any(k in cpu for _, results in summary for _, cpu in results)]
     print(f"\nmean over the samples (load average now {os.getloadavg()[0]:.2f}):")
-    print("| build | window | " + " | ".join(f"{NAMES[k]} %" for k in keys) + " |")
-    print("|---|---|" + "---:|" * len(keys))
+    # What the app costs: its own process and WebKit's (Xvfb stands in for the desktop's display server).
+    ours = [k for k in keys if k != "xvfb"]
+    print("| build | window | " + " | ".join(f"{NAMES[k]} %" for k in keys) + " | app + WebKit % |")
+    print("|---|---|" + "---:|" * (len(keys) + 1))
     for app, results in summary:
         for phase in ("shown", "hidden"):
             rows = [cpu for p, cpu in results if p == phase]
             if rows:
-                mean = [sum(r.get(k, 0.0) for r in rows) / len(rows) for k in keys]
-                print(f"| {app} | {phase} | " + " | ".join(f"{m:.2f}" for m in mean) + " |")
+                mean = {k: sum(r.get(k, 0.0) for r in rows) / len(rows) for k in keys}
+                total = sum(mean[k] for k in ours)
+                print(f"| {app} | {phase} | " + " | ".join(f"{mean[k]:.2f}" for k in keys) + f" | {total:.2f} |")
 
 
 if __name__ == "__main__":

@@ -106,9 +106,10 @@ export function ago(ms) {
   return ms ? `${duration(Date.now() - ms)} ago` : "";
 }
 
-// "5 min ago" where ago() says "5 min 3 s ago": for the runtime tile, whose clock time beside it has
-// the seconds. A text that changes every second costs a repaint every second, which is most of what
-// an idle window costs (about 4 % of a core under Xvfb); this one then changes once a minute.
+// "5 min ago" where ago() says "5 min 3 s ago": for the runtime tile (its clock time beside it has
+// the seconds) and the headsets' "last seen". A text that changes every second costs a repaint every
+// second, which is most of what an idle window costs (about 4 % of a core under Xvfb); this one then
+// changes once a minute.
 export function agoMinutes(ms) {
   const d = Date.now() - ms;
   return ms && d >= 60000 && d < 3600000 ? `${Math.floor(d / 60000)} min ago` : ago(ms);

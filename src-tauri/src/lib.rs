@@ -8,6 +8,7 @@ mod commands;
 mod console;
 mod firewall;
 mod lifecycle;
+mod logging;
 mod notify;
 mod pump;
 mod settings;
@@ -18,8 +19,7 @@ mod trust;
 mod view;
 mod webview;
 
-use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
@@ -28,9 +28,6 @@ use cxr_gate_core::demo::EchoServer;
 use cxr_gate_core::{Gateway, Parts};
 use tauri::{App, Manager, RunEvent, WindowEvent};
 use tauri_plugin_autostart::ManagerExt as _;
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Launch};
 use crate::settings::Settings;
@@ -39,9 +36,6 @@ use crate::view::AppInfo;
 
 /// Must match tauri.conf.json; the single-instance name (D-Bus on Linux, a mutex on Windows) is derived from it.
 const IDENTIFIER: &str = "io.cxrgate.desktop";
-const LOG_FILE: &str = "cxr-gate.log";
-/// The log file is rotated (to `.1`) at startup once it is this big.
-const LOG_ROTATE_BYTES: u64 = 5 * 1024 * 1024;
 
 /// The login item starts the app with this flag: hidden in the tray (a start by hand shows the window).
 const AUTOSTART_ARG: &str = "--minimized";
@@ -77,8 +71,8 @@ pub fn run() -> i32 {
             return EXIT_USAGE;
         }
     };
-    let log_path = init_logging(&data_dir);
-    tracing::info!("CXR Gate {} starting; data dir {}", env!("CARGO_PKG_VERSION"), data_dir.display());
+    // The log file only once this is the instance that runs (setup): a second launch must not rotate it.
+    logging::init();
 
     let mut single = tauri_plugin_single_instance::Builder::new().callback(|app, _argv, _cwd| {
         tracing::info!("CXR Gate was started again: showing this window instead");
@@ -103,6 +97,7 @@ pub fn run() -> i32 {
         .plugin(tauri_plugin_clipboard_manager::init())
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_shell::init())
+        .plugin(tauri_plugin_opener::Builder::new().open_js_links_on_click(false).build())
         .plugin(tauri_plugin_autostart::Builder::new().arg(AUTOSTART_ARG).build())
         .invoke_handler(tauri::generate_handler![
             commands::get_status,
@@ -132,11 +127,16 @@ pub fn run() -> i32 {
                 }
             }
         })
-        .setup(move |app| setup(app, &cli, launch.clone(), log_path.clone()))
+        .setup({
+            let data_dir = data_dir.clone();
+            move |app| setup(app, &cli, launch.clone(), &data_dir)
+        })
         .build(context);
     let app = match app {
         Ok(a) => a,
         Err(e) => {
+            // Not a second launch (that exits in the single-instance plugin): this one's log.
+            logging::attach(&data_dir);
             tracing::error!("could not start the window: {e}");
             console::attach_parent();
             eprintln!("cxr-gate: could not start: {e}");
@@ -145,9 +145,10 @@ pub fn run() -> i32 {
     };
     app.run_return(|app, event| match event {
         // The last window closed without Quit: keep running in the tray.
-        // Without a window (it could not open, or its process died) the gate keeps serving too.
+        // Without a window (it could not open, its process died, or it is being re-created) the gate keeps serving too.
         RunEvent::ExitRequested { code: None, api, .. }
-            if (app.tray_by_id(tray::TRAY_ID).is_some() || webview::windowless(app)) && !lifecycle::quitting(app) =>
+            if (app.tray_by_id(tray::TRAY_ID).is_some() || webview::windowless(app) || webview::recreating(app))
+                && !lifecycle::quitting(app) =>
         {
             api.prevent_exit();
         }
@@ -160,12 +161,10 @@ pub fn run() -> i32 {
     })
 }
 
-fn setup(
-    app: &mut App,
-    cli: &Cli,
-    mut launch: Launch,
-    log_path: Option<PathBuf>,
-) -> Result<(), Box<dyn std::error::Error>> {
+fn setup(app: &mut App, cli: &Cli, mut launch: Launch, log_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    // Past the single-instance check (the plugin's own setup exits a second launch before this).
+    let log_path = logging::attach(log_dir);
+    tracing::info!("CXR Gate {} starting; data dir {}", env!("CARGO_PKG_VERSION"), log_dir.display());
     let handle = app.handle().clone();
     let settings_dir = match launch.explicit_data_dir() {
         Some(d) => d,
@@ -279,35 +278,6 @@ fn fail_usage(msg: &str) -> ! {
     std::process::exit(EXIT_USAGE)
 }
 
-/// Logs to stderr and to `<data dir>/cxr-gate.log` (level from RUST_LOG, default info).
-fn init_logging(data_dir: &Path) -> Option<PathBuf> {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let path = data_dir.join(LOG_FILE);
-    let file = (|| -> std::io::Result<fs::File> {
-        fs::create_dir_all(data_dir)?;
-        if fs::metadata(&path).map(|m| m.len() > LOG_ROTATE_BYTES).unwrap_or(false) {
-            fs::rename(&path, path.with_extension("log.1"))?;
-        }
-        fs::OpenOptions::new().create(true).append(true).open(&path)
-    })();
-    let (file_layer, err) = match file {
-        Ok(f) => (Some(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(Mutex::new(f))), None),
-        Err(e) => (None, Some(e)),
-    };
-    let _ = tracing_subscriber::registry()
-        .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
-        .with(file_layer)
-        .try_init();
-    match err {
-        None => Some(path),
-        Some(e) => {
-            tracing::warn!("no log file at {}: {e}", path.display());
-            None
-        }
-    }
-}
-
 /// The single-instance identity of a run with its own data dir: the app identifier plus a hash of
 /// the directory, the same on every platform.
 fn instance_identifier(data_dir: &Path) -> String {
@@ -366,13 +336,5 @@ mod tests {
         assert_eq!(win["visible"], false);
         // The installers carry the WebView2 bootstrapper (~2 MB; it downloads the runtime when missing).
         assert_eq!(conf["bundle"]["windows"]["webviewInstallMode"]["type"], "embedBootstrapper");
-    }
-
-    #[test]
-    fn logging_writes_into_the_data_dir() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = init_logging(&dir.path().join("sub")).unwrap();
-        assert_eq!(p, dir.path().join("sub").join(LOG_FILE));
-        assert!(p.exists());
     }
 }

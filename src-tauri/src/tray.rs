@@ -4,11 +4,14 @@
 //! Without a window (see `webview`) the menu also opens the QR page and the trust page.
 //! Driven by the status pump via [`look`] (pure, tested) and [`apply`].
 
+use std::path::PathBuf;
+
 use tauri::image::Image;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{MouseButton, MouseButtonState, TrayIconBuilder, TrayIconEvent};
 use tauri::{AppHandle, Manager, Runtime};
 use tauri_plugin_clipboard_manager::ClipboardExt;
+use tauri_plugin_opener::OpenerExt;
 
 use crate::state::AppState;
 use crate::view::{AddressView, StatusView};
@@ -156,12 +159,23 @@ fn copy<R: Runtime>(app: &AppHandle<R>, text: Option<String>) {
     }
 }
 
-/// Opens a URL or file in the user's default program (the browser).
-fn open<R: Runtime>(app: &AppHandle<R>, what: &str) {
-    // The shell plugin's own opener (tauri-plugin-opener is its successor, not a dependency here).
-    #[allow(deprecated)]
-    if let Err(e) = tauri_plugin_shell::ShellExt::shell(app).open(what.to_string(), None) {
-        tracing::warn!("could not open {what}: {e}");
+/// What a menu item opens in the user's default program (the browser).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opens {
+    Url(String),
+    File(PathBuf),
+}
+
+/// Opens it through tauri-plugin-opener: from Rust no scope applies (the window holds no opener
+/// permission), so a file path and an `https://[…]` URL open as any other.
+fn open<R: Runtime>(app: &AppHandle<R>, what: Opens) {
+    let (shown, r) = match &what {
+        Opens::Url(u) => (u.clone(), app.opener().open_url(u, None::<&str>)),
+        Opens::File(p) => (p.display().to_string(), app.opener().open_path(p.display().to_string(), None::<&str>)),
+    };
+    match r {
+        Ok(()) => tracing::info!("tray: opened {shown}"),
+        Err(e) => tracing::warn!("tray: could not open {shown}: {e}"),
     }
 }
 
@@ -179,12 +193,12 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
             "copy-trust" => copy(app, primary(app, |a| a.trust_url.clone())),
             "open-trust" => {
                 if let Some(url) = primary(app, |a| a.trust_url.clone()) {
-                    open(app, &url);
+                    open(app, Opens::Url(url));
                 }
             }
             "qr" => {
                 if let Some(p) = webview::write_qr_page(app) {
-                    open(app, &p.display().to_string());
+                    open(app, Opens::File(p));
                 }
             }
             "restart" => {

@@ -1,13 +1,16 @@
-//! Owns the main window's creation, after the gateway and the tray, and the app without a window:
-//! when the webview cannot be created (the WebView2 Runtime missing or damaged on Windows,
-//! WebKitGTK on Linux) or its process dies later, the gateway keeps serving, the log says why
-//! with the webview version found, a native message box (no webview needed, on a thread of its
-//! own) explains, and the headset's QR code is written to an HTML page the tray opens in the
-//! default browser. Texts and decisions are plain functions tested on every platform; the
-//! Windows-only part (WebView2's process-failed event) is small and behind cfg(windows).
+//! Owns the main window's creation, after the gateway and the tray, its re-creation once when its
+//! webview's browser process dies (WebView2's process-failed event: Task Manager, a GPU reset, an
+//! update), and the app without a window: when the webview cannot be created (the WebView2
+//! Runtime missing or damaged on Windows, WebKitGTK on Linux) or the re-created one fails too, the
+//! gateway keeps serving, the log says why with the webview version found, a native message box
+//! (no webview needed, on a thread of its own) explains, and the headset's QR code is written to
+//! an HTML page the tray opens in the default browser. Texts and decisions are plain functions
+//! tested on every platform; the Windows-only part (subscribing to the event) is small and behind
+//! cfg(windows).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
 
 use cxr_gate_core::proxy::pages::html_escape;
 use cxr_gate_core::qr;
@@ -19,6 +22,11 @@ use crate::view::StatusView;
 
 /// Debug and test builds only: makes the window fail to open, as a missing WebView2 does.
 pub const FAIL_WINDOW_ENV: &str = "CXR_GATE_TEST_FAIL_WINDOW";
+/// Debug and test builds only: `N` makes the window's browser process "exit" a few seconds after
+/// each of the first N window openings (the path WebView2's process-failed event takes).
+pub const CRASH_WINDOW_ENV: &str = "CXR_GATE_TEST_CRASH_WINDOW";
+/// How often in a run the window is re-created after its browser process died.
+pub const RECREATE_LIMIT: u32 = 1;
 /// Where the WebView2 Runtime is downloaded from.
 pub const WEBVIEW2_URL: &str = "https://developer.microsoft.com/microsoft-edge/webview2/";
 /// The QR code page for a run without a window, in the data dir.
@@ -29,12 +37,34 @@ pub const QR_PAGE: &str = "headset-qr.html";
 pub struct WindowFailure {
     pub reason: String,
     pub runtime: Result<String, String>,
+    pub loss: Loss,
+}
+
+/// When the window was lost: that decides the advice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Loss {
+    /// It could not be created at start: the runtime is missing or damaged.
+    AtStart,
+    /// Its browser process died and the window, re-created once, died again or could not be made.
+    AfterCrash,
 }
 
 /// Present (managed) once the app runs without its window.
 pub struct NoWindow {
     /// A message box is open: clicking the tray again must not stack a second one.
     box_open: AtomicBool,
+    loss: Loss,
+}
+
+/// The window's browser-process exits this run (managed at the first window opening).
+#[derive(Default)]
+struct Recovery {
+    /// Exits so far (each one re-creates the window, up to [`RECREATE_LIMIT`]).
+    exits: AtomicU32,
+    /// The old window is being replaced: the app must not exit for want of a window meanwhile.
+    recreating: AtomicBool,
+    /// Injected exits so far ([`CRASH_WINDOW_ENV`]).
+    injected: AtomicU32,
 }
 
 /// The webview runtime this platform's window needs, by name.
@@ -54,26 +84,35 @@ pub fn log_line(f: &WindowFailure) -> String {
         Ok(v) => format!("version {v} found"),
         Err(e) => format!("none found ({e})"),
     };
+    let what = match f.loss {
+        Loss::AtStart => "the window could not open",
+        Loss::AfterCrash => "the window is lost (its browser process died; re-created once already)",
+    };
     format!(
-        "the window could not open: {}; {}: {found}. The gateway keeps serving; the tray menu has the QR code \
-         and the trust page",
+        "{what}: {}; {}: {found}. The gateway keeps serving; the tray menu has the QR code and the trust page",
         f.reason,
         runtime_name()
     )
 }
 
 /// The message box's title and text.
-pub fn message() -> (&'static str, String) {
+pub fn message(loss: Loss) -> (&'static str, String) {
+    let runtime = if cfg!(windows) { format!("the {}", runtime_name()) } else { runtime_name().to_string() };
+    let why = match loss {
+        Loss::AtStart => format!("its window needs {runtime}, which is missing or damaged"),
+        Loss::AfterCrash => {
+            format!("its window closed: {runtime} stopped, and again after the window was reopened, so it is damaged")
+        }
+    };
     let fix = if cfg!(windows) {
         format!(
-            "CXR Gate is running, but its window needs the Microsoft Edge WebView2 Runtime, which is missing or \
-             damaged.\n\nInstall it from {WEBVIEW2_URL} (the Evergreen Bootstrapper), then start CXR Gate again."
+            "CXR Gate is running, but {why}.\n\nInstall it from {WEBVIEW2_URL} (the Evergreen Bootstrapper), then \
+             start CXR Gate again."
         )
     } else {
         format!(
-            "CXR Gate is running, but its window needs {}, which is missing or damaged.\n\nReinstall the \
-             CXR Gate package (it depends on the right WebKitGTK), then start CXR Gate again.",
-            runtime_name()
+            "CXR Gate is running, but {why}.\n\nReinstall the CXR Gate package (it depends on the right \
+             WebKitGTK), then start CXR Gate again."
         )
     };
     (
@@ -91,6 +130,11 @@ pub fn injected_failure(value: Option<&str>) -> Option<String> {
     cfg!(debug_assertions).then(|| format!("{FAIL_WINDOW_ENV}={v} (a test's injected failure)"))
 }
 
+/// How many browser-process exits to inject (debug and test builds only): a count, else none.
+pub fn injected_exits(value: Option<&str>) -> u32 {
+    value.and_then(|v| v.parse().ok()).filter(|_| cfg!(debug_assertions)).unwrap_or(0)
+}
+
 /// Whether to try building the window at all, given the runtime check. On Windows a missing
 /// runtime means no: Tauri's own "WebView2 not found" box (release builds) would block the main
 /// thread, and with it the tray, until closed.
@@ -103,10 +147,10 @@ pub fn worth_trying(runtime: &Result<String, String>) -> bool {
 pub type OnLost<R> = fn(&AppHandle<R>, WindowFailure, bool);
 
 /// Creates the main window from tauri.conf.json (which leaves its creation to us), shown or not.
-/// `on_lost` is called if its webview's process dies later (Windows).
+/// If its browser process dies later (Windows), [`browser_exited`] re-creates it or calls `on_lost`.
 pub fn open_main<R: Runtime>(app: &AppHandle<R>, show: bool, on_lost: OnLost<R>) -> Result<(), WindowFailure> {
     let runtime = tauri::webview_version().map_err(|e| e.to_string());
-    let fail = |reason: String| WindowFailure { reason, runtime: runtime.clone() };
+    let fail = |reason: String| WindowFailure { reason, runtime: runtime.clone(), loss: Loss::AtStart };
     if let Some(why) = injected_failure(std::env::var(FAIL_WINDOW_ENV).ok().as_deref()) {
         return Err(fail(why));
     }
@@ -124,11 +168,99 @@ pub fn open_main<R: Runtime>(app: &AppHandle<R>, show: bool, on_lost: OnLost<R>)
         .and_then(|b| b.visible(show).build())
         .map_err(|e| fail(e.to_string()))?;
     tracing::info!("window open; {}: {}", runtime_name(), runtime.as_deref().unwrap_or("version unknown"));
+    app.manage(Recovery::default());
     #[cfg(windows)]
     process_failed::watch(&window, on_lost);
     #[cfg(not(windows))]
-    let _ = (window, on_lost);
+    let _ = window;
+    inject_exit(app, on_lost);
     Ok(())
+}
+
+/// What to do when the window's browser process exited, the `exits`-th time this run (from 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recover {
+    /// A crash is not a missing runtime: a new window (a new browser process) usually just works.
+    Recreate,
+    /// It died again: the runtime is damaged. No window, and the advice.
+    GiveUp,
+}
+
+/// The decision for the `exits`-th exit: a new window up to [`RECREATE_LIMIT`] times.
+pub fn after_browser_exit(exits: u32) -> Recover {
+    if exits <= RECREATE_LIMIT {
+        Recover::Recreate
+    } else {
+        Recover::GiveUp
+    }
+}
+
+/// The window's browser process exited (WebView2's event, or a test's injection): re-create the
+/// window once in a run; after that the app carries on without it (`on_lost`, with the advice).
+/// On the main thread.
+pub fn browser_exited<R: Runtime>(app: &AppHandle<R>, reason: String, on_lost: OnLost<R>) {
+    let Some(rec) = app.try_state::<Recovery>() else {
+        return;
+    };
+    let exits = rec.exits.fetch_add(1, Ordering::SeqCst) + 1;
+    let runtime = || tauri::webview_version().map_err(|e| e.to_string());
+    if after_browser_exit(exits) == Recover::GiveUp {
+        on_lost(app, WindowFailure { reason, runtime: runtime(), loss: Loss::AfterCrash }, true);
+        return;
+    }
+    tracing::warn!("{reason}: re-creating the window");
+    let shown = app.try_state::<AppState>().map(|st| *st.window_shown.borrow()).unwrap_or(true);
+    rec.recreating.store(true, Ordering::SeqCst);
+    if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
+        let _ = w.destroy();
+    }
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        // The label is free once the old window's Destroyed event is handled.
+        for _ in 0..100 {
+            if app.get_webview_window(MAIN_WINDOW).is_none() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let h = app.clone();
+        let _ = app.run_on_main_thread(move || {
+            let opened = open_main(&h, shown, on_lost);
+            if let Some(rec) = h.try_state::<Recovery>() {
+                rec.recreating.store(false, Ordering::SeqCst);
+            }
+            // Built shown when the old one was (window_shown stays as it was); the page asks for the status.
+            match opened {
+                Ok(()) => tracing::info!("window re-created after its browser process exited"),
+                Err(f) => on_lost(&h, WindowFailure { loss: Loss::AfterCrash, ..f }, true),
+            }
+        });
+    });
+}
+
+/// The old window is being replaced by a new one.
+pub fn recreating<R: Runtime>(app: &AppHandle<R>) -> bool {
+    app.try_state::<Recovery>().is_some_and(|r| r.recreating.load(Ordering::SeqCst))
+}
+
+/// [`CRASH_WINDOW_ENV`]: a browser-process exit 3 s after this opening (the page loaded), while
+/// the count allows.
+fn inject_exit<R: Runtime>(app: &AppHandle<R>, on_lost: OnLost<R>) {
+    let want = injected_exits(std::env::var(CRASH_WINDOW_ENV).ok().as_deref());
+    let Some(rec) = app.try_state::<Recovery>() else {
+        return;
+    };
+    if rec.injected.fetch_add(1, Ordering::SeqCst) >= want {
+        return;
+    }
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let h = app.clone();
+        let _ = app.run_on_main_thread(move || {
+            browser_exited(&h, format!("{CRASH_WINDOW_ENV} (a test's injected browser-process exit)"), on_lost)
+        });
+    });
 }
 
 /// The app carries on without its window: logs why, writes the QR page, and explains in a
@@ -138,7 +270,7 @@ pub fn run_without<R: Runtime>(app: &AppHandle<R>, failure: WindowFailure, expla
     if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
         let _ = w.destroy();
     }
-    app.manage(NoWindow { box_open: AtomicBool::new(false) });
+    app.manage(NoWindow { box_open: AtomicBool::new(false), loss: failure.loss });
     if let Some(p) = write_qr_page(app) {
         tracing::info!("the headset's QR code is in {}", p.display());
     }
@@ -156,7 +288,7 @@ pub fn explain<R: Runtime>(app: &AppHandle<R>) {
     if nw.box_open.swap(true, Ordering::SeqCst) {
         return;
     }
-    let (title, text) = message();
+    let (title, text) = message(nw.loss);
     tracing::info!("message box shown: {}", text.lines().next().unwrap_or_default());
     let handle = app.clone();
     app.dialog().message(text).title(title).kind(MessageDialogKind::Warning).show(move |_| {
@@ -226,7 +358,7 @@ mod process_failed {
     use webview2_com::Microsoft::Web::WebView2::Win32::COREWEBVIEW2_PROCESS_FAILED_KIND;
     use webview2_com::ProcessFailedEventHandler;
 
-    use super::{after_process_failed, Action, OnLost, WindowFailure};
+    use super::{after_process_failed, Action, OnLost};
 
     pub fn watch<R: Runtime>(window: &WebviewWindow<R>, on_lost: OnLost<R>) {
         let app = window.app_handle().clone();
@@ -246,13 +378,10 @@ mod process_failed {
                         }
                     }
                     Action::WindowLost => {
-                        let failure = WindowFailure {
-                            reason: format!("the WebView2 browser process exited (process-failed kind {})", kind.0),
-                            runtime: tauri::webview_version().map_err(|e| e.to_string()),
-                        };
+                        let reason = format!("the WebView2 browser process exited (process-failed kind {})", kind.0);
                         // Not from inside the webview's own event: destroy it from the event loop.
                         let h = app.clone();
-                        let _ = app.run_on_main_thread(move || on_lost(&h, failure, true));
+                        let _ = app.run_on_main_thread(move || super::browser_exited(&h, reason, on_lost));
                     }
                     Action::Ignore => tracing::debug!("WebView2 process failed (kind {}), not the window's", kind.0),
                 }
@@ -278,7 +407,7 @@ mod process_failed {
 pub enum Action {
     /// The page's renderer died or hangs: the window is still there, load the page again.
     Reload,
-    /// The browser process is gone and the window with it.
+    /// The browser process is gone and the window with it ([`browser_exited`]).
     WindowLost,
     /// A helper process (GPU, utility…) that WebView2 restarts itself.
     Ignore,
@@ -303,27 +432,58 @@ mod tests {
 
     #[test]
     fn the_log_line_names_the_reason_and_the_runtime_found_or_not() {
-        let none = WindowFailure { reason: "x".into(), runtime: Err("Could not find the WebView2 Runtime".into()) };
+        let none = WindowFailure {
+            reason: "x".into(),
+            runtime: Err("Could not find the WebView2 Runtime".into()),
+            loss: Loss::AtStart,
+        };
         let line = log_line(&none);
         assert!(line.starts_with("the window could not open: x; "), "{line}");
         assert!(
             line.contains(&format!("{}: none found (Could not find the WebView2 Runtime)", runtime_name())),
             "{line}"
         );
-        let found = WindowFailure { reason: "y".into(), runtime: Ok("120.0.2210.91".into()) };
+        let found = WindowFailure { reason: "y".into(), runtime: Ok("120.0.2210.91".into()), loss: Loss::AfterCrash };
         assert!(log_line(&found).contains(": version 120.0.2210.91 found"), "{}", log_line(&found));
+        assert!(log_line(&found).starts_with("the window is lost (its browser process died; re-created once"));
     }
 
     #[test]
     fn the_message_says_the_gate_runs_how_to_fix_and_where_the_qr_is() {
-        let (title, text) = message();
+        let (title, text) = message(Loss::AtStart);
         assert!(title.contains("CXR Gate"));
         assert!(text.starts_with("CXR Gate is running, but its window needs "), "{text}");
         assert!(text.contains("missing or damaged") && text.contains("headset connection keeps working"), "{text}");
         assert!(text.contains("Show QR code") && text.contains("Open trust page"), "{text}");
         if cfg!(windows) {
-            assert!(text.contains("Microsoft Edge WebView2 Runtime") && text.contains(WEBVIEW2_URL), "{text}");
+            assert!(text.contains("needs the Microsoft Edge WebView2 Runtime, which") && text.contains(WEBVIEW2_URL));
         }
+    }
+
+    #[test]
+    fn a_crash_recreates_the_window_once_and_only_a_second_one_gives_the_install_advice() {
+        // The first browser-process exit: a new window, no message box (browser_exited).
+        assert_eq!(after_browser_exit(1), Recover::Recreate);
+        assert_eq!(after_browser_exit(RECREATE_LIMIT), Recover::Recreate);
+        assert_eq!(after_browser_exit(RECREATE_LIMIT + 1), Recover::GiveUp);
+        // Then the advice says what happened: not "missing".
+        let (_, text) = message(Loss::AfterCrash);
+        assert!(text.starts_with("CXR Gate is running, but its window closed: "), "{text}");
+        assert!(
+            text.contains("stopped, and again after the window was reopened") && !text.contains("missing"),
+            "{text}"
+        );
+        assert!(text.contains("headset connection keeps working"), "{text}");
+        if cfg!(windows) {
+            assert!(text.contains(WEBVIEW2_URL), "{text}");
+        }
+    }
+
+    #[test]
+    fn injected_exits_are_a_count_in_debug_builds() {
+        assert_eq!(injected_exits(None), 0);
+        assert_eq!(injected_exits(Some("x")), 0);
+        assert_eq!(injected_exits(Some("2")), if cfg!(debug_assertions) { 2 } else { 0 });
     }
 
     #[test]

@@ -403,6 +403,44 @@ async fn run_checks(
     }
     drop(ws);
 
+    // 4c'. After its first minute the Headsets card counts minutes and redraws once a minute, not
+    // every second (the session must have ended first: an open one counts its seconds). The page's
+    // clock is moved 65 s on for 3.5 s, and its relative-time redraws are read from setTimeout.
+    eventually(Duration::from_secs(10), "the session ended", || async {
+        let css = "[data-testid=headset-row][data-ip='127.0.0.1'][data-state=ended]";
+        Ok(c.find(Locator::Css(css)).await.ok().map(|_| ()))
+    })
+    .await;
+    let on = r#"
+        const t = window.__e2eClock = { now: Date.now, timeout: window.setTimeout, delays: [] };
+        Date.now = () => t.now.call(Date) + 65000;
+        window.setTimeout = (f, ms, ...a) => { t.delays.push(ms); return t.timeout.call(window, f, ms, ...a); };
+        document.dispatchEvent(new Event("visibilitychange"));
+        return [...document.querySelectorAll("[data-testid=headset-row] [data-k=seen]")].map((e) => e.textContent);
+    "#;
+    let off = r#"
+        const t = window.__e2eClock;
+        Date.now = t.now;
+        window.setTimeout = t.timeout;
+        document.dispatchEvent(new Event("visibilitychange"));
+        return t.delays;
+    "#;
+    let seen = c.execute(on, vec![]).await.map_err(|e| format!("moving the page's clock: {e}"))?;
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    let delays = c.execute(off, vec![]).await.map_err(|e| format!("putting the page's clock back: {e}"))?;
+    eprintln!("desktop e2e: a minute on, the Headsets card reads {seen}; timers set meanwhile (ms): {delays}");
+    let seen = seen.as_array().cloned().unwrap_or_default();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    for s in &seen {
+        let s = s.as_str().unwrap_or_default();
+        let mins = s.strip_prefix("last seen ").and_then(|r| r.strip_suffix(" min ago"));
+        assert!(mins.is_some_and(|m| m.parse::<u32>().is_ok()), "whole minutes after the first: {s:?}");
+    }
+    // Counting seconds sets a ~1 s timer each second; a minute boundary of the runtime tile may fall
+    // in these 3.5 s once.
+    let short = delays.as_array().map_or(0, |d| d.iter().filter(|d| d.as_f64().is_some_and(|d| d <= 1100.0)).count());
+    assert!(short <= 1, "the window redraws every second: {delays}");
+
     // 4d. The Ports & firewall card: the firewall was read (ufw, firewalld, nftables or none here)
     // and each port's Firewall cell holds a verdict.
     let fw = eventually(Duration::from_secs(10), "the firewall card filled in", || async {

@@ -13,7 +13,14 @@
 //!   (`CXR_GATE_TEST_FAIL_WINDOW`), under `DISPLAY` or an Xvfb of its own, with a D-Bus session of
 //!   its own for the tray. The message box (GTK) is left open the same way.
 //!
-//! Needs the debug app (`cargo build -p cxr-gate`) or `CXR_GATE_APP`. Only loopback is contacted.
+//! Linux only, the same way: without its window the tray's "Show QR code" and "Open trust page"
+//! hand the QR page and an IPv6 trust URL to the desktop's opener, clicked through the real tray
+//! menu on the session bus; a second launch leaves the running instance's log alone; and a window
+//! whose browser process dies (`CXR_GATE_TEST_CRASH_WINDOW`, debug builds) is re-created once
+//! without a message box, the box coming only when the new one dies too.
+//!
+//! Needs the debug app (`cargo build -p cxr-gate`) or `CXR_GATE_APP`, and `gdbus` (libglib2.0-bin)
+//! on Linux. Only loopback is contacted.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -84,23 +91,20 @@ mod platform {
         match std::env::var("DISPLAY") {
             Ok(d) if !d.is_empty() => env.push(("DISPLAY".into(), d)),
             _ => {
-                let n = (100..300)
-                    .find(|n| !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists())
-                    .expect("a free X display number");
-                let xvfb = Command::new(which("Xvfb").expect("Xvfb (apt-get install xvfb)"))
-                    .args([format!(":{n}"), "-nolisten".into(), "tcp".into()])
-                    .stdout(Stdio::null())
+                // Xvfb picks a free display itself and writes its number once it accepts clients
+                // (tests in this file start theirs at the same time).
+                let mut xvfb = Command::new(which("Xvfb").expect("Xvfb (apt-get install xvfb)"))
+                    .args(["-displayfd", "1", "-nolisten", "tcp"])
+                    .stdout(Stdio::piped())
                     .stderr(Stdio::null())
                     .spawn()
                     .expect("start Xvfb");
+                let out = xvfb.stdout.take().expect("Xvfb stdout");
                 children.push(Running(xvfb));
-                let socket = format!("/tmp/.X11-unix/X{n}");
-                let deadline = Instant::now() + Duration::from_secs(20);
-                while !Path::new(&socket).exists() {
-                    assert!(Instant::now() < deadline, "Xvfb :{n} did not come up");
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                env.push(("DISPLAY".into(), format!(":{n}")));
+                let mut n = String::new();
+                std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut n).expect("Xvfb's display");
+                assert!(!n.trim().is_empty(), "Xvfb did not come up");
+                env.push(("DISPLAY".into(), format!(":{}", n.trim())));
             }
         }
         if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
@@ -248,4 +252,182 @@ async fn without_its_window_the_app_keeps_serving_explains_and_stops_cleanly() {
     assert!(log.contains("shutting down the gateway") && log.contains("CXR Gate stopped"), "{log}");
     // The data dir is intact: the certificate still loads.
     client_tls(&data.path().join("cert.pem")).expect("cert.pem after the stop");
+}
+
+/// The tray's menu as a desktop's panel reaches it: libayatana-appindicator exports it over the
+/// session bus (`com.canonical.dbusmenu`, whether or not a panel is there to show it), and a
+/// click is an `Event(id, "clicked", …)` call. Through `gdbus` (libglib2.0-bin).
+#[cfg(target_os = "linux")]
+mod tray_menu {
+    use super::*;
+
+    /// tray-icon's object path for the tray with id "main".
+    const MENU_PATH: &str = "/org/ayatana/NotificationItem/tray_icon_tray_app_main/Menu";
+
+    fn gdbus(env: &[(String, String)], dest: &str, path: &str, method: &str, args: &[&str]) -> Result<String, String> {
+        let out = Command::new("gdbus")
+            .args(["call", "--session", "--dest", dest, "--object-path", path, "--method", method, "--"])
+            .args(args)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .output()
+            .map_err(|e| format!("gdbus (apt-get install libglib2.0-bin): {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// The app's bus connection that serves the menu, and the menu's layout (labels and ids).
+    pub fn find(env: &[(String, String)], pid: u32) -> Option<(String, String)> {
+        let bus = ("org.freedesktop.DBus", "/org/freedesktop/DBus");
+        let names = gdbus(env, bus.0, bus.1, "org.freedesktop.DBus.ListNames", &[]).ok()?;
+        names.split('\'').filter(|n| n.starts_with(':')).find_map(|n| {
+            let owner = gdbus(env, bus.0, bus.1, "org.freedesktop.DBus.GetConnectionUnixProcessID", &[n]).ok()?;
+            if owner.trim() != format!("(uint32 {pid},)") {
+                return None;
+            }
+            let layout =
+                gdbus(env, n, MENU_PATH, "com.canonical.dbusmenu.GetLayout", &["0", "-1", "['label']"]).ok()?;
+            Some((n.to_string(), layout))
+        })
+    }
+
+    /// The id of the item labelled `label` in a GetLayout answer: `<(9, {'label': <'Show QR code'>}, …`.
+    pub fn item_id(layout: &str, label: &str) -> Option<i32> {
+        let at = layout.find(&format!("{{'label': <'{label}'>}}"))?;
+        let head = &layout[..at];
+        head[head.rfind("<(")? + 2..].trim_end_matches([',', ' ']).parse().ok()
+    }
+
+    /// Clicks the item labelled `label`.
+    pub fn click(env: &[(String, String)], conn: &str, layout: &str, label: &str) {
+        let id = item_id(layout, label).unwrap_or_else(|| panic!("no {label:?} in the tray menu: {layout}"));
+        gdbus(env, conn, MENU_PATH, "com.canonical.dbusmenu.Event", &[&id.to_string(), "clicked", "<int32 0>", "0"])
+            .unwrap_or_else(|e| panic!("clicking {label:?}: {e}"));
+    }
+
+    #[test]
+    fn item_ids_are_read_from_the_layout() {
+        let layout = "(uint32 3, (0, {'label': <'Label Empty'>}, [<(8, {'label': <'Show window'>}, @av [])>, \
+                      <(9, {'label': <'Show QR code'>}, @av [])>, <(14, @a{sv} {}, @av [])>]))";
+        assert_eq!(item_id(layout, "Show window"), Some(8));
+        assert_eq!(item_id(layout, "Show QR code"), Some(9));
+        assert_eq!(item_id(layout, "Open trust page"), None);
+    }
+}
+
+/// Without its window, the tray's "Show QR code" and "Open trust page" hand the QR page (a file)
+/// and the trust page (here an IPv6 address, `https://[::1]:…/`) to the desktop's opener: a
+/// recording `xdg-open` first on PATH, clicked through the real tray menu (`tray_menu`). Then a
+/// second launch (the documented way to show the window) hands over to the first and exits: the
+/// first instance's log, grown past the rotation size, is neither rotated nor replaced, and its
+/// later lines (the hand-over) still land in it.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_tray_opens_what_it_offers_and_a_second_launch_leaves_the_log_alone() {
+    let exe = app();
+    assert!(exe.is_file(), "{} not found: run `cargo build -p cxr-gate` first (or set CXR_GATE_APP)", exe.display());
+    let desktop = platform::desktop();
+    let data = tempfile::tempdir().expect("temp data dir");
+    let bin = tempfile::tempdir().expect("temp bin dir");
+    let opened = bin.path().join("opened.txt");
+    let xdg_open = bin.path().join("xdg-open");
+    std::fs::write(&xdg_open, format!("#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\n", opened.display())).unwrap();
+    std::fs::set_permissions(&xdg_open, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = std::env::join_paths(
+        std::iter::once(bin.path().to_path_buf())
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )
+    .unwrap();
+    let port = free_port();
+    let launch = || {
+        let mut cmd = Command::new(&exe);
+        cmd.args(["--demo", "--listen", &format!("[::1]:{port}"), "--data-dir"])
+            .arg(data.path())
+            .env("RUST_LOG", "info")
+            .env("PATH", &path)
+            .envs(desktop.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        cmd
+    };
+    let mut child = Running(platform::spawn(&mut launch()));
+    let child = &mut child.0;
+    wait_log(data.path(), child, "tray: CXR Gate (demo) — runtime UP", Duration::from_secs(120));
+
+    // The tray's two openers.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (conn, layout) = loop {
+        if let Some(found) = tray_menu::find(&desktop.env, child.id()) {
+            break found;
+        }
+        assert!(Instant::now() < deadline, "the app's tray menu is not on the session bus");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    tray_menu::click(&desktop.env, &conn, &layout, "Show QR code");
+    tray_menu::click(&desktop.env, &conn, &layout, "Open trust page");
+    let want = [data.path().join("headset-qr.html").display().to_string(), format!("https://[::1]:{port}/")];
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = std::fs::read_to_string(&opened).unwrap_or_default();
+        if want.iter().all(|w| got.lines().any(|l| l == w)) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "handed to xdg-open: {got:?}, want {want:?}\n{}", log_text(data.path()));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // A log past the rotation size (5 MiB), then a second launch: it hands over and exits.
+    let log = data.path().join("cxr-gate.log");
+    let mut f = std::fs::OpenOptions::new().append(true).open(&log).expect("the log");
+    std::io::Write::write_all(&mut f, &vec![b'.'; 5 * 1024 * 1024 + 1]).unwrap();
+    std::io::Write::write_all(&mut f, b"\n").unwrap();
+    drop(f);
+    let inode = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&log).unwrap());
+    let second = launch().status().expect("second launch");
+    assert!(second.success(), "the second launch: {second:?}");
+    assert!(!data.path().join("cxr-gate.log.1").exists(), "the running instance's log was rotated");
+    assert_eq!(std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&log).unwrap()), inode, "the log was replaced");
+    let text = wait_log(data.path(), child, "CXR Gate was started again", Duration::from_secs(20));
+    assert_eq!(text.matches(" starting; data dir ").count(), 1, "the second launch wrote into the log:\n{text}");
+    assert!(child.try_wait().expect("child status").is_none(), "the first instance exited");
+}
+
+/// A crash is not a missing runtime: when the window's browser process exits (WebView2's
+/// process-failed event on Windows; here the debug build's injected exit,
+/// `CXR_GATE_TEST_CRASH_WINDOW`, which takes the same path), the window is re-created, with no
+/// message box. When the re-created one dies too, the app carries on without it and only then
+/// explains, saying what happened (not "missing").
+#[cfg(target_os = "linux")]
+#[test]
+fn a_crashed_window_is_re_created_once_and_only_a_second_crash_explains() {
+    let exe = app();
+    assert!(exe.is_file(), "{} not found: run `cargo build -p cxr-gate` first (or set CXR_GATE_APP)", exe.display());
+    let desktop = platform::desktop();
+    let data = tempfile::tempdir().expect("temp data dir");
+    let mut cmd = Command::new(&exe);
+    cmd.args(["--demo", "--listen", &format!("127.0.0.1:{}", free_port()), "--data-dir"])
+        .arg(data.path())
+        .env("RUST_LOG", "info")
+        .envs(desktop.env.iter().filter(|(k, _)| k != "CXR_GATE_TEST_FAIL_WINDOW").map(|(k, v)| (k, v)))
+        .env("CXR_GATE_TEST_CRASH_WINDOW", "2")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = Running(platform::spawn(&mut cmd));
+    let child = &mut child.0;
+    let recreated = "window re-created after its browser process exited";
+    let log = wait_log(data.path(), child, recreated, Duration::from_secs(120));
+    assert!(log.contains("(a test's injected browser-process exit): re-creating the window"), "{log}");
+    assert!(!log.contains("message box shown"), "a message box for a crash the window survived:\n{log}");
+    let log = wait_log(data.path(), child, "message box shown: ", Duration::from_secs(60));
+    let at = |what: &str| log.find(what).unwrap_or_else(|| panic!("no {what:?} in the log:\n{log}"));
+    assert!(at(recreated) < at("the window is lost (its browser process died; re-created once already)"), "{log}");
+    assert!(log.contains("message box shown: CXR Gate is running, but its window closed: "), "{log}");
+    assert_eq!(log.matches("window open; ").count(), 2, "{log}");
+    assert!(log.contains("the headset's QR code is in "), "{log}");
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(child.try_wait().expect("child status").is_none(), "the app exited:\n{}", log_text(data.path()));
 }

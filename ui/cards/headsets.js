@@ -1,7 +1,7 @@
 // "Headsets": one row per headset the gate has seen (the engine's headset book): model, address,
 // state chip, last seen, the sentence and its action (show the QR / trust link, open Ports & firewall).
 // After a minute with nobody seen, a short checklist instead.
-import { $, setText, el, rebuild, ago, untilChange } from "../render.js";
+import { $, setText, el, rebuild, agoMinutes, untilChange } from "../render.js";
 
 const CHIP = {
   refused: ["bad", "refused the certificate"],
@@ -110,12 +110,14 @@ export default {
     ["headsets", (v) => [v.headsets, v.headset_counts, v.addresses, v.app.platform], draw],
     ["headsets-tile", (v) => v.headset_counts, drawTile],
   ],
+  // "last seen 12 s ago", then "3 min ago": after its first minute a row's text changes once a
+  // minute, and so does the window (a repaint a second cost 13 % of a core: docs/BENCHMARKS.md).
   times(v, now) {
     let next = Infinity;
     for (const h of v.headsets || []) {
       const li = $("headsets-list").querySelector(`[data-ip="${CSS.escape(h.ip)}"] [data-k="seen"]`);
-      if (li) setText(li, "last seen " + ago(h.last_seen_ms));
-      next = Math.min(next, untilChange(now - h.last_seen_ms, false));
+      if (li) setText(li, "last seen " + agoMinutes(h.last_seen_ms));
+      next = Math.min(next, untilChange(now - h.last_seen_ms, true));
     }
     drawQuiet(v, now);
     if (!(v.headsets || []).length && now - v.started_ms < QUIET) next = Math.min(next, QUIET - (now - v.started_ms));
