@@ -87,7 +87,11 @@ async fn the_fake_answers_debians_adb_client() {
     // A forward as the real client asks for it: the port it prints is forwarded, and removed.
     let fwd = run(&["-s", QUEST, "forward", "tcp:0", "localabstract:chrome_devtools_remote"]).await.unwrap();
     let port = String::from_utf8_lossy(&fwd.stdout).trim().to_string();
-    assert!(fwd.status.success() && fake.forwards() == [port.parse::<u16>().unwrap()], "{fwd:?}; {:?}", fake.requests());
+    assert!(
+        fwd.status.success() && fake.forwards() == [port.parse::<u16>().unwrap()],
+        "{fwd:?}; {:?}",
+        fake.requests()
+    );
     let removed = Command::new(&adb)
         .args(["-s", QUEST, "forward", "--remove", &format!("tcp:{port}")])
         .env("ANDROID_ADB_SERVER_PORT", fake.port().to_string())

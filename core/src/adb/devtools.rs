@@ -98,7 +98,18 @@ pub async fn accept_at(addr: SocketAddr, origin: &str) -> Result<AcceptOutcome, 
     let mut last_err = None;
     for t in tab {
         let mut cdp = Cdp::connect(addr, &t.id).await?;
-        let look = cdp.look().await?;
+        // A tab still loading shows nothing yet: wait for it (a failed look is retried too).
+        let start = Instant::now();
+        let look = loop {
+            match cdp.look().await {
+                // Loaded, and the warning or the gate's own page (not the blank page before either).
+                Ok(l) if (l.loaded && (l.warning || same_origin(&l.href, origin))) || start.elapsed() > WAIT => {
+                    break l
+                }
+                Err(e) if start.elapsed() > WAIT => return Err(e),
+                _ => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        };
         if !look.warning {
             return Ok(AcceptOutcome::AlreadyPast { url: look.href });
         }
@@ -112,7 +123,7 @@ pub async fn accept_at(addr: SocketAddr, origin: &str) -> Result<AcceptOutcome, 
             tokio::time::sleep(Duration::from_millis(200)).await;
             // The page changes under the evaluation: a failed look is retried.
             if let Ok(now) = cdp.look().await {
-                if !now.warning && same_origin(&now.href, origin) && !now.title.is_empty() {
+                if now.loaded && !now.warning && same_origin(&now.href, origin) {
                     return Ok(AcceptOutcome::Accepted { url: now.href, title: now.title });
                 }
             }
@@ -164,11 +175,13 @@ struct Look {
     warning: bool,
     /// …and it is about the certificate (a `NET::ERR_CERT_…` error).
     certificate: bool,
+    /// Loaded (`document.readyState` is `complete`): what it shows is what it will show.
+    loaded: bool,
 }
 
-const LOOK: &str = "JSON.stringify({ href: location.href, title: document.title, \
+const LOOK: &str = "JSON.stringify({ href: location.href, title: document.title, ready: document.readyState, \
     warning: !!document.getElementById('proceed-link') && typeof certificateErrorPageController !== 'undefined', \
-    certificate: document.documentElement.innerHTML.includes('ERR_CERT_') })";
+    certificate: !!document.documentElement && document.documentElement.innerHTML.includes('ERR_CERT_') })";
 
 /// One DevTools session with a tab.
 struct Cdp {
@@ -226,6 +239,7 @@ impl Cdp {
             title: v["title"].as_str().unwrap_or_default().to_string(),
             warning: v["warning"].as_bool().unwrap_or(false),
             certificate: v["certificate"].as_bool().unwrap_or(false),
+            loaded: v["ready"] == "complete",
         })
     }
 }

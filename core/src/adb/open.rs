@@ -165,3 +165,11 @@ pub async fn open(server: &Server, serial: &str, page: &Page) -> Result<Opened, 
     }
     Ok(Opened { url, browser: browser.map(|b| b.1.to_string()), choice, wifi: wifi.map(|w| w.to_string()) })
 }
+
+/// The origin (`https://ip:port`) "Open on headset" uses for `serial`: what the certificate step
+/// accepts, and nothing else.
+pub async fn origin_for(server: &Server, serial: &str, page: &Page) -> Result<String, OpenError> {
+    let (wifi, _) = ask_wifi_and_browser(server, serial).await?;
+    let (ip, _) = page.address(wifi).map_err(OpenError::NoAddress)?;
+    Ok(qr::trust_url(&ip, page.port).trim_end_matches('/').to_string())
+}
