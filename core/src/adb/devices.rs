@@ -79,7 +79,7 @@ fn parse_line(line: &str) -> Option<DeviceEntry> {
     if line.trim().is_empty() || line.starts_with("List of devices") || line.starts_with('*') {
         return None;
     }
-    let (serial, rest) = line.trim_start().split_once(|c: char| c == '\t' || c == ' ')?;
+    let (serial, rest) = line.trim_start().split_once(['\t', ' '])?;
     let rest = rest.trim_start();
     let (state_text, rest) = if rest.starts_with("no permissions") {
         // "no permissions (…); see [http://…]" holds spaces: it runs to the closing bracket.
