@@ -14,6 +14,7 @@ use hyper_util::rt::TokioIo;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::client::Server;
@@ -22,7 +23,9 @@ use super::wire::AdbError;
 
 /// How long the tab may take to show the warning, and the page after Proceed.
 const WAIT: Duration = Duration::from_secs(15);
-/// DevTools answers are small; a page list of many tabs stays far below this.
+/// How long to look for a tab at the origin ("Open on headset" comes first; it may still be opening).
+const TAB_WAIT: Duration = Duration::from_secs(8);
+/// DevTools answers are small; a page list of many tabs, or an evaluation's answer, stays far below this.
 const MAX_LIST: usize = 1 << 20;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -87,7 +90,7 @@ pub async fn accept_at(addr: SocketAddr, origin: &str) -> Result<AcceptOutcome, 
     let tab = loop {
         let tabs = list_tabs(addr).await?;
         let mine: Vec<Tab> = tabs.into_iter().filter(|t| t.kind == "page" && same_origin(&t.url, origin)).collect();
-        if !mine.is_empty() || start.elapsed() > WAIT {
+        if !mine.is_empty() || start.elapsed() > TAB_WAIT {
             break mine;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
@@ -197,10 +200,13 @@ impl Cdp {
         }
         let url = format!("ws://{addr}/devtools/page/{id}");
         let tcp = TcpStream::connect(addr).await.map_err(|e| AcceptError::DevTools(format!("{url}: {e}")))?;
-        let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::client_async(url.as_str(), tcp))
-            .await
-            .map_err(|_| AcceptError::DevTools(format!("{url}: no answer")))?
-            .map_err(|e| AcceptError::DevTools(format!("{url}: {e}")))?;
+        // DevTools answers here are small: a page that sends more is cut off, not buffered.
+        let config = WebSocketConfig::default().max_message_size(Some(MAX_LIST)).max_frame_size(Some(MAX_LIST));
+        let (ws, _) =
+            tokio::time::timeout(WAIT, tokio_tungstenite::client_async_with_config(url.as_str(), tcp, Some(config)))
+                .await
+                .map_err(|_| AcceptError::DevTools(format!("{url}: no answer")))?
+                .map_err(|e| AcceptError::DevTools(format!("{url}: {e}")))?;
         Ok(Cdp { ws, next: 1 })
     }
 
