@@ -14,7 +14,8 @@
 //! `demo_window_with_documentation_addresses`: the app in demo mode with `CXR_GATE_FAKE_LAN_IPS`
 //! shows those addresses (and only those) in the picker, the links and the certificate; with a fake
 //! adb server (`cxr_gate_tests::adb`) listing a Quest 3 on USB, the Headsets card shows it ready and
-//! its "Open on headset" sends the primary trust URL to Quest Browser; after a minute with no
+//! its "Open on headset" sends the primary trust URL to Quest Browser (the card then goes to
+//! `<target>/desktop-usb.png`); after a minute with no
 //! headset the checklist names the addresses; its window is the README's picture: saved to `<target>/desktop-demo.png`, and to
 //! `$CXR_GATE_SCREENSHOTS/screenshot.png` when that is set (`scripts/screenshots.sh`). That run
 //! listens on all interfaces, as the app does by default (it must, to offer LAN addresses); the test
@@ -209,6 +210,9 @@ async fn demo_checks(c: &Client, port: u16, adb: &FakeAdb) -> Result<(), String>
     })
     .await;
     assert!(note.starts_with(&format!("Opened {want} in Quest Browser")), "note: {note}");
+    // The card as it looks then, for review: `<target>/desktop-usb.png`.
+    let _ = c.execute("document.getElementById('headsets').scrollIntoView(); return true;", vec![]).await;
+    save_screenshot(c, &target_dir().join("desktop-usb.png")).await?;
     assert_eq!(
         adb.am_starts(),
         [["am", "start", "-a", "android.intent.action.VIEW", "-d", want.as_str(), "-p", "com.oculus.browser"]]
