@@ -25,6 +25,9 @@ want=(
   openssl libnss3-tools
   haproxy
   iproute2
+  # A fake adb server is checked against Debian's adb client; mksh (Android's /system/bin/sh)
+  # splits the command lines it receives, as a headset's shell would.
+  adb mksh
 )
 missing=()
 for p in "${want[@]}"; do

@@ -20,6 +20,10 @@ const COMMANDS: &[&str] = &[
     "ca_trust_status",
     "trust_ca",
     "rotate_ca",
+    "usb_refresh",
+    "usb_open",
+    "usb_accept",
+    "choose_adb_dir",
 ];
 
 fn main() {

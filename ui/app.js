@@ -22,12 +22,13 @@ import cert from "./cards/cert.js";
 import ports from "./cards/ports.js";
 import sessions from "./cards/sessions.js";
 import headsets from "./cards/headsets.js";
+import usb from "./cards/usb.js";
 import network from "./cards/network.js";
 import settings from "./cards/settings.js";
 
 // In drawing order (network reads the address connect selected); started in this order too, so the
 // settings are loaded before the first firewall check.
-const CARDS = [app, status, connect, cert, settings, ports, headsets, sessions, network];
+const CARDS = [app, status, connect, cert, settings, ports, headsets, usb, sessions, network];
 const PARTS = CARDS.flatMap((c) => c.parts || []);
 const drawn = {}; // part name -> the key it was last drawn from
 let timesTimer = 0; // the next redraw of relative times

@@ -276,6 +276,8 @@ pub struct Config {
     pub web_root: Option<PathBuf>,
     /// Appended to `/app/` in the QR code and the trust page's link (see `config::webapp`).
     pub app_query: String,
+    /// The folder holding `adb` (Google's platform-tools) for headsets on USB; none: searched for.
+    pub adb_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -293,6 +295,7 @@ impl Default for Config {
             lan_scan_interval: Duration::from_secs(10),
             web_root: None,
             app_query: DEFAULT_APP_QUERY.to_string(),
+            adb_dir: None,
         }
     }
 }

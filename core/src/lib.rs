@@ -2,6 +2,7 @@
 //! for the NVIDIA CloudXR Runtime, with certificate management, HAProxy-style health checks, LAN discovery
 //! and port checks. One entry point ([`Gateway::start`] or [`run`]), one status channel, one shutdown.
 
+pub mod adb;
 pub mod addr;
 pub mod config;
 pub mod connector;

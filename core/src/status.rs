@@ -256,13 +256,17 @@ pub struct WebAppStatus {
 impl Status {
     /// The primary LAN IPv4 (default route), else the first non-virtual one, else any.
     pub fn primary_ip(&self) -> Option<&str> {
-        self.lan
-            .iter()
-            .find(|i| i.primary)
-            .or_else(|| self.lan.iter().find(|i| !i.virtual_adapter && !i.link_local))
-            .or_else(|| self.lan.first())
-            .map(|i| i.ip.as_str())
+        primary_of(&self.lan)
     }
+}
+
+/// The primary LAN IPv4 of `lan` (default route), else the first non-virtual one, else any.
+pub fn primary_of(lan: &[LanInterface]) -> Option<&str> {
+    lan.iter()
+        .find(|i| i.primary)
+        .or_else(|| lan.iter().find(|i| !i.virtual_adapter && !i.link_local))
+        .or_else(|| lan.first())
+        .map(|i| i.ip.as_str())
 }
 
 /// Owns the sender; cheap to clone; every engine part publishes through it.

@@ -20,8 +20,8 @@ use crate::settings::Settings;
     version,
     about = "CXR Gate: a wss:// gateway for the NVIDIA CloudXR Runtime, with a tray icon and a status window.",
     after_help = "Flags and the HAProxy container's env vars (BACKEND_HOST, BACKEND_PORT, PROXY_PORT, CERT_HOSTNAMES,\n\
-HEALTH_CHECK_INTERVAL/RISE/FALL, ALLOWED_BACKENDS, DATA_DIR, WEB_ROOT, APP_QUERY) override the saved settings for this\n\
-run only."
+HEALTH_CHECK_INTERVAL/RISE/FALL, ALLOWED_BACKENDS, DATA_DIR, WEB_ROOT, APP_QUERY) and ADB_DIR override the saved\n\
+settings for this run only. Headsets on USB use the adb server on ANDROID_ADB_SERVER_PORT (default 5037)."
 )]
 pub struct Cli {
     #[command(flatten)]

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use cxr_gate_core::config::{CustomCert, Setting, Via};
-use cxr_gate_core::{qr, tls};
+use cxr_gate_core::{adb, qr, tls};
 use serde::Serialize;
 use tauri::{AppHandle, Manager, Runtime, State};
 use tauri_plugin_autostart::ManagerExt as _;
@@ -269,8 +269,8 @@ async fn pick_file<R: Runtime>(app: &AppHandle<R>, title: &str, filter: (&str, &
     rx.await.ok().flatten().and_then(|f| f.into_path().ok())
 }
 
-/// Browse… next to "Web app folder": the folder is checked (same wording as `--web-root`) but not
-/// saved; the form's Save applies it.
+/// Browse… next to "Web app folder" (and "adb folder"): the folder is checked (same wording as
+/// `--web-root`) but not saved; the form's Save applies it.
 #[derive(Debug, Clone, Serialize)]
 pub struct WebRootPick {
     pub path: String,
@@ -385,6 +385,66 @@ pub async fn firewall_status<R: Runtime>(app: AppHandle<R>) -> Result<FirewallVi
 pub async fn add_firewall_rules<R: Runtime>(app: AppHandle<R>) -> Result<FirewallView, String> {
     let ports = app.state::<AppState>().firewall_ports();
     firewall::add_rules(&app, &ports).await
+}
+
+/// Headsets on USB, "Look again": asks adb again (and starts its server if none runs).
+#[tauri::command]
+pub fn usb_refresh(state: State<'_, AppState>) {
+    state.usb.refresh();
+}
+
+/// "Open on headset": the trust page (or `/app/`) in the headset's browser; the result is also
+/// noted on its row.
+#[tauri::command]
+pub async fn usb_open<R: Runtime>(app: AppHandle<R>, serial: String) -> Result<String, String> {
+    let st = app.state::<AppState>();
+    let page = adb::Page::from_status(&st.status.borrow());
+    let r = adb::open::open(&st.usb.server(), &serial, &page).await.map(|o| o.message()).map_err(|e| e.to_string());
+    note(&st, &serial, r)
+}
+
+/// "Accept the certificate on the headset": its browser's warning for this gate's address, passed
+/// through DevTools (core's `adb::devtools`); the forward is removed afterwards.
+#[tauri::command]
+pub async fn usb_accept<R: Runtime>(app: AppHandle<R>, serial: String) -> Result<String, String> {
+    let st = app.state::<AppState>();
+    let page = adb::Page::from_status(&st.status.borrow());
+    let server = st.usb.server();
+    let r = match adb::open::origin_for(&server, &serial, &page).await {
+        Ok(origin) => adb::devtools::accept_on_headset(&server, &serial, &origin)
+            .await
+            .map(|o| o.message(&origin))
+            .map_err(|e| format!("Not accepted: {e}.")),
+        Err(e) => Err(e.to_string()),
+    };
+    note(&st, &serial, r)
+}
+
+fn note(st: &AppState, serial: &str, r: Result<String, String>) -> Result<String, String> {
+    match &r {
+        Ok(m) => st.usb.note(serial, true, m.clone()),
+        Err(m) => st.usb.note(serial, false, m.clone()),
+    }
+    r
+}
+
+/// Browse… next to "adb folder": checked as the setting is (a folder holding adb), not saved.
+#[tauri::command]
+pub async fn choose_adb_dir<R: Runtime>(app: AppHandle<R>) -> Result<Option<WebRootPick>, String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let mut d = app.dialog().file().set_title("Choose the folder holding adb (Google's platform-tools)");
+    if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
+        d = d.set_parent(&w);
+    }
+    d.pick_folder(move |f| {
+        let _ = tx.send(f);
+    });
+    let Some(dir) = rx.await.ok().flatten().and_then(|f| f.into_path().ok()) else {
+        return Ok(None);
+    };
+    let cfg = cxr_gate_core::Config { adb_dir: Some(dir.clone()), ..Default::default() };
+    let problem = Setting::AdbDir.spec().check.and_then(|c| c(&cfg, Setting::AdbDir.via(Via::Name)).err());
+    Ok(Some(WebRootPick { path: dir.display().to_string(), problem: problem.map(|e| e.to_string()) }))
 }
 
 /// "Network settings": Windows' own page, where a network's Public/Private category is the user's choice.

@@ -24,6 +24,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 use clap::Parser;
+use cxr_gate_core::adb;
+use cxr_gate_core::adb::watch::{UsbWatch, WatchConfig};
 use cxr_gate_core::demo::EchoServer;
 use cxr_gate_core::{Gateway, Parts};
 use tauri::{App, Manager, RunEvent, WindowEvent};
@@ -118,6 +120,10 @@ pub fn run() -> i32 {
             commands::ca_trust_status,
             commands::trust_ca,
             commands::rotate_ca,
+            commands::usb_refresh,
+            commands::usb_open,
+            commands::usb_accept,
+            commands::choose_adb_dir,
         ])
         .on_window_event(|window, event| {
             if let WindowEvent::CloseRequested { api, .. } = event {
@@ -222,6 +228,10 @@ fn setup(app: &mut App, cli: &Cli, mut launch: Launch, log_dir: &Path) -> Result
     };
     let start_minimized = start_hidden(cli.minimized, loaded.settings.start_minimized, tray_ok);
     let start_at_login = loaded.settings.start_at_login;
+    let window_shown = tokio::sync::watch::Sender::new(false);
+    // Headsets on USB: adb is asked only while the window is shown (or on "Look again").
+    let usb_config = WatchConfig { server: adb::Server::from_env(), adb_dir: gateway.config().adb_dir };
+    let usb = tauri::async_runtime::block_on(async { UsbWatch::start(usb_config, window_shown.subscribe()) });
     app.manage(AppState {
         gateway: tokio::sync::RwLock::new(Some(gateway)),
         status: status.clone(),
@@ -232,8 +242,9 @@ fn setup(app: &mut App, cli: &Cli, mut launch: Launch, log_dir: &Path) -> Result
         info: Mutex::new(info),
         demo: Mutex::new(demo),
         quitting: AtomicBool::new(false),
-        window_shown: tokio::sync::watch::Sender::new(false),
+        window_shown,
         apply_lock: tokio::sync::Mutex::new(()),
+        usb,
     });
 
     // The login item points at this executable; re-register it if the app moved (an update).

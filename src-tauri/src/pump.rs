@@ -1,7 +1,8 @@
 //! Owns the status pump: the one way data flows from the engine to the user. It follows the
 //! engine's status (a watch channel) and whether the window is shown, and drives the `status`
 //! event to the window, the tray icon and tooltip (via `tray`), DOWN/UP notifications and one
-//! notification per headset refusing the current certificate.
+//! notification per headset refusing the current certificate. The USB headsets' list (adb) is
+//! followed too and joined into the view.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -55,7 +56,9 @@ pub fn emit_status<R: Runtime>(app: &AppHandle<R>) {
 /// event per change of what the window shows (bursts coalesced to 10 per second). While the window
 /// is hidden it gets no events (nothing would see them); it gets the current view when shown again.
 pub async fn status_pump<R: Runtime>(app: AppHandle<R>, mut rx: watch::Receiver<Status>) {
-    let Some(mut shown) = app.try_state::<AppState>().map(|st| st.window_shown.subscribe()) else {
+    let Some((mut shown, mut usb)) =
+        app.try_state::<AppState>().map(|st| (st.window_shown.subscribe(), st.usb.subscribe()))
+    else {
         return;
     };
     app.manage(LastSent::default());
@@ -68,7 +71,8 @@ pub async fn status_pump<R: Runtime>(app: AppHandle<R>, mut rx: watch::Receiver<
         let Some(st) = app.try_state::<AppState>() else {
             return;
         };
-        let v = view::build(&s, &lock(&st.info));
+        let u = usb.borrow_and_update().clone();
+        let v = view::build(&s, &lock(&st.info), &u);
         if visible {
             send(&app, &v, false);
         } else if let Some(last) = app.try_state::<LastSent>() {
@@ -101,6 +105,9 @@ pub async fn status_pump<R: Runtime>(app: AppHandle<R>, mut rx: watch::Receiver<
                 return; // app state gone
             },
             _ = tokio::time::sleep_until(due.unwrap_or_else(tokio::time::Instant::now)), if due.is_some() => {}
+            changed = usb.changed() => if changed.is_err() {
+                return; // app state gone
+            },
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

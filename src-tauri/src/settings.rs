@@ -50,6 +50,8 @@ pub struct Settings {
     pub web_root: Option<PathBuf>,
     /// The query the QR code and the trust page add to `/app/`.
     pub app_query: String,
+    /// The folder holding adb, for headsets on USB; none: searched for.
+    pub adb_dir: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -70,6 +72,7 @@ impl Default for Settings {
             close_to_tray_notified: false,
             web_root: c.web_root,
             app_query: c.app_query,
+            adb_dir: c.adb_dir,
         }
     }
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 
+use cxr_gate_core::adb::watch::UsbWatch;
 use cxr_gate_core::demo::EchoServer;
 use cxr_gate_core::{Config, Gateway, Status};
 use tokio::sync::{watch, RwLock};
@@ -34,6 +35,8 @@ pub struct AppState {
     pub window_shown: watch::Sender<bool>,
     /// Serialises settings changes (form save, certificate buttons): see [`AppState::begin_change`].
     pub apply_lock: tokio::sync::Mutex<()>,
+    /// Headsets on USB (adb), followed while the window is shown.
+    pub usb: UsbWatch,
 }
 
 /// A poisoned lock only means another thread panicked mid-update; the data is still usable.
@@ -44,7 +47,7 @@ pub fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 impl AppState {
     pub fn view(&self) -> StatusView {
         let s = self.status.borrow().clone();
-        view::build(&s, &lock(&self.info))
+        view::build(&s, &lock(&self.info), &self.usb.status())
     }
 
     pub fn settings(&self) -> Settings {
@@ -120,6 +123,7 @@ impl SettingsChange<'_> {
             *held = next;
         }
         st.set_overrides(overrides);
+        st.usb.set_adb_dir(cfg.adb_dir.clone());
         st.apply(cfg).await
     }
 }
@@ -180,6 +184,14 @@ mod tests {
             quitting: AtomicBool::new(false),
             window_shown: watch::Sender::new(false),
             apply_lock: tokio::sync::Mutex::new(()),
+            // Never shown: it asks nothing.
+            usb: UsbWatch::start(
+                cxr_gate_core::adb::watch::WatchConfig {
+                    server: cxr_gate_core::adb::Server::on_port(1),
+                    adb_dir: None,
+                },
+                watch::channel(false).1,
+            ),
         }
     }
 

@@ -242,7 +242,7 @@ mod tests {
         s.headsets = (0..headsets)
             .map(|i| Headset { ip: format!("192.168.1.{}", 50 + i), sessions_open: 1, ..Default::default() })
             .collect();
-        build(&s, &AppInfo { demo, ..Default::default() })
+        build(&s, &AppInfo { demo, ..Default::default() }, &Default::default())
     }
 
     #[test]

@@ -4,7 +4,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use cxr_gate_core::headsets::HeadsetCounts;
+use cxr_gate_core::adb::model::{AdbAvailability, UsbHeadset, UsbStatus};
+use cxr_gate_core::headsets::{Headset, HeadsetCounts};
 use cxr_gate_core::qr;
 use cxr_gate_core::status::{BackendState, LanInterface, ListenerState, WebAppStatus};
 use cxr_gate_core::Status;
@@ -60,6 +61,39 @@ pub struct StatusView {
     /// Best first; never empty (127.0.0.1 when the machine has no LAN address).
     pub addresses: Vec<AddressView>,
     pub media_total: u16,
+    /// Headsets on USB (adb), each joined to the book's record at its Wi-Fi address.
+    pub usb: UsbView,
+}
+
+/// A headset on USB, and the network headset it is (the book's record at its Wi-Fi address).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsbRow {
+    #[serde(flatten)]
+    pub device: UsbHeadset,
+    /// The book's headset at this device's Wi-Fi address: the window shows the two as one row.
+    pub book_ip: Option<String>,
+}
+
+/// The Headsets card's USB part.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsbView {
+    pub adb: AdbAvailability,
+    /// What to do about adb when it is not ready.
+    pub message: Option<String>,
+    pub devices: Vec<UsbRow>,
+}
+
+/// Joins each USB device to the book's headset at its Wi-Fi address (when the book has it).
+pub fn usb_view(usb: &UsbStatus, book: &[Headset]) -> UsbView {
+    let devices = usb
+        .devices
+        .iter()
+        .map(|d| UsbRow {
+            book_ip: d.wifi_ip().filter(|ip| book.iter().any(|h| h.ip == *ip)).map(str::to_string),
+            device: d.clone(),
+        })
+        .collect();
+    UsbView { adb: usb.adb, message: usb.message.clone(), devices }
 }
 
 pub fn runtime_word(s: &Status) -> &'static str {
@@ -137,8 +171,9 @@ pub fn addresses(s: &Status) -> Vec<AddressView> {
     out
 }
 
-pub fn build(s: &Status, app: &AppInfo) -> StatusView {
+pub fn build(s: &Status, app: &AppInfo, usb: &UsbStatus) -> StatusView {
     StatusView {
+        usb: usb_view(usb, &s.headsets),
         runtime: runtime_word(s),
         listening: s.listener.state == ListenerState::Listening,
         headset_counts: HeadsetCounts::of(&s.headsets),
@@ -230,7 +265,7 @@ pub(crate) mod tests {
         s.listener.state = ListenerState::Listening;
         s.backend.state = BackendState::Down;
         s.headsets.push(cxr_gate_core::headsets::Headset { sessions_open: 1, ..Default::default() });
-        let v = build(&s, &AppInfo { demo: true, ..Default::default() });
+        let v = build(&s, &AppInfo { demo: true, ..Default::default() }, &UsbStatus::default());
         assert_eq!((v.runtime, v.listening, v.headset_counts.connected, v.media_total), ("down", true, 1, 15));
         let json = serde_json::to_value(&v).unwrap();
         // The Status fields stay at the top level (flattened) next to the derived ones.
@@ -241,5 +276,30 @@ pub(crate) mod tests {
         assert!(json["headsets"].is_array());
         s.backend.state = BackendState::Unknown;
         assert_eq!(runtime_word(&s), "checking");
+    }
+
+    #[test]
+    fn a_usb_headset_joins_the_book_at_its_wifi_address() {
+        use cxr_gate_core::adb::devices::parse_devices;
+        let listed = |line: &str| UsbHeadset::listed(&parse_devices(line)[0]);
+        let on_wifi = |line: &str, wifi: &str| UsbHeadset { wifi: Some(wifi.into()), ..listed(line) };
+        let usb = UsbStatus {
+            adb: AdbAvailability::Ready,
+            devices: vec![
+                on_wifi("Q1\tdevice model:Quest_3\n", "192.168.1.50/24"),
+                on_wifi("Q2\tdevice\n", "192.168.1.51/24"),
+                listed("Q3\tunauthorized\n"),
+            ],
+            ..Default::default()
+        };
+        let book = vec![Headset { ip: "192.168.1.50".into(), ..Default::default() }];
+        let v = usb_view(&usb, &book);
+        let joined: Vec<_> = v.devices.iter().map(|d| (d.device.serial.as_str(), d.book_ip.as_deref())).collect();
+        assert_eq!(joined, [("Q1", Some("192.168.1.50")), ("Q2", None), ("Q3", None)]);
+        let json = serde_json::to_value(&v.devices[0]).unwrap();
+        assert_eq!(
+            (json["serial"].as_str(), json["book_ip"].as_str(), json["chip"].as_str()),
+            (Some("Q1"), Some("192.168.1.50"), Some("ready"))
+        );
     }
 }

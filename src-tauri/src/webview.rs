@@ -516,7 +516,7 @@ mod tests {
             "0.0.0.0:48322",
             vec![iface("eth1", "10.0.0.5", false, false, false), iface("Wi-Fi", "192.168.1.20", true, false, false)],
         );
-        let v = build(&s, &AppInfo::default());
+        let v = build(&s, &AppInfo::default(), &Default::default());
         assert_eq!(qr_target(&v).as_deref(), Some("https://192.168.1.20:48322/"));
         let page = qr_page(&v);
         assert!(page.contains("<svg"), "{page}");
@@ -527,7 +527,7 @@ mod tests {
         let mut s = s;
         s.web_app.root = Some("/srv/app".into());
         s.web_app.query = "?a={ip}&b=1".into();
-        let v = build(&s, &AppInfo::default());
+        let v = build(&s, &AppInfo::default(), &Default::default());
         assert_eq!(qr_target(&v).as_deref(), Some("https://192.168.1.20:48322/app/?a=192.168.1.20&b=1"));
         assert!(qr_page(&v).contains("/app/?a=192.168.1.20&amp;b=1</code>"));
     }

@@ -22,7 +22,7 @@ pub fn in_ci() -> bool {
     std::env::var("CI").map(|v| !v.is_empty() && v != "0" && !v.eq_ignore_ascii_case("false")).unwrap_or(false)
 }
 
-fn chromium_bin() -> String {
+pub fn chromium_bin() -> String {
     std::env::var("CHROMIUM_BIN").unwrap_or_else(|_| CHROMIUM.into())
 }
 
@@ -107,7 +107,8 @@ pub struct Options {
     pub user_agent: Option<String>,
 }
 
-fn capabilities(profile: &Path, opts: &Options) -> serde_json::Map<String, Value> {
+/// The browser's command line for a fresh `profile` (also for a Chromium started without the driver).
+pub fn browser_args(profile: &Path, opts: &Options) -> Vec<String> {
     let maps: String = opts.loopback_names.iter().map(|n| format!("MAP {n} 127.0.0.1, ")).collect();
     let mut args = vec![
         "--headless=new".to_string(),
@@ -136,6 +137,11 @@ fn capabilities(profile: &Path, opts: &Options) -> serde_json::Map<String, Value
     if let Some(ua) = &opts.user_agent {
         args.push(format!("--user-agent={ua}"));
     }
+    args
+}
+
+fn capabilities(profile: &Path, opts: &Options) -> serde_json::Map<String, Value> {
+    let args = browser_args(profile, opts);
     let mut m = serde_json::Map::new();
     m.insert("browserName".into(), json!("chrome"));
     // The whole point: the self-signed certificate must meet the real interstitial.

@@ -3,6 +3,7 @@
 //! checks its SAN for 127.0.0.1), raw HTTPS requests, and a connector that records every dial.
 //! Only loopback addresses are ever contacted.
 
+pub mod adb;
 pub mod chromium;
 #[cfg(target_os = "linux")]
 pub mod desktop;

@@ -8,11 +8,15 @@
 //! the CloudXR Runtime) starts → UP (the certificate's unchanged list is not redrawn, the relative
 //! time moves on); a bad proxy port in Settings gets its message next to the field; a web app folder
 //! is refused while missing and, once real, served at /app/ with the QR code pointing there; the echo
-//! server stops → DOWN again. A screenshot goes to `<target>/desktop-e2e.png`.
+//! server stops → DOWN again. Given an adb folder without adb and no adb server, the Headsets card
+//! says where to get Google's platform-tools. A screenshot goes to `<target>/desktop-e2e.png`.
 //!
 //! `demo_window_with_documentation_addresses`: the app in demo mode with `CXR_GATE_FAKE_LAN_IPS`
-//! shows those addresses (and only those) in the picker, the links and the certificate, and after a
-//! minute with no headset the Headsets card's checklist names them; its window is the README's picture: saved to `<target>/desktop-demo.png`, and to
+//! shows those addresses (and only those) in the picker, the links and the certificate; with a fake
+//! adb server (`cxr_gate_tests::adb`) listing a Quest 3 on USB, the Headsets card shows it ready and
+//! its "Open on headset" sends the primary trust URL to Quest Browser (the card then goes to
+//! `<target>/desktop-usb.png`); after a minute with no
+//! headset the checklist names the addresses; its window is the README's picture: saved to `<target>/desktop-demo.png`, and to
 //! `$CXR_GATE_SCREENSHOTS/screenshot.png` when that is set (`scripts/screenshots.sh`). That run
 //! listens on all interfaces, as the app does by default (it must, to offer LAN addresses); the test
 //! itself talks to loopback only.
@@ -31,6 +35,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use cxr_gate_core::demo::EchoServer;
+use cxr_gate_tests::adb::{FakeAdb, FakeDevice};
 use cxr_gate_tests::chromium::{self, in_ci};
 use cxr_gate_tests::desktop::{
     attr, click, click_css, eventually, save_screenshot, start_app, start_xvfb, text, tools, type_into, wait_runtime,
@@ -73,6 +78,9 @@ async fn desktop_app_shows_runtime_state_qr_and_certificate() {
     let listen_port = free_port();
     // The app's HOME: "Trust on this PC" writes the CA into $HOME/.pki/nssdb, here a fresh one.
     let home = tempfile::tempdir().expect("temp home");
+    // An adb folder without adb, and no adb server: the Headsets card says where to get adb, and
+    // nothing starts a real adb server here.
+    let no_adb = tempfile::tempdir().expect("temp dir");
     let args = [
         "--backend".to_string(),
         backend.to_string(),
@@ -82,8 +90,12 @@ async fn desktop_app_shows_runtime_state_qr_and_certificate() {
         data.path().display().to_string(),
         "--health-interval".into(),
         "200ms".into(),
+        "--adb-dir".into(),
+        no_adb.path().display().to_string(),
     ];
-    let session = start_app(&app, &driver, &display, home.path(), &args, &[]).await.unwrap_or_else(|e| panic!("{e}"));
+    let adb_port = free_port().to_string();
+    let envs = [("ANDROID_ADB_SERVER_PORT", adb_port.as_str())];
+    let session = start_app(&app, &driver, &display, home.path(), &args, &envs).await.unwrap_or_else(|e| panic!("{e}"));
     let result = run_checks(&session.client, data.path(), home.path(), backend, listen_port).await;
     let _ = session.client.clone().close().await;
     if let Err(e) = result {
@@ -113,17 +125,22 @@ async fn demo_window_with_documentation_addresses() {
         data.path().display().to_string(),
     ];
     let lan = FAKE_LAN.join(",");
-    let session = start_app(&app, &driver, &display, home.path(), &args, &[("CXR_GATE_FAKE_LAN_IPS", &lan)])
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    let result = demo_checks(&session.client, port).await;
+    // A Quest 3 on USB, on a Wi-Fi subnet that is none of the fake LAN's: it gets the primary address.
+    let adb = FakeAdb::start(vec![FakeDevice::quest3(USB_QUEST, "10.9.8.7/24")]).await.expect("fake adb server");
+    let adb_port = adb.port().to_string();
+    let envs = [("CXR_GATE_FAKE_LAN_IPS", lan.as_str()), ("ANDROID_ADB_SERVER_PORT", adb_port.as_str())];
+    let session = start_app(&app, &driver, &display, home.path(), &args, &envs).await.unwrap_or_else(|e| panic!("{e}"));
+    let result = demo_checks(&session.client, port, &adb).await;
     let _ = session.client.clone().close().await;
     if let Err(e) = result {
         panic!("{e}");
     }
 }
 
-async fn demo_checks(c: &Client, port: u16) -> Result<(), String> {
+/// The serial of the demo's Quest on USB (the fake adb server's).
+const USB_QUEST: &str = "2G0YC5ZGB5000J";
+
+async fn demo_checks(c: &Client, port: u16, adb: &FakeAdb) -> Result<(), String> {
     wait_runtime(c, "up", Duration::from_secs(30)).await;
     // No headset has come, but it is early: no checklist yet.
     assert!(attr(c, "[data-testid=headsets-checklist]", "hidden").await?.is_some(), "a checklist at start");
@@ -173,6 +190,33 @@ async fn demo_checks(c: &Client, port: u16) -> Result<(), String> {
     if let Some(dir) = screenshots_dir() {
         save_screenshot(c, &dir.join("screenshot.png")).await?;
     }
+    // The Quest on USB: its row, ready, named by its properties; "Open on headset" sends the primary
+    // trust URL to its Quest Browser as one argument.
+    let row = format!("[data-testid=usb-row][data-serial='{USB_QUEST}']");
+    let (chip, title) = eventually(Duration::from_secs(15), "the Quest on USB in the Headsets card", || async {
+        let chip = text(c, &format!("{row} [data-k=usb-chip]")).await?;
+        let title = text(c, &format!("{row} strong")).await?;
+        Ok((chip == "ready").then_some((chip, title)))
+    })
+    .await;
+    assert_eq!((chip.as_str(), title.as_str()), ("ready", "Quest 3"));
+    let details = text(c, &format!("{row} [data-k=usb-details]")).await?;
+    assert!(details.contains("Horizon OS v205") && details.contains("Wi-Fi 10.9.8.7/24"), "details: {details}");
+    click_css(c, &format!("{row} [data-k=usb-open]")).await?;
+    let want = format!("https://{}:{port}/", FAKE_LAN[0]);
+    let note = eventually(Duration::from_secs(10), "Open on headset's result", || async {
+        let t = text(c, &format!("{row} [data-k=usb-note]")).await?;
+        Ok(t.starts_with("Opened").then_some(t))
+    })
+    .await;
+    assert!(note.starts_with(&format!("Opened {want} in Quest Browser")), "note: {note}");
+    // The card as it looks then, for review: `<target>/desktop-usb.png`.
+    let _ = c.execute("document.getElementById('headsets').scrollIntoView(); return true;", vec![]).await;
+    save_screenshot(c, &target_dir().join("desktop-usb.png")).await?;
+    assert_eq!(
+        adb.am_starts(),
+        [["am", "start", "-a", "android.intent.action.VIEW", "-d", want.as_str(), "-p", "com.oculus.browser"]]
+    );
     // A minute with nobody seen: the checklist, with this PC's addresses and the firewall's verdict.
     let list = eventually(Duration::from_secs(75), "the one-minute checklist", || async {
         if attr(c, "[data-testid=headsets-checklist]", "hidden").await?.is_some() {
@@ -198,6 +242,13 @@ async fn run_checks(
 ) -> Result<(), String> {
     // 1. The backend is not running: DOWN (after the first health checks).
     wait_runtime(c, "down", Duration::from_secs(45)).await;
+    // No adb: one line in the Headsets card says where to get Google's platform-tools.
+    let hint = eventually(Duration::from_secs(10), "the no-adb line", || async {
+        let t = text(c, "[data-testid=usb-hint]").await?;
+        Ok(t.contains("platform-tools").then_some(t))
+    })
+    .await;
+    assert!(hint.contains("https://developer.android.com/tools/releases/platform-tools"), "hint: {hint}");
 
     // The damaged settings file was kept and the window says so.
     let notice = eventually(Duration::from_secs(5), "settings notice", || async {

@@ -2,6 +2,7 @@
 // state chip, last seen, the sentence and its action (show the QR / trust link, open Ports & firewall).
 // After a minute with nobody seen, a short checklist instead.
 import { $, setText, el, rebuild, agoMinutes, untilChange } from "../render.js";
+import { usbBlock } from "./usb.js";
 
 const CHIP = {
   refused: ["bad", "refused the certificate"],
@@ -46,7 +47,7 @@ function actionButton(h) {
   return [];
 }
 
-function row(h) {
+function row(h, v) {
   const [kind, word] = CHIP[h.advice.state] || ["unknown", h.advice.state];
   const model = h.device ? `${h.device}` : "Not known yet";
   const browser = h.browser ? `${h.browser}${h.chromium && !h.browser.startsWith("Chrome") ? ` (Chromium ${h.chromium.split(".")[0]})` : ""}` : "";
@@ -58,7 +59,8 @@ function row(h) {
       el("span", { class: "muted", "data-k": "seen" })),
     el("div", { class: "muted headset-browser", text: browser }),
     el("p", { class: "headset-sentence", "data-k": "sentence", text: h.advice.sentence }),
-    el("div", { class: "actions" }, ...actionButton(h)));
+    el("div", { class: "actions" }, ...actionButton(h)),
+    ...usbBlock(v, h.ip));
 }
 
 function checklist(v) {
@@ -78,8 +80,9 @@ function checklist(v) {
 function draw(v) {
   const list = v.headsets || [];
   const box = $("headsets-list");
-  const key = JSON.stringify(list.map((h) => [h.ip, h.device, h.browser, h.advice, h.reached]));
-  rebuild(box, key, () => list.map(row));
+  const usb = ((v.usb && v.usb.devices) || []).filter((d) => d.book_ip);
+  const key = JSON.stringify([list.map((h) => [h.ip, h.device, h.browser, h.advice, h.reached]), usb]);
+  rebuild(box, key, () => list.map((h) => row(h, v)));
   const c = v.headset_counts || { seen: 0, refused: 0, connected: 0 };
   setText("headsets-summary", list.length
     ? `${c.seen} seen · ${c.connected} connected${c.refused ? ` · ${c.refused} refusing the certificate` : ""}`
@@ -107,7 +110,7 @@ function drawTile(v) {
 
 export default {
   parts: [
-    ["headsets", (v) => [v.headsets, v.headset_counts, v.addresses, v.app.platform], draw],
+    ["headsets", (v) => [v.headsets, v.headset_counts, v.addresses, v.app.platform, v.usb], draw],
     ["headsets-tile", (v) => v.headset_counts, drawTile],
   ],
   // "last seen 12 s ago", then "3 min ago": after its first minute a row's text changes once a

@@ -23,6 +23,9 @@ const FORM = [
     [["web_root", "Web app folder", "Your built CloudXR.js client (the folder with its index.html), served at https://this-pc:port/app/ — the same address as the proxy, so one certificate acceptance covers the page and its connection. Empty for none.", FOLDER],
       ["app_query", "Web app query", "Added to /app/ in the QR code and on the trust page. Placeholders: {ip}, {port}, {wss}. Empty for none."]],
   ]],
+  ["Headsets on USB", "", [
+    ["adb_dir", "adb folder", "Where adb is (Google's platform-tools), when it is not on PATH, in the Android SDK, Meta Quest Developer Hub or SideQuest. Empty: look there.", FOLDER],
+  ]],
   ["Startup", "", [
     ["start_at_login", "Start at login", "Starts hidden in the tray.", SWITCH],
     ["start_minimized", "Start minimized to tray", "Also when started by hand.", SWITCH],
@@ -84,7 +87,7 @@ function fillSettings(s) {
   for (const f of FIELDS) {
     $(f).value = s.form[f];
     // Empty means "none" for the web app fields, not "the default".
-    $(f).placeholder = f === "web_root" ? "none" : f === "app_query" ? "empty: no query" : (s.defaults[f] || "");
+    $(f).placeholder = f === "web_root" ? "none" : f === "app_query" ? "empty: no query" : f === "adb_dir" ? "searched for" : (s.defaults[f] || "");
   }
   for (const c of CHECKS) $(c).checked = !!s.form[c];
   $("cert-hostnames").value = s.form.cert_hostnames;
@@ -135,16 +138,18 @@ async function loadSettings() {
 function wire() {
   buildForm();
   // Browse… fills the field (Rust shows the dialog and checks the folder); Save applies it.
-  $("web_root-browse").addEventListener("click", (e) => busy(e.currentTarget, async () => {
+  const browse = (field, command, done) => $(field + "-browse").addEventListener("click", (e) => busy(e.currentTarget, async () => {
     try {
-      const pick = await invoke("choose_web_root");
+      const pick = await invoke(command);
       if (!pick) return;
-      $("web_root").value = pick.path;
-      fieldMsg("web_root", pick.problem || "Press Save & apply to serve it.", pick.problem ? "err" : "");
+      $(field).value = pick.path;
+      fieldMsg(field, pick.problem || done, pick.problem ? "err" : "");
     } catch (err) {
-      fieldMsg("web_root", errText(err), "err");
+      fieldMsg(field, errText(err), "err");
     }
   }));
+  browse("web_root", "choose_web_root", "Press Save & apply to serve it.");
+  browse("adb_dir", "choose_adb_dir", "Press Save & apply to use it.");
   $("settings-form").addEventListener("submit", saveSettings);
   $("revert-settings").addEventListener("click", async () => {
     await loadSettings();

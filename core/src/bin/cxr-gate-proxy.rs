@@ -3,6 +3,7 @@
 //! Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM; on Windows also
 //! Ctrl-Break, console close, logoff, shutdown), 2 for bad configuration, 1 when it cannot listen,
 //! 3 when the local CA's files are damaged and no kept copy matches (never replaced on its own).
+//! `--open-on-headset` has codes of its own (docs/HEADLESS.md).
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -39,6 +40,43 @@ struct Cli {
     /// device that installed the old CA must install the new one; a running gate picks it up)
     #[arg(long, conflicts_with = "check_health")]
     rotate_ca: bool,
+    /// Open the trust page (or /app/ with --web-root) in the browser of the headset on USB, through
+    /// adb, and exit: 0 opened; 3 no adb; 4 no such device; 5 several (name one); 6 USB debugging not
+    /// allowed yet; 7 another state; 1 it failed
+    #[arg(long, value_name = "SERIAL", num_args = 0..=1, default_missing_value = "",
+          conflicts_with_all = ["check_health", "rotate_ca"])]
+    open_on_headset: Option<String>,
+}
+
+/// `--open-on-headset [SERIAL]`: "Open on headset" once (core's `adb::oneshot`).
+fn open_on_headset(cli: &Cli, serial: &str) -> ExitCode {
+    use cxr_gate_core::adb::{oneshot, Page, Server};
+    let cfg = match config_from(cli).and_then(|c| cli.overrides.check_given(&c).map(|()| c)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cxr-gate-proxy: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cxr-gate-proxy: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let page = Page::from_config(&cfg, cxr_gate_core::net::lan::scan());
+    let serial = Some(serial.trim()).filter(|s| !s.is_empty());
+    match rt.block_on(oneshot::open_once(&Server::from_env(), cfg.adb_dir.as_deref(), serial, &page)) {
+        Ok(opened) => {
+            println!("{}", opened.message());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cxr-gate-proxy: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
 }
 
 /// `--rotate-ca`: a new CA (and certificate) in the data dir; 0 done, 2 when it cannot be done.
@@ -369,6 +407,9 @@ fn main() -> ExitCode {
     }
     if cli.rotate_ca {
         return rotate_ca(&cli);
+    }
+    if let Some(serial) = &cli.open_on_headset {
+        return open_on_headset(&cli, serial);
     }
     let filter =
         tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));

@@ -27,6 +27,7 @@ pub enum Setting {
     MaxConnections,
     WebRoot,
     AppQuery,
+    AdbDir,
 }
 
 impl Setting {

@@ -463,7 +463,50 @@ pub static SETTINGS: &[SettingSpec] = &[
         },
         check: None,
     },
+    SettingSpec {
+        id: Setting::AdbDir,
+        name: "adb folder",
+        key: "adb_dir",
+        config: "adb_dir",
+        flag: path_flag(
+            "adb-dir",
+            "DIR",
+            "The folder holding adb (Google's platform-tools) for headsets on USB, when it is not on PATH, \
+             in the Android SDK, Meta Quest Developer Hub or SideQuest",
+        ),
+        env: Some("ADB_DIR"),
+        saved: in_form(|c| json!(c.adb_dir)),
+        field: Some("adb_dir"),
+        report: report("adb folder"),
+        get: |c| c.adb_dir.as_ref().map(|p| p.display().to_string()).unwrap_or_else(|| "searched for".into()),
+        set: |c, v, n| {
+            // The form's (and file's) text: empty means "search for it".
+            c.adb_dir = if n.via() == Some(Via::Name) {
+                let t = text(v);
+                Some(t.trim()).filter(|t| !t.is_empty()).map(PathBuf::from)
+            } else {
+                Some(PathBuf::from(v))
+            };
+            Ok(())
+        },
+        check: Some(|c, n| c.adb_dir.as_ref().map_or(Ok(()), |dir| check_adb_dir(dir, n))),
+    },
 ];
+
+/// A folder picked for adb must hold it (or its `platform-tools` folder must).
+fn check_adb_dir(dir: &std::path::Path, n: SettingName) -> Result<(), ConfigError> {
+    let found = crate::adb::locate::candidates(Some(dir), cfg!(windows), &|_| None).iter().any(|p| p.is_file());
+    if found {
+        Ok(())
+    } else {
+        let exe = if cfg!(windows) { "adb.exe" } else { "adb" };
+        Err(ConfigError::new(
+            n,
+            dir.display().to_string(),
+            format!("expected a folder holding {exe} (Google's platform-tools)"),
+        ))
+    }
+}
 
 /// A host only: the container's BACKEND_HOST takes its port from BACKEND_PORT, the form from its Port field.
 fn set_backend_host(c: &mut Config, v: &OsStr, n: SettingName) -> Result<(), ConfigError> {

@@ -28,6 +28,7 @@ fn sample(s: Setting) -> &'static str {
         Setting::MaxConnections => "7",
         Setting::WebRoot => "/srv/app",
         Setting::AppQuery => "?s={wss}",
+        Setting::AdbDir => "/opt/platform-tools",
     }
 }
 
@@ -81,7 +82,7 @@ fn rows_are_in_the_order_of_the_ids() {
         assert!(std::ptr::eq(spec.id.spec(), spec));
         sample(spec.id);
     }
-    assert_eq!(SETTINGS.len(), Setting::AppQuery as usize + 1, "every id has a row");
+    assert_eq!(SETTINGS.len(), Setting::AdbDir as usize + 1, "every id has a row");
 }
 
 #[test]
@@ -205,6 +206,9 @@ fn settings_are_named_in_messages_as_they_always_were() {
         (AppQuery, Via::Name, "app query"),
         (AppQuery, Via::Flag, "--app-query"),
         (AppQuery, Via::Env, "APP_QUERY"),
+        (AdbDir, Via::Name, "adb folder"),
+        (AdbDir, Via::Flag, "--adb-dir"),
+        (AdbDir, Via::Env, "ADB_DIR"),
     ];
     for (s, via, want) in cases {
         assert_eq!(s.via(via).to_string(), want);
