@@ -38,7 +38,7 @@ use crate::state::{AppState, MAIN_WINDOW};
 use crate::view::AppInfo;
 
 /// Must match tauri.conf.json; the single-instance name (D-Bus on Linux, a mutex on Windows) is derived from it.
-const IDENTIFIER: &str = "io.cxrgate.desktop";
+pub(crate) const IDENTIFIER: &str = "io.cxrgate.desktop";
 const LOG_FILE: &str = "cxr-gate.log";
 /// The log file is rotated (to `.1`) at startup once it is this big.
 const LOG_ROTATE_BYTES: u64 = 5 * 1024 * 1024;
