@@ -152,18 +152,17 @@ fn block_all_and_port_block_rules_get_no_fix_button_but_what_to_change() {
 #[test]
 fn a_users_same_named_rule_is_left_alone_and_block_rules_are_matched_by_path() {
     // The user's "CloudXR Media" (NVIDIA's name) disabled, and a rule of theirs that happens to have
-    // our proxy rule's name but not our group; a port block rule of theirs named "CXR Gate".
+    // our proxy rule's name but not our group; our program's block rule under another name.
     let mut media = rule("CloudXR Media", Action::Allow, ALL, 17, "47998-48012");
     media.enabled = false;
     let mut look_alike = rule(PROXY_RULE, Action::Allow, PUBLIC, 6, "48322");
     look_alike.description = "mine".into();
     let mut by_path = rule("Some other name", Action::Block, PRIVATE, 6, "*");
     by_path.application = EXE.to_uppercase();
-    let port_block_named_like_the_prompt = rule("CXR Gate", Action::Block, PUBLIC, 6, "48322");
-    let st = one_network(
-        Profile::Private,
-        vec![media.clone(), look_alike.clone(), by_path, port_block_named_like_the_prompt],
-    );
+    // Another program's block rule that bears the prompt's name: not ours by path, so not touched.
+    let mut named_like_ours = rule("CXR Gate", Action::Block, PRIVATE, 6, "*");
+    named_like_ours.application = r"C:\Tools\old-gate\gate.exe".into();
+    let st = one_network(Profile::Private, vec![media.clone(), look_alike.clone(), by_path, named_like_ours]);
     let r = eval(&st);
     assert_eq!(r.fix.add.iter().map(|a| a.name()).collect::<Vec<_>>(), [MEDIA_RULE, PROXY_RULE]);
     assert_eq!(
