@@ -9,7 +9,8 @@
 
 use serde::Serialize;
 
-pub mod elevation;
+#[cfg(any(windows, test))]
+mod elevation;
 pub mod fixcmd;
 pub mod result;
 #[cfg(any(not(windows), test))]

@@ -30,12 +30,14 @@ pub fn render(code: i32, lines: &[String]) -> String {
 }
 
 /// What a result file says: done or not, and its lines.
+#[cfg(any(windows, test))]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub done: bool,
     pub lines: Vec<String>,
 }
 
+#[cfg(any(windows, test))]
 pub fn parse(text: &str) -> Option<Outcome> {
     let mut lines = text.lines();
     let head = lines.next()?.strip_prefix(HEAD)?;
@@ -63,6 +65,7 @@ pub fn write(path: &Path, text: &str) -> io::Result<()> {
 }
 
 /// Reads it back (the window, after the elevated step ended with `code`).
+#[cfg(any(windows, test))]
 pub fn read(path: &Path, code: u32) -> Outcome {
     match fs::read_to_string(path) {
         Ok(t) => parse(&t).unwrap_or_else(|| Outcome {
