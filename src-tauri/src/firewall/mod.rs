@@ -4,14 +4,16 @@
 //! model, the verdict on the headsets' network, the fix plan) and the one elevated step that fixes
 //! it: this app re-run as administrator with `firewall-fix` (`fixcmd`, also the installer's), only
 //! from a folder users cannot write to (`elevation`), its result read back from a file (`result`).
-//! Linux (`ufw`): ufw's verdict in rule order and commands to copy, or which other firewall
-//! (firewalld, nftables) is running. Pure view-building functions are unit-tested everywhere.
+//! Linux (`linux`, `ufw`): ufw's verdict in rule order and commands to copy, or which other
+//! firewall (firewalld, nftables) is running. Pure view-building functions are unit-tested everywhere.
 
 use serde::Serialize;
 
 #[cfg(any(windows, test))]
 mod elevation;
 pub mod fixcmd;
+#[cfg(any(not(windows), test))]
+mod linux;
 pub mod result;
 #[cfg(any(not(windows), test))]
 mod ufw;
@@ -22,7 +24,7 @@ mod windows;
 
 use cxr_gate_core::firewall::{Proto, Role, RuleSpec};
 #[cfg(not(windows))]
-pub use ufw::{add_rules, status};
+pub use linux::{add_rules, status};
 #[cfg(windows)]
 pub use windows::{add_rules, open_network_settings, status};
 
