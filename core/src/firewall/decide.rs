@@ -101,10 +101,7 @@ impl Decision<'_> {
                 format!("no rule: allowed ({} networks let in what no rule blocks)", profile.name())
             }
             Decision::Unless(base, rules) => {
-                let why = match cx.runtime {
-                    Runtime::Unknown(e) => format!("which program listens here could not be found out ({e})"),
-                    _ => "the CloudXR Runtime is not running, so which program listens here is unknown".into(),
-                };
+                let why = unknown_listener(cx);
                 let each: Vec<String> = rules.iter().map(|r| format!("\"{}\" ({})", r.name, r.shape())).collect();
                 format!(
                     "{}, unless the Runtime is a program that block rule {} is for: {why}",
@@ -117,6 +114,14 @@ impl Decision<'_> {
                 format!("unknown: {} may decide it (read without it: {})", each.join(", "), base.text(profile, cx))
             }
         }
+    }
+}
+
+/// Why the program on the Runtime's ports is not known.
+pub fn unknown_listener(cx: &Context<'_>) -> String {
+    match cx.runtime {
+        Runtime::Unknown(e) => format!("which program listens here could not be found out ({e})"),
+        _ => "the CloudXR Runtime is not running, so which program listens here is unknown".into(),
     }
 }
 

@@ -349,9 +349,11 @@ fn must_change(d: &Decision<'_>, spec: &RuleSpec, profile: Profile, cx: &Context
             r.shape(),
             spec.label()
         ),
-        Decision::Unless(..) => format!(
-            "Start the CloudXR Runtime and check again: {}.",
-            d.text(profile, cx).split_once(": ").map(|(_, why)| why.to_string()).unwrap_or_default()
+        Decision::Unless(_, rules) => format!(
+            "Start the CloudXR Runtime and check again: {}, and block rule {} would keep headsets out if it is \
+             the Runtime's.",
+            super::decide::unknown_listener(cx),
+            rules.iter().map(|r| format!("\"{}\"", r.name)).collect::<Vec<_>>().join(", ")
         ),
         Decision::Unreadable(_, us) => format!(
             "{}: CXR Gate cannot tell whether it lets headsets reach {}; look at it {advanced}.",

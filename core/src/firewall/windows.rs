@@ -44,6 +44,9 @@ pub enum FirewallError {
     Write { what: String, err: windows::core::Error },
     #[error("could not change the firewall: {0}; nothing was changed")]
     Gone(String),
+    /// The firewall took the calls but does not hold the change (what it says it did, then what is missing).
+    #[error("the firewall did not keep the change: {0} ({})", if .1.is_empty() { "nothing was done".to_string() } else { format!("done before: {}", .1.join("; ")) })]
+    NotHeld(String, Vec<String>),
 }
 
 fn read_err(what: &'static str) -> impl Fn(windows::core::Error) -> FirewallError {
@@ -345,8 +348,43 @@ pub fn apply(plan: &FixPlan, exe: &str) -> Result<Vec<String>, FirewallError> {
             rules.Add(&r).map_err(write_err(what()))?;
             done.push(format!("added \"{}\": {}", want.name, a.describe(exe)));
         }
+        // Read back: the firewall holds what was said, or the result says it does not.
+        let now: Vec<Rule> = all_rules(&rules)?.into_iter().map(|(_, r)| r).collect();
+        if let Some(missing) = not_held(plan, exe, &now, &programs, &var) {
+            return Err(FirewallError::NotHeld(missing, done));
+        }
     }
     Ok(done)
+}
+
+/// The first change of `plan` that the rules read back do not show.
+fn not_held(
+    plan: &FixPlan,
+    exe: &str,
+    now: &[Rule],
+    programs: &[String],
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
+    for a in &plan.add {
+        let want = a.rule(exe);
+        let held = now.iter().any(|r| {
+            is_ours(r)
+                && r.name == want.name
+                && r.enabled
+                && r.protocol == want.protocol
+                && r.local_ports == want.local_ports
+                && r.profiles == want.profiles
+                && r.action == Action::Allow
+                && (want.application.is_empty() || is_program(r, &programs[..1.min(programs.len())], var))
+        });
+        if !held {
+            return Some(format!("\"{}\" is not among the rules read back", want.name));
+        }
+    }
+    plan.disable
+        .iter()
+        .find(|d| now.iter().any(|r| d.matches(r) && is_program(r, programs, var)))
+        .map(|d| format!("\"{}\" is still enabled", d.name))
 }
 
 /// Removes exactly CXR Gate's rules (our group and our names), for the uninstaller.

@@ -111,10 +111,19 @@ fn the_runtimes_own_block_pair_keeps_headsets_out_and_is_named_when_it_is_not_ru
         )
     );
     assert!(r.fix.is_empty());
+    assert_eq!(
+        r.must_change,
+        [
+            "Start the CloudXR Runtime and check again: the CloudXR Runtime is not running, so which program listens \
+             here is unknown, and block rule \"NVIDIA CloudXR Server\" would keep headsets out if it is the Runtime's."
+        ]
+    );
+    // The socket table unreadable: said so, the same way.
+    let r = eval_with(&st, &Runtime::Unknown("error 5".into()), Some(QR_IP));
     assert!(
-        r.must_change[0].starts_with("Start the CloudXR Runtime and check again: the CloudXR Runtime is not running"),
-        "{:?}",
-        r.must_change
+        r.ports[1].verdict.ends_with("is for: which program listens here could not be found out (error 5)"),
+        "{}",
+        r.ports[1].verdict
     );
     // Another program's rule stops counting once the Runtime is found elsewhere.
     let r = eval_with(&st, &Runtime::Program(r"D:\CloudXR\other.exe".into()), Some(QR_IP));
