@@ -201,6 +201,23 @@ pub fn evaluate(st: &FirewallState, specs: &[RuleSpec], cx: &Context<'_>) -> Rep
             PortReport { spec: s.clone(), open, verdict, notes: notes(st, s, &profiles) }
         })
         .collect();
+    // Group Policy decides and rules on this PC do not apply: what they say is not the answer.
+    let ports = if st.modify_state == ModifyState::GroupPolicy {
+        ports
+            .into_iter()
+            .map(|p| PortReport {
+                open: None,
+                verdict: format!(
+                    "unknown: Windows Firewall is managed by your organisation (Group Policy), and rules made on \
+                     this PC do not apply (they say: {})",
+                    p.verdict
+                ),
+                ..p
+            })
+            .collect()
+    } else {
+        ports
+    };
     let needed: Vec<&RuleSpec> = specs.iter().filter(|s| s.needed).collect();
     let networks = st
         .networks
@@ -235,7 +252,8 @@ pub fn evaluate(st: &FirewallState, specs: &[RuleSpec], cx: &Context<'_>) -> Rep
     match &target {
         _ if st.modify_state == ModifyState::GroupPolicy => report.must_change.push(format!(
             "Windows Firewall is managed by your organisation (Group Policy): rules made on this PC do not take \
-             effect, so CXR Gate offers no fix. Ask your IT department to allow inbound {} on the headsets' network.",
+             effect, so CXR Gate offers no fix. If headsets cannot connect, ask your IT department to allow \
+             inbound {} on the headsets' network.",
             needed.iter().map(|s| s.label()).collect::<Vec<_>>().join(" and ")
         )),
         Target::Unknown { why, .. } => report.must_change.push(format!(

@@ -211,15 +211,25 @@ fn group_policy_means_managed_by_your_organisation_and_no_fix() {
     let mut st = one_network(Profile::Domain, Vec::new());
     st.modify_state = ModifyState::GroupPolicy;
     let r = eval(&st);
-    assert_eq!(r.ports[2].open, Some(false));
+    assert_eq!(r.ports[2].open, None, "the local rules are not what applies");
+    assert_eq!(
+        r.ports[2].verdict,
+        "unknown: Windows Firewall is managed by your organisation (Group Policy), and rules made on this PC do not \
+         apply (they say: no rule: blocked by default)"
+    );
     assert!(r.fix.is_empty() && r.changes.is_empty());
     assert_eq!(
         r.must_change,
         ["Windows Firewall is managed by your organisation (Group Policy): rules made on this PC do not take effect, \
-          so CXR Gate offers no fix. Ask your IT department to allow inbound UDP 47998-48012 and TCP 48322 on the \
-          headsets' network."]
+          so CXR Gate offers no fix. If headsets cannot connect, ask your IT department to allow inbound UDP \
+          47998-48012 and TCP 48322 on the headsets' network."]
     );
+    // Even where the local rules would open the ports.
+    st.rules = installed();
+    let r = eval(&st);
+    assert!(r.ports.iter().all(|p| p.open.is_none()) && r.fix.is_empty() && r.must_change.len() == 1);
     // Locally managed, the same PC gets the fix.
+    st.rules.clear();
     st.modify_state = ModifyState::Local;
     assert_eq!(eval(&st).fix.add.len(), 2);
 }
