@@ -44,9 +44,9 @@ pub enum FirewallError {
     Write { what: String, err: windows::core::Error },
     #[error("could not change the firewall: {0}; nothing was changed")]
     Gone(String),
-    /// The firewall took the calls but does not hold the change (what it says it did, then what is missing).
-    #[error("the firewall did not keep the change: {0} ({})", if .1.is_empty() { "nothing was done".to_string() } else { format!("done before: {}", .1.join("; ")) })]
-    NotHeld(String, Vec<String>),
+    /// The firewall took the calls but does not hold the change: what is missing, and what it said it did.
+    #[error("the firewall did not keep the change: {missing} (it accepted: {})", .done.join("; "))]
+    NotHeld { missing: String, done: Vec<String> },
 }
 
 fn read_err(what: &'static str) -> impl Fn(windows::core::Error) -> FirewallError {
@@ -351,7 +351,7 @@ pub fn apply(plan: &FixPlan, exe: &str) -> Result<Vec<String>, FirewallError> {
         // Read back: the firewall holds what was said, or the result says it does not.
         let now: Vec<Rule> = all_rules(&rules)?.into_iter().map(|(_, r)| r).collect();
         if let Some(missing) = not_held(plan, exe, &now, &programs, &var) {
-            return Err(FirewallError::NotHeld(missing, done));
+            return Err(FirewallError::NotHeld { missing, done });
         }
     }
     Ok(done)
