@@ -35,8 +35,10 @@ pub fn runtime(
     };
     match runtime_pid(&sockets, p) {
         None => Runtime::NotRunning,
-        // The System process (http.sys and other kernel listeners) has no program path.
-        Some(pid @ (0 | 4)) => Runtime::Unknown(format!("the port is held by the System process (pid {pid})")),
+        // No owner reported (wine reports none), or the System process (http.sys and other kernel
+        // listeners): no program path.
+        Some(0) => Runtime::Unknown("the socket table names no process for the port".into()),
+        Some(4) => Runtime::Unknown("the port is held by the System process (pid 4)".into()),
         Some(pid) => match path_of(pid) {
             Ok(path) if !path.trim().is_empty() => Runtime::Program(path),
             Ok(_) => Runtime::Unknown(format!("process {pid} has no program path")),
