@@ -79,9 +79,8 @@ mod tests {
             runtime(Ok(vec![sock(Proto::Tcp, 49100, 1300)]), &PORTS, path),
             Runtime::Unknown(e) if e == "the program of process 1300 could not be read: Access is denied. (os error 5)"
         ));
-        assert!(
-            matches!(runtime(Ok(vec![sock(Proto::Tcp, 49100, 4)]), &PORTS, path), Runtime::Unknown(e) if e.contains("System"))
-        );
+        assert!(matches!(runtime(Ok(vec![sock(Proto::Tcp, 49100, 4)]), &PORTS, path),
+                Runtime::Unknown(e) if e.contains("System")));
         assert!(
             matches!(runtime(Err("error 87".into()), &PORTS, path), Runtime::Unknown(e) if e.ends_with("error 87"))
         );

@@ -3,9 +3,9 @@
 //! through its COM API and IP Helper (`windows`, `winnet`: Windows only), the verdict per port on the
 //! network that carries the address in the QR code (`decide`, `evaluate`, `remote`: pure), who
 //! listens on the Runtime's ports (`listener`), the fix and CXR Gate's own rules (`fix`), and the
-//! `firewall-fix` command line (`args`). Shared by the desktop app (its Ports & firewall card, its elevated `firewall-fix`
-//! run, the installer's calls) and the headless binary (the verdict at start). `model` holds the
-//! data both sides agree on.
+//! `firewall-fix` command line (`args`). Shared by the desktop app (its Ports & firewall card, its
+//! elevated `firewall-fix` run, the installer's calls) and the headless binary (the verdict at
+//! start). `model` holds the data both sides agree on.
 
 pub mod args;
 pub mod decide;

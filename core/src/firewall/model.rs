@@ -1,8 +1,9 @@
 //! The Windows Firewall as data: profiles and their state, the connected networks with their
 //! adapters and addresses, whether local rules take effect, and the inbound rules as
 //! `INetFwPolicy2` / `INetFwRule` report them (numbers and the firewall's own port and address
-//! syntax, the same in every display language; a rule that could not be read is kept as such). Plain types, built by `windows.rs` on
-//! Windows and by the tests' fixtures everywhere; `evaluate.rs` reads them.
+//! syntax, the same in every display language; a rule that could not be read is kept as such).
+//! Plain types, built by `windows.rs` on Windows and by the tests' fixtures everywhere; `decide.rs`
+//! and `evaluate.rs` read them.
 
 use std::net::IpAddr;
 

@@ -30,7 +30,8 @@ pub fn service_active(ok: bool, stdout: &str) -> bool {
 
 /// ufw is active and its rules were read (its view is then the answer).
 pub fn ufw_active(run: &UfwRun<'_>) -> bool {
-    matches!(run, UfwRun::Output { ok: true, stdout, .. } if matches!(parse_ufw_status(stdout), Some(UfwStatus::Active { .. })))
+    let UfwRun::Output { ok: true, stdout, .. } = run else { return false };
+    matches!(parse_ufw_status(stdout), Some(UfwStatus::Active { .. }))
 }
 
 /// Another firewall is what runs here.

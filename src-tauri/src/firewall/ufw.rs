@@ -281,7 +281,8 @@ pub fn ufw_view(ports: &Ports, run: UfwRun<'_>) -> FirewallView {
                         "ufw is active and lets headsets on the LAN reach the ports they need.".into()
                     } else {
                         format!(
-                            "ufw is active and {} of the {} ports headsets need are not open to the LAN. Run in a terminal:",
+                            "ufw is active and {} of the {} ports headsets need are not open to the LAN. Run in a \
+                             terminal:",
                             closed.len(),
                             needed.len()
                         )
