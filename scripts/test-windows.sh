@@ -8,9 +8,11 @@
 #   clippy   clippy -D warnings for the Windows target, every crate, all targets
 #   tests    under wine: the unit tests of core, the desktop crate and the test library, and the
 #            black-box tests that make sense on Windows (list and exclusions below)
-#   firewall the Windows Firewall read through COM (a view, or "could not read the firewall", and
-#            how long it took; under wine the service is a stub), and `cxr-gate.exe firewall-fix`
-#            (the elevated fix) refusing bad arguments with exit 2 and the reason
+#   firewall the Windows Firewall read through COM and IP Helper (a view, or "could not read the
+#            firewall", and how long it took; under wine the service is a stub), a socket found with
+#            its owning program, the ACL read, and `cxr-gate.exe firewall-fix` (the elevated fix,
+#            the installer's call) refusing bad arguments with exit 2 and the reason, and under
+#            wine failing a change with exit 1 and a result file that says why
 #   proxy    the release cxr-gate-proxy.exe: --version, and a wss:// session through it end to end
 #            on loopback (the cli test's session, pointed at the release binary)
 #   desktop  cxr-gate.exe (the debug build, which reuses the test build): the resources the
@@ -141,12 +143,21 @@ do_tests() {
 }
 
 do_firewall() {
-  step "the firewall read through COM, timed (the test prints the figure; 20 s is only its hang guard)"
-  cargo test "${TARGET[@]}" "${SEL[@]}" -- --exact firewall::tests::the_firewall_read_answers_or_says_why_without_hanging --nocapture
+  step "the firewall read (COM, the network list, adapters, socket tables), timed; a socket found with its program; the ACL read"
+  # The read test prints the figure (20 s is only its hang guard); the listener test binds a TCP
+  # and a UDP socket and finds this test program as their owner, as the Runtime's would be found.
+  # The desktop crate's test binary needs WebView2Loader.dll beside it (when `tests` did not run first).
+  cargo test "${TARGET[@]}" "${SEL[@]}" --no-run
+  copy_webview_loader
+  cargo test "${TARGET[@]}" "${SEL[@]}" -- --exact --nocapture \
+    firewall::tests::the_firewall_read_answers_or_says_why_without_hanging \
+    firewall::winnet::tests::a_listener_is_found_with_its_program \
+    firewall::elevation::tests::the_acl_read_answers_for_this_program
   step "cxr-gate.exe firewall-fix refuses bad arguments: exit 2 and the reason, nothing changed"
   cargo build "${TARGET[@]}" "${PKGS[@]}" --bins --test cli "${BLACK_BOX[@]}"
   local exe="$OUT/debug/cxr-gate.exe" args out rc
-  for args in "firewall-fix" "firewall-fix --allow X=tcp:0" "firewall-fix --allow X=icmp:1" "firewall-fix --remove-rule Y"; do
+  for args in "firewall-fix" "firewall-fix --add proxy=0" "firewall-fix --add signaling=49100" \
+    "firewall-fix --install-rules --remove-rules" "firewall-fix --allow X=tcp:1"; do
     rc=0
     # shellcheck disable=SC2086 # the words of each case are its arguments
     out="$("${RUN[@]}" "$exe" $args </dev/null 2>&1 | tr -d '\r')" || rc=$?
@@ -156,6 +167,37 @@ do_firewall() {
       return 1
     }
   done
+  # The installer's call and the window's fix: wine cannot create firewall rules, so the change
+  # fails (exit 1), and the result file (what the window shows) says so with the exact error.
+  step "cxr-gate.exe firewall-fix --install-rules / --add: exit 1 under wine, the result file names the error; a refusal's too"
+  local res
+  res="$(mktemp -d)"
+  for args in "--install-rules --media" "--add proxy=48322 --add media=47998-48012" "--remove-rules --media"; do
+    rc=0
+    # shellcheck disable=SC2086 # the words of each case are its arguments
+    out="$("${RUN[@]}" "$exe" firewall-fix $args --result "$(winpath "$res")\\result.txt" </dev/null 2>&1 | tr -d '\r')" || rc=$?
+    echo "cxr-gate.exe firewall-fix $args -> exit $rc: $out"
+    [ -f "$res/result.txt" ] || {
+      echo "no result file was written" >&2
+      return 1
+    }
+    sed 's/^/  result file: /' "$res/result.txt"
+    if [ "$args" = "--remove-rules --media" ]; then
+      # A refusal reaches the caller's result file too.
+      [ "$rc" = 2 ] && head -n1 "$res/result.txt" | grep -qx "CXR Gate firewall-fix: refused (exit 2)" || {
+        echo "expected exit 2 and a result file saying the arguments were refused" >&2
+        return 1
+      }
+    elif [ "$native" = 0 ]; then
+      [ "$rc" = 1 ] && head -n1 "$res/result.txt" | grep -qx "CXR Gate firewall-fix: failed (exit 1)" &&
+        grep -q "^cxr-gate firewall-fix: could not change the firewall (" "$res/result.txt" || {
+        echo "expected exit 1 and a result file saying the change failed, with the error" >&2
+        return 1
+      }
+    fi
+    rm -f "$res/result.txt"
+  done
+  rm -rf "$res"
 }
 
 do_proxy() {

@@ -502,6 +502,9 @@ async fn run_checks(
     assert!(!fw.starts_with("Could not check the firewall"), "firewall card: {fw}");
     let pills = c.find_all(Locator::Css("#ports td[data-k=fw] .pill")).await.map_err(|e| e.to_string())?.len();
     assert_eq!(pills, 3, "a firewall verdict per port; summary {fw:?}");
+    // Headsets reach the Runtime through the gate: its signaling port is never asked for.
+    let signaling = text(c, "#port-signaling td[data-k=fw] .pill").await?;
+    assert!(signaling.ends_with("not needed"), "the signaling port's firewall cell: {signaling:?}");
     eprintln!("desktop e2e: firewall card: {fw}");
 
     // 5. A bad value in Settings: a message next to the field, nothing saved.

@@ -1,7 +1,8 @@
-// "Ports & firewall": the three ports, whether each is in use and allowed by the firewall (on
-// Windows: the rule that decides, the profile and networks, what "Fix the firewall" changes, and
-// Windows' network settings when a network is Public), the commands to allow them elsewhere, and
-// the periodic re-check while the window is shown.
+// "Ports & firewall": the three ports, whether each is in use and open to headsets (on Windows:
+// the rule that decides on the headsets' network, every network's state, what "Fix the firewall"
+// changes and what it did, what the user must change where no fix helps, and Windows' network
+// settings when the headsets' network is Public), the commands to allow them elsewhere, and the
+// periodic re-check while the window is shown.
 import { $, setText, invoke, busy, copy, flash, errText, clock, stateCell, el, rebuild } from "../render.js";
 
 let firewall = null;   // the last firewall view
@@ -31,18 +32,27 @@ function draw(v) {
   drawFirewallCells();
 }
 
+// The rows by role; the signaling port is not needed from the LAN (headsets reach the Runtime
+// through the gate): "not needed", and a warning if something opens it all the same.
+const ROWS = { signaling: "port-signaling", media: "port-media", proxy: "port-proxy" };
+
 function drawFirewallCells() {
-  const ids = ["port-signaling", "port-media", "port-proxy"];
-  ids.forEach((id, i) => {
+  for (const [role, id] of Object.entries(ROWS)) {
     const td = $(id).querySelector('[data-k="fw"]');
-    const r = firewall && firewall.rules[i];
-    if (!r) return stateCell(td, "unknown", "checking…");
+    const r = firewall && firewall.rules.find((x) => x.role === role);
+    if (!r) {
+      stateCell(td, "unknown", "checking…");
+      continue;
+    }
     const windows = firewall.system === "windows";
-    if (r.present === true) stateCell(td, "good", "allowed", r.note);
+    if (!r.needed) {
+      if (r.present === true) stateCell(td, "unknown", "open, not needed", (r.note ? r.note + "; " : "") + "headsets reach the Runtime through the gate");
+      else stateCell(td, "good", "not needed", "headsets reach the Runtime through the gate");
+    } else if (r.present === true) stateCell(td, "good", "allowed", r.note);
     else if (r.present === false) stateCell(td, "bad", windows ? "blocked" : "no rule", r.note);
     else if (windows && r.note) stateCell(td, "unknown", "partly", r.note);
     else stateCell(td, "unknown", firewall.system === "none" ? "not checked" : "unknown", r.note);
-  });
+  }
 }
 
 function drawFirewall(f) {
@@ -52,7 +62,8 @@ function drawFirewall(f) {
   const cmds = $("firewall-commands");
   cmds.hidden = !f.commands.length;
   setText("firewall-commands-text", f.commands.join("\n"));
-  // Windows: the profile and each network's category; what the fix changes; the network settings.
+  // Windows: the headsets' network and every network's state; what the fix changes; what the
+  // user must change where no fix helps; the network settings when the headsets' network is Public.
   const lines = (id, items) => {
     $(id).hidden = !items.length;
     rebuild($(id), items.join("\n"), () => items.map((t) => el("li", { text: t })));
@@ -60,7 +71,9 @@ function drawFirewall(f) {
   lines("firewall-networks", f.networks || []);
   lines("firewall-changes-list", f.changes || []);
   $("firewall-changes").hidden = !(f.changes || []).length;
-  $("network-settings").hidden = $("network-settings-why").hidden = !f.public_network;
+  lines("firewall-must-list", f.must_change || []);
+  $("firewall-must").hidden = !(f.must_change || []).length;
+  $("network-settings").hidden = $("network-settings-why").hidden = !f.network_settings;
   drawFirewallCells();
 }
 
@@ -90,8 +103,10 @@ function wire() {
   $("add-firewall").addEventListener("click", (e) => busy(e.currentTarget, async () => {
     flash("firewall-msg", "Waiting for the administrator prompt…");
     try {
-      drawFirewall(await invoke("add_firewall_rules"));
-      flash("firewall-msg", "Done.", "ok");
+      const f = await invoke("add_firewall_rules");
+      drawFirewall(f);
+      // What the elevated step did, rule by rule (its exact error comes back as the failure).
+      flash("firewall-msg", f.result && f.result.length ? "Done: " + f.result.join("; ") : "Nothing needed changing.", "ok");
     } catch (err) {
       flash("firewall-msg", errText(err), "err");
     }

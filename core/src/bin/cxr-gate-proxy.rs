@@ -373,9 +373,11 @@ async fn run(cfg: Config) -> Result<ExitCode> {
             media_last: st.ports.media_last,
             proxy: st.listener.port,
         };
+        // The address the banner's QR code carries: its network is the headsets'.
+        let primary = st.primary_ip().and_then(|ip| ip.parse().ok());
         tokio::task::spawn_blocking(move || {
             use std::io::Write;
-            let lines = cxr_gate_core::firewall::windows::startup_lines(&ports, Duration::from_secs(10));
+            let lines = cxr_gate_core::firewall::windows::startup_lines(&ports, primary, Duration::from_secs(10));
             let mut out = std::io::stdout().lock();
             for l in lines {
                 let _ = writeln!(out, "{l}");

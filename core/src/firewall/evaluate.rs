@@ -1,165 +1,134 @@
-//! The verdict: rules + profiles → for each port CXR Gate needs, in each profile in effect now,
-//! which rule lets a headset in or keeps it out ("allowed by rule X", "blocked by rule Y", "no rule:
-//! blocked by default"), a line per network, and the fix (the allow rules to add, the program block
-//! rules to disable). Windows Firewall's order: the firewall off lets all in; "block all incoming"
-//! keeps all out; a matching block rule beats every allow rule; then an allow rule; then the
-//! profile's default. Pure; unit-tested on every platform (tests.rs).
+//! The verdict: rules + profiles + networks → for each port, on the network that carries the
+//! address in the QR code (Windows applies each adapter's own profile), which rule lets a headset
+//! in or keeps it out; a line per connected network with its own state; and the fix, offered only
+//! where it opens a port on the headsets' network — else what the user must change. A network
+//! that cannot be told is unknown unless every profile agrees. Pure; tests in `tests/`.
 
-use super::fix::{AllowSpec, FixPlan};
-use super::model::{Action, Direction, FirewallState, Profile, Remote, Rule};
-use super::{ports_text, RuleSpec};
+use std::net::IpAddr;
 
-/// What decides one port in one profile.
+use super::decide::{decide, is_program, live, Context, Decision};
+use super::fix::{is_ours, Disable, FixPlan, OurRule};
+use super::model::{Action, FirewallState, ModifyState, Network, Profile};
+use super::remote::Lan;
+use super::{ports_text, Role, RuleSpec};
+
+/// The verdict for one port (or range) on the headsets' network.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Decision<'a> {
-    /// The firewall is off for the profile.
-    Off,
-    /// "Block all incoming connections" is on for the profile.
-    ShieldsUp,
-    Blocked(&'a Rule),
-    Allowed(&'a Rule),
-    /// An allow rule that covers only some headsets (remote addresses) or another program.
-    Partial(&'a Rule, String),
-    Default {
-        block: bool,
-    },
+pub struct PortReport {
+    pub spec: RuleSpec,
+    /// Some(true) a LAN headset gets in, Some(false) it does not, None: only some do, or unknown.
+    pub open: Option<bool>,
+    /// "allowed by rule …", "47998-48005 blocked by …; 48006-48012 no rule: blocked by default".
+    pub verdict: String,
+    pub notes: Vec<String>,
 }
 
-impl Decision<'_> {
-    fn open(&self) -> Option<bool> {
-        match self {
-            Decision::Off | Decision::Allowed(_) => Some(true),
-            Decision::ShieldsUp | Decision::Blocked(_) | Decision::Default { block: true } => Some(false),
-            Decision::Default { block: false } => Some(true),
-            Decision::Partial(..) => None,
+/// The whole view: the headsets' network, every network's state, a verdict per port, the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    /// "Headsets' network: Wi-Fi ("Home"), Private (firewall on; inbound default: block)".
+    pub profile_line: String,
+    /// One line per connected network: "vEthernet (WSL) ("Unidentified network"), Public: blocked —
+    /// headsets don't use it".
+    pub networks: Vec<String>,
+    pub ports: Vec<PortReport>,
+    pub fix: FixPlan,
+    /// What the fix changes, one line per rule, for the confirmation.
+    pub changes: Vec<String>,
+    /// What the user must change where no fix can help (block-all, another program's or a port's
+    /// block rule, Group Policy, a Public network, an unknown network).
+    pub must_change: Vec<String>,
+    /// The headsets' network is Public: offer Windows' network settings (the category is the user's choice).
+    pub network_settings: bool,
+}
+
+/// Where the headsets are: the network carrying the address in the QR code, or why not known.
+enum Target<'a> {
+    Network(&'a Network, Lan),
+    Unknown { why: String, lan: Option<Lan> },
+}
+
+fn target(st: &FirewallState, primary: Option<IpAddr>) -> Target<'_> {
+    let Some(ip) = primary else {
+        return Target::Unknown { why: "this PC has no LAN address".into(), lan: None };
+    };
+    let carrying: Vec<(&Network, u8)> = st.networks.iter().filter_map(|n| n.carries(ip).map(|p| (n, p))).collect();
+    match carrying.as_slice() {
+        [(n, p)] => Target::Network(n, Lan { ip, prefix: Some(*p) }),
+        [] => Target::Unknown {
+            why: format!("no connected network in Windows' list carries {ip}"),
+            lan: Some(Lan { ip, prefix: None }),
+        },
+        [(n, p), rest @ ..] if rest.iter().all(|(m, _)| m.category == n.category) => {
+            Target::Network(n, Lan { ip, prefix: Some(*p) })
+        }
+        _ => Target::Unknown {
+            why: format!("{ip} is on several networks of different categories"),
+            lan: Some(Lan { ip, prefix: None }),
+        },
+    }
+}
+
+/// One port range in one profile: open, and the text (runs of ports with the same verdict).
+fn in_profile(
+    st: &FirewallState,
+    spec: &RuleSpec,
+    profile: Profile,
+    cx: &Context<'_>,
+    lan: Option<&Lan>,
+) -> (Option<bool>, String) {
+    let mut open = Some(true);
+    let mut runs: Vec<(u16, u16, String)> = Vec::new();
+    for port in spec.first..=spec.last {
+        let d = decide(st, spec, port, profile, cx, lan);
+        open = match (open, d.open()) {
+            (Some(false), _) | (_, Some(false)) => Some(false),
+            (None, _) | (_, None) => None,
+            _ => Some(true),
+        };
+        let text = d.text(profile, cx);
+        match runs.last_mut() {
+            Some(run) if run.2 == text => run.1 = port,
+            _ => runs.push((port, port, text)),
         }
     }
-
-    fn text(&self, profile: Profile, ours: &[String], var: &dyn Fn(&str) -> Option<String>) -> String {
-        match self {
-            Decision::Off => format!("allowed: the firewall is off for {} networks", profile.name()),
-            Decision::ShieldsUp => format!(
-                "blocked: \"Block all incoming connections\" is on for {} networks, whatever the rules say",
-                profile.name()
-            ),
-            Decision::Blocked(r) => {
-                let mut s = format!("blocked by rule \"{}\" ({})", r.name, r.shape());
-                if is_prompt_rule(r, ours, var) {
-                    s.push_str(&format!(
-                        ". Windows made it when its first-run prompt for this program was answered without \
-                         ticking {} networks, or cancelled",
-                        profile.name()
-                    ));
-                }
-                s
-            }
-            Decision::Allowed(r) => match r.remote() {
-                Remote::LocalSubnet => format!("allowed by rule \"{}\" (local subnet)", r.name),
-                _ => format!("allowed by rule \"{}\"", r.name),
-            },
-            Decision::Partial(r, why) => format!("partly allowed by rule \"{}\": {why}", r.name),
-            Decision::Default { block: true } => "no rule: blocked by default".into(),
-            Decision::Default { block: false } => {
-                format!("no rule: allowed ({} networks let in what no rule blocks)", profile.name())
-            }
-        }
-    }
-
-    /// Same verdict (for grouping ports): the same kind and rule.
-    fn key(&self) -> (u8, Option<&str>) {
-        match self {
-            Decision::Off => (0, None),
-            Decision::ShieldsUp => (1, None),
-            Decision::Blocked(r) => (2, Some(&r.name)),
-            Decision::Allowed(r) => (3, Some(&r.name)),
-            Decision::Partial(r, _) => (4, Some(&r.name)),
-            Decision::Default { block } => (5 + u8::from(*block), None),
-        }
-    }
+    let text = if runs.len() == 1 {
+        runs.remove(0).2
+    } else {
+        runs.iter().map(|(a, b, t)| format!("{} {t}", ports_text(*a, *b))).collect::<Vec<_>>().join("; ")
+    };
+    (open, text)
 }
 
-/// The shape of the rule Windows' first-run prompt ("Allow … to communicate on these networks")
-/// makes: one of our programs, TCP or UDP, any port, any address, no group.
-pub fn is_prompt_rule(r: &Rule, ours: &[String], var: &dyn Fn(&str) -> Option<String>) -> bool {
-    is_our_program(r, ours, var)
-        && r.grouping.trim().is_empty()
-        && (r.protocol == 6 || r.protocol == 17)
-        && r.covers_port(1)
-        && r.covers_port(u16::MAX)
-        && r.remote() == Remote::Any
+/// The verdict on the profiles the headsets may be on: one, or all three when the network is unknown
+/// (then it stands only if they all agree).
+fn port_verdict(
+    st: &FirewallState,
+    spec: &RuleSpec,
+    profiles: &[Profile],
+    cx: &Context<'_>,
+    lan: Option<&Lan>,
+) -> (Option<bool>, String) {
+    let each: Vec<(Profile, Option<bool>, String)> = profiles
+        .iter()
+        .map(|p| {
+            let (o, t) = in_profile(st, spec, *p, cx, lan);
+            (*p, o, t)
+        })
+        .collect();
+    let (_, open, text) = &each[0];
+    if each.iter().all(|(_, o, t)| o == open && t == text) {
+        return (*open, text.clone());
+    }
+    let all = each.iter().map(|(p, _, t)| format!("{}: {t}", p.name())).collect::<Vec<_>>().join(" | ");
+    (None, format!("unknown: it depends on the headsets' network ({all})"))
 }
 
-fn is_our_program(r: &Rule, ours: &[String], var: &dyn Fn(&str) -> Option<String>) -> bool {
-    !r.application.trim().is_empty() && {
-        let app = super::model::normalize_program(&r.application, var);
-        ours.contains(&app)
-    }
-}
-
-/// Inputs of the evaluation besides the firewall.
-pub struct Context<'a> {
-    /// Our programs, normalized (`normalize_program`): the first is the one listening on the proxy
-    /// port; all of them are candidates for "disable the program block rules".
-    pub programs: &'a [String],
-    /// `%VAR%` lookup for program paths in rules.
-    pub var: &'a dyn Fn(&str) -> Option<String>,
-}
-
-fn decide<'a>(st: &'a FirewallState, spec: &RuleSpec, port: u16, profile: Profile, cx: &Context<'_>) -> Decision<'a> {
-    let ps = st.profile(profile);
-    if ps.is_some_and(|p| !p.enabled) {
-        return Decision::Off;
-    }
-    if ps.is_some_and(|p| p.block_all_inbound) {
-        return Decision::ShieldsUp;
-    }
-    let listener = if spec.ours { cx.programs.get(..1).unwrap_or(&[]) } else { &[] };
-    let live = st.rules.iter().filter(|r| {
-        r.enabled
-            && r.direction == Direction::In
-            && r.applies_to_profile(profile)
-            && r.applies_to_proto(spec.proto)
-            && r.covers_port(port)
-    });
-    // A program rule applies when the program is the one listening. For the Runtime's ports we
-    // don't know its program: its rules count as partial allows and as no blocks.
-    let program_applies = |r: &Rule| r.application.trim().is_empty() || is_our_program(r, listener, cx.var);
-    let mut partial = None;
-    let mut allowed = None;
-    for r in live {
-        match r.action {
-            Action::Block if program_applies(r) && r.remote().covers_lan() => return Decision::Blocked(r),
-            Action::Block => {}
-            Action::Allow if program_applies(r) => match r.remote() {
-                Remote::Only(list) => {
-                    partial.get_or_insert(Decision::Partial(
-                        r,
-                        format!("only from {list}; a headset at another address is blocked"),
-                    ));
-                }
-                _ => {
-                    allowed.get_or_insert(Decision::Allowed(r));
-                }
-            },
-            Action::Allow => {
-                // Our own program does not listen on the Runtime's ports.
-                if !spec.ours && !is_our_program(r, cx.programs, cx.var) {
-                    partial.get_or_insert(Decision::Partial(
-                        r,
-                        format!("only for the program {} (counts if that is what listens here)", r.application),
-                    ));
-                }
-            }
-        }
-    }
-    allowed.or(partial).unwrap_or(Decision::Default { block: ps.is_none_or(|p| p.default_inbound_block) })
-}
-
-/// Notes on rules that would matter but don't apply: disabled, another profile, remote-scoped blocks.
-fn notes(st: &FirewallState, spec: &RuleSpec, current: &[Profile]) -> Vec<String> {
+/// Notes on rules that would matter but don't apply here: disabled allow rules, other profiles.
+fn notes(st: &FirewallState, spec: &RuleSpec, profiles: &[Profile]) -> Vec<String> {
     let mut out = Vec::new();
     let hits = st.rules.iter().filter(|r| {
-        r.direction == Direction::In
+        r.direction == super::model::Direction::In
             && r.applies_to_proto(spec.proto)
             && (spec.first..=spec.last).any(|p| r.covers_port(p))
             && (r.application.trim().is_empty() || r.action == Action::Allow)
@@ -171,15 +140,13 @@ fn notes(st: &FirewallState, spec: &RuleSpec, current: &[Profile]) -> Vec<String
                 continue;
             }
             format!("rule \"{}\" would {verb} it but is disabled", r.name)
-        } else if !current.iter().any(|p| r.applies_to_profile(*p)) {
+        } else if !profiles.iter().any(|p| r.applies_to_profile(*p)) {
             format!(
                 "rule \"{}\" would {verb} it on {} networks, not on {} ones",
                 r.name,
                 Profile::mask_text(r.profiles),
-                current.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
+                profiles.iter().map(|p| p.name()).collect::<Vec<_>>().join(", ")
             )
-        } else if let (Action::Block, Remote::Only(list)) = (r.action, r.remote()) {
-            format!("rule \"{}\" blocks it from {list}", r.name)
         } else {
             continue;
         };
@@ -190,138 +157,228 @@ fn notes(st: &FirewallState, spec: &RuleSpec, current: &[Profile]) -> Vec<String
     out
 }
 
-/// The verdict for one port (or range).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PortReport {
-    pub spec: RuleSpec,
-    /// Some(true) a LAN headset gets in, Some(false) it does not, None: only some do.
-    pub open: Option<bool>,
-    /// "allowed by rule …", "Public: 47998-48005 blocked by …; 48006-48012 no rule: blocked by default".
-    pub verdict: String,
-    pub notes: Vec<String>,
-}
-
-/// The whole view: profiles, networks, a verdict per port, and the fix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Report {
-    /// "Current profile: Public (firewall on; inbound default: block)".
-    pub profile_line: String,
-    /// "'Home' is Public", one per connected network.
-    pub networks: Vec<String>,
-    pub ports: Vec<PortReport>,
-    pub fix: FixPlan,
-    /// What the fix changes, one line per rule, for the confirmation.
-    pub changes: Vec<String>,
-    /// A connected network is Public (the user may make it Private in Windows' settings).
-    pub public_network: bool,
-}
-
-fn port_report(st: &FirewallState, spec: &RuleSpec, current: &[Profile], cx: &Context<'_>) -> PortReport {
-    let mut parts: Vec<(Profile, String)> = Vec::new();
-    let mut open = Some(true);
-    for &profile in current {
-        let ds: Vec<(u16, Decision<'_>)> =
-            (spec.first..=spec.last).map(|p| (p, decide(st, spec, p, profile, cx))).collect();
-        // Runs of ports with the same verdict.
-        let mut runs: Vec<(u16, u16, &Decision<'_>)> = Vec::new();
-        for (p, d) in &ds {
-            match runs.last_mut() {
-                Some(run) if run.2.key() == d.key() => run.1 = *p,
-                _ => runs.push((*p, *p, d)),
-            }
-            open = match (open, d.open()) {
-                (Some(false), _) | (_, Some(false)) => Some(false),
-                (None, _) | (_, None) => None,
-                _ => Some(true),
-            };
-        }
-        let text = if runs.len() == 1 {
-            runs[0].2.text(profile, cx.programs, cx.var)
-        } else {
-            runs.iter()
-                .map(|(a, b, d)| format!("{} {}", ports_text(*a, *b), d.text(profile, cx.programs, cx.var)))
-                .collect::<Vec<_>>()
-                .join("; ")
-        };
-        parts.push((profile, text));
+fn profile_state(st: &FirewallState, p: Profile) -> String {
+    match st.profile(p) {
+        Some(s) if !s.enabled => format!("{} (firewall off)", p.name()),
+        Some(s) => format!(
+            "{} (firewall on; inbound default: {})",
+            p.name(),
+            if s.default_inbound_block { "block" } else { "allow" }
+        ),
+        None => p.name().to_string(),
     }
-    let verdict = if parts.iter().all(|(_, t)| *t == parts[0].1) {
-        parts[0].1.clone()
+}
+
+fn state_word(opens: &[Option<bool>]) -> &'static str {
+    if opens.iter().all(|o| *o == Some(true)) {
+        "open"
+    } else if opens.contains(&Some(false)) {
+        "blocked"
     } else {
-        parts.iter().map(|(p, t)| format!("{}: {t}", p.name())).collect::<Vec<_>>().join(" | ")
-    };
-    PortReport { spec: spec.clone(), open, verdict, notes: notes(st, spec, current) }
+        "partly open or unknown"
+    }
 }
 
-fn category_line(st: &FirewallState) -> Vec<String> {
-    st.networks.iter().map(|n| format!("Network \"{}\" is {}", n.name, n.category.name())).collect()
-}
-
-fn profile_line(st: &FirewallState, current: &[Profile]) -> String {
-    let each: Vec<String> = current
-        .iter()
-        .map(|p| match st.profile(*p) {
-            Some(s) if !s.enabled => format!("{} (firewall off)", p.name()),
-            Some(s) => format!(
-                "{} (firewall on; inbound default: {})",
-                p.name(),
-                if s.default_inbound_block { "block" } else { "allow" }
-            ),
-            None => p.name().to_string(),
-        })
-        .collect();
-    let label = if current.len() == 1 { "Current profile" } else { "Current profiles" };
-    format!("{label}: {}", each.join(", "))
-}
-
-/// Rules + profiles → the report.
+/// Rules + profiles + networks → the report. `specs` in the order of `super::rules`.
 pub fn evaluate(st: &FirewallState, specs: &[RuleSpec], cx: &Context<'_>) -> Report {
-    let current = st.current();
-    let ports: Vec<PortReport> = specs.iter().map(|s| port_report(st, s, &current, cx)).collect();
-    // The fix: disable every enabled inbound block rule for one of our programs (any profile: the
-    // PC moves between networks), then add an allow rule for each port still not open.
-    let blockers: Vec<&Rule> = st
-        .rules
+    let target = target(st, cx.primary);
+    let (profiles, lan, profile_line) = match &target {
+        Target::Network(n, lan) => (
+            vec![n.category],
+            Some(*lan),
+            format!("Headsets' network: {}, {}", n.label(), profile_state(st, n.category)),
+        ),
+        Target::Unknown { why, lan } => (
+            Profile::ALL.to_vec(),
+            *lan,
+            format!("Headsets' network: unknown ({why}); the verdict stands only where every profile agrees"),
+        ),
+    };
+    let ports: Vec<PortReport> = specs
         .iter()
-        .filter(|r| {
-            r.enabled
-                && r.direction == Direction::In
-                && r.action == Action::Block
-                && is_our_program(r, cx.programs, cx.var)
+        .map(|s| {
+            let (open, verdict) = port_verdict(st, s, &profiles, cx, lan.as_ref());
+            PortReport { spec: s.clone(), open, verdict, notes: notes(st, s, &profiles) }
         })
         .collect();
-    let mut after = st.clone();
-    for r in after.rules.iter_mut() {
-        if blockers.iter().any(|b| *b == r) {
-            r.enabled = false;
-        }
+    // Group Policy decides and rules on this PC do not apply: what they say is not the answer.
+    let ports = if st.modify_state == ModifyState::GroupPolicy {
+        ports
+            .into_iter()
+            .map(|p| PortReport {
+                open: None,
+                verdict: format!(
+                    "unknown: Windows Firewall is managed by your organisation (Group Policy), and rules made on \
+                     this PC do not apply (they say: {})",
+                    p.verdict
+                ),
+                ..p
+            })
+            .collect()
+    } else {
+        ports
+    };
+    let needed: Vec<&RuleSpec> = specs.iter().filter(|s| s.needed).collect();
+    let networks = st
+        .networks
+        .iter()
+        .map(|n| {
+            let opens: Vec<Option<bool>> = needed
+                .iter()
+                .map(|s| in_profile(st, s, n.category, cx, n.carries_lan(lan.as_ref()).as_ref()).0)
+                .collect();
+            let role = match &target {
+                Target::Network(t, lan) if std::ptr::eq(*t, n) => {
+                    format!("the headsets' network ({}, the address in the QR code)", lan.ip)
+                }
+                Target::Network(..) => "headsets don't use it".to_string(),
+                Target::Unknown { .. } => "headsets may use it".to_string(),
+            };
+            format!("{}, {}: {} — {role}", n.label(), n.category.name(), state_word(&opens))
+        })
+        .collect();
+    let mut report = Report {
+        profile_line,
+        networks,
+        ports,
+        fix: FixPlan::default(),
+        changes: Vec::new(),
+        must_change: Vec::new(),
+        network_settings: false,
+    };
+    if report.ports.iter().all(|p| !p.spec.needed || p.open == Some(true)) {
+        return report;
     }
-    let mut fix = FixPlan::default();
-    let mut changes = Vec::new();
-    for r in &blockers {
-        if !fix.disable.contains(&r.name) {
-            fix.disable.push(r.name.clone());
-        }
-        changes.push(format!("Disable \"{}\" ({})", r.name, r.shape()));
-    }
-    for s in specs {
-        if port_report(&after, s, &current, cx).open != Some(true) {
-            fix.allow.push(AllowSpec { name: s.name.to_string(), proto: s.proto, first: s.first, last: s.last });
-            changes.push(format!(
-                "Add \"{}\": allow {} {} in, all profiles, local subnet",
-                s.name,
-                s.proto.upper(),
-                ports_text(s.first, s.last)
+    match &target {
+        _ if st.modify_state == ModifyState::GroupPolicy => report.must_change.push(format!(
+            "Windows Firewall is managed by your organisation (Group Policy): rules made on this PC do not take \
+             effect, so CXR Gate offers no fix. If headsets cannot connect, ask your IT department to allow \
+             inbound {} on the headsets' network.",
+            needed.iter().map(|s| s.label()).collect::<Vec<_>>().join(" and ")
+        )),
+        Target::Unknown { why, .. } => report.must_change.push(format!(
+            "CXR Gate cannot tell which network the headsets use ({why}), so it offers no change. Check again \
+             once this PC is connected to the headsets' network."
+        )),
+        Target::Network(n, _) if n.category == Profile::Public => {
+            report.network_settings = true;
+            report.must_change.push(format!(
+                "{} is a Public network: Windows keeps headsets out there, and CXR Gate opens its ports on \
+                 Private and Domain networks only. If it is your home or office network, make it Private in \
+                 Network settings…, then check again.",
+                n.label()
             ));
         }
+        Target::Network(n, lan) => plan(st, specs, cx, n.category, lan, &mut report),
     }
-    Report {
-        profile_line: profile_line(st, &current),
-        networks: category_line(st),
-        ports,
-        fix,
-        changes,
-        public_network: st.networks.iter().any(|n| n.category == Profile::Public),
+    report
+}
+
+impl Network {
+    /// `lan` when this network carries it (the headsets' verdict uses its scope; others don't).
+    fn carries_lan(&self, lan: Option<&Lan>) -> Option<Lan> {
+        lan.filter(|l| self.carries(l.ip).is_some()).copied()
+    }
+}
+
+/// The fix on the headsets' network (`profile`): disable block rules bound to this program that
+/// keep a needed port closed, add our rules for ports still closed; keep only the changes that open
+/// a port; for the rest, say what must change.
+fn plan(st: &FirewallState, specs: &[RuleSpec], cx: &Context<'_>, profile: Profile, lan: &Lan, report: &mut Report) {
+    let this = cx.programs.get(..1).unwrap_or(&[]);
+    let program = cx.exe;
+    let closed: Vec<&RuleSpec> =
+        specs.iter().filter(|s| s.needed && in_profile(st, s, profile, cx, Some(lan)).0 != Some(true)).collect();
+    for spec in closed {
+        let blockers: Vec<Disable> = st
+            .rules
+            .iter()
+            .filter(|r| {
+                r.action == Action::Block
+                    && spec.ours
+                    && is_program(r, this, cx.var)
+                    && (spec.first..=spec.last).any(|p| live(r, spec, p, profile))
+            })
+            .map(Disable::of)
+            .collect();
+        let add = match spec.role {
+            Role::Proxy => OurRule::proxy(spec.first),
+            _ => OurRule::media(spec.first, spec.last),
+        };
+        let step = FixPlan { add: vec![add], disable: blockers };
+        let after = step.apply_to(st, program, this, cx.var);
+        let (open, _) = in_profile(&after, spec, profile, cx, Some(lan));
+        if open == Some(true) {
+            for d in &step.disable {
+                for r in st.rules.iter().filter(|r| d.matches(r) && is_program(r, this, cx.var)) {
+                    report.changes.push(format!("Disable \"{}\" ({})", r.name, r.shape()));
+                }
+            }
+            let a = &step.add[0];
+            let old: Vec<String> =
+                st.rules.iter().filter(|r| is_ours(r) && r.name == a.name()).map(|r| r.shape()).collect();
+            report.changes.push(if old.is_empty() {
+                format!("Add \"{}\": {}", a.name(), a.describe(program))
+            } else {
+                format!("Replace CXR Gate's \"{}\" ({}) with: {}", a.name(), old.join("; "), a.describe(program))
+            });
+            report.fix.disable.extend(step.disable);
+            report.fix.add.extend(step.add);
+        } else {
+            let still = (spec.first..=spec.last)
+                .map(|p| decide(&after, spec, p, profile, cx, Some(lan)))
+                .find(|d| d.open() != Some(true));
+            if let Some(d) = still {
+                let line = must_change(&d, spec, profile, cx);
+                if !report.must_change.contains(&line) {
+                    report.must_change.push(line);
+                }
+            }
+        }
+    }
+}
+
+/// What the user must change when our rules cannot open `spec` on `profile` networks.
+fn must_change(d: &Decision<'_>, spec: &RuleSpec, profile: Profile, cx: &Context<'_>) -> String {
+    let advanced = "in Windows Defender Firewall with Advanced Security → Inbound Rules";
+    let p = profile.name();
+    match d {
+        Decision::ShieldsUp => format!(
+            "Turn off \"Blocks all incoming connections, including those in the list of allowed apps\" for {p} \
+             networks (Windows Security → Firewall & network protection → {p} network): while it is on, no rule \
+             lets headsets in."
+        ),
+        Decision::Blocked(r) | Decision::PartlyBlocked(r) if !r.application.trim().is_empty() => format!(
+            "Rule \"{}\" ({}) keeps headsets off {}: it blocks that program, and a block rule beats every allow \
+             rule. Disable it {advanced}{} (CXR Gate changes only its own program's rules).",
+            r.name,
+            r.shape(),
+            spec.label(),
+            if super::decide::is_prompt_rule(r) {
+                "; Windows made it when the program's first-run prompt was cancelled or answered without ticking \
+                 this kind of network"
+            } else {
+                ""
+            }
+        ),
+        Decision::Blocked(r) | Decision::PartlyBlocked(r) => format!(
+            "Rule \"{}\" ({}) blocks {}, and a block rule beats every allow rule: disable it or narrow it {advanced}.",
+            r.name,
+            r.shape(),
+            spec.label()
+        ),
+        Decision::Unless(_, rules) => format!(
+            "Start the CloudXR Runtime and check again: {}, and block rule {} would keep headsets out if it is \
+             the Runtime's.",
+            super::decide::unknown_listener(cx),
+            rules.iter().map(|r| format!("\"{}\"", r.name)).collect::<Vec<_>>().join(", ")
+        ),
+        Decision::Unreadable(_, us) => format!(
+            "{}: CXR Gate cannot tell whether it lets headsets reach {}; look at it {advanced}.",
+            us.iter().map(|u| u.label()).collect::<Vec<_>>().join(", "),
+            spec.label()
+        ),
+        other => format!("{}: {}.", spec.label(), other.text(profile, cx)),
     }
 }
 
@@ -331,22 +388,19 @@ impl Report {
         let mut out = vec![format!("Windows Firewall: {}", self.profile_line)];
         out.extend(self.networks.iter().map(|n| format!("  {n}")));
         for p in &self.ports {
-            let mark = match p.open {
-                Some(true) => "ok",
-                Some(false) => "BLOCKED",
-                None => "partly",
+            let mark = match (p.spec.needed, p.open) {
+                (false, Some(false)) => "not open (headsets don't need it)",
+                (false, _) => "open, though headsets don't need it",
+                (_, Some(true)) => "ok",
+                (_, Some(false)) => "BLOCKED",
+                (_, None) => "partly or unknown",
             };
-            out.push(format!(
-                "  {} {} ({}): {mark}: {}",
-                p.spec.proto.upper(),
-                ports_text(p.spec.first, p.spec.last),
-                p.spec.name,
-                p.verdict
-            ));
+            out.push(format!("  {} ({}): {mark}: {}", p.spec.label(), p.spec.name, p.verdict));
         }
         if !self.changes.is_empty() {
             out.push("  to fix (as administrator): ".to_string() + &self.changes.join("; "));
         }
+        out.extend(self.must_change.iter().map(|m| format!("  to change: {m}")));
         out
     }
 }

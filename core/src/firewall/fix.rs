@@ -1,174 +1,152 @@
-//! The fix as data: the allow rules to add and the program block rules to disable, and its command
-//! line (`firewall-fix --allow "NAME=tcp:48322" --disable-rule "NAME"…`): the desktop app re-runs
-//! itself elevated with it (one UAC prompt) and the elevated run parses it back. Building,
-//! parsing (bad arguments are refused with a message) and quoting for Windows' command line are
-//! plain functions, tested on every platform.
+//! CXR Gate's own firewall rules and the fix as data. Our rules have names of their own and the
+//! rule group `CXR Gate`, so exactly they can be found, replaced and removed: the gate's TCP port
+//! bound to this program, and the Runtime's UDP media ports, on Private and Domain networks only;
+//! never TCP 49100 (headsets reach the Runtime through the gate). The fix adds or replaces our
+//! rules and disables inbound block rules bound to this program's path; `apply_to` shows what a
+//! plan does to a rule set, so the verdict after it is computed by the same code as before it.
 
-use super::{ports_text, Proto};
+use super::model::{Action, Direction, FirewallState, Rule};
+use super::{ports_text, Proto, Role};
 
-/// The subcommand the elevated run is started with.
-pub const SUBCOMMAND: &str = "firewall-fix";
+/// `INetFwRule::Grouping` of every rule CXR Gate adds.
+pub const GROUP: &str = "CXR Gate";
+/// Our rules' names: distinct from NVIDIA's "CloudXR …" names, from the first-run prompt's "CXR
+/// Gate", and from what a user would call a rule.
+pub const PROXY_RULE: &str = "CXR Gate: headsets to the wss:// proxy";
+pub const MEDIA_RULE: &str = "CXR Gate: CloudXR Runtime media";
+pub const OUR_NAMES: [&str; 2] = [PROXY_RULE, MEDIA_RULE];
+pub const DESCRIPTION: &str =
+    "Added by CXR Gate for headsets on the local network; removed when CXR Gate is uninstalled";
+/// Private and Domain (`NET_FW_PROFILE2_PRIVATE | NET_FW_PROFILE2_DOMAIN`): never Public.
+pub const OUR_PROFILES: u32 = 1 | 2;
 
-/// One inbound allow rule to add (all profiles, local subnet).
+/// One of CXR Gate's own allow rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AllowSpec {
-    pub name: String,
-    pub proto: Proto,
+pub struct OurRule {
+    /// Proxy or Media (the signaling port gets no rule).
+    pub role: Role,
     pub first: u16,
     pub last: u16,
 }
 
-impl AllowSpec {
-    pub fn ports_text(&self) -> String {
-        ports_text(self.first, self.last)
+impl OurRule {
+    pub fn proxy(port: u16) -> OurRule {
+        OurRule { role: Role::Proxy, first: port, last: port }
+    }
+
+    pub fn media(first: u16, last: u16) -> OurRule {
+        OurRule { role: Role::Media, first, last }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self.role {
+            Role::Proxy => PROXY_RULE,
+            _ => MEDIA_RULE,
+        }
+    }
+
+    pub fn proto(&self) -> Proto {
+        match self.role {
+            Role::Proxy | Role::Signaling => Proto::Tcp,
+            Role::Media => Proto::Udp,
+        }
+    }
+
+    /// The rule as the firewall will hold it; the proxy's is bound to `program` (this exe).
+    pub fn rule(&self, program: &str) -> Rule {
+        Rule {
+            name: self.name().into(),
+            description: DESCRIPTION.into(),
+            enabled: true,
+            direction: Direction::In,
+            action: Action::Allow,
+            profiles: OUR_PROFILES,
+            protocol: self.proto().number(),
+            local_ports: ports_text(self.first, self.last),
+            application: if self.role == Role::Proxy { program.into() } else { String::new() },
+            remote_addresses: "*".into(),
+            grouping: GROUP.into(),
+        }
+    }
+
+    /// `allow TCP 48322 in for C:\…\cxr-gate.exe, on Private and Domain networks`.
+    pub fn describe(&self, program: &str) -> String {
+        let whom = if self.role == Role::Proxy { format!(" for {program}") } else { String::new() };
+        format!(
+            "allow {} {} in{whom}, on Private and Domain networks",
+            self.proto().upper(),
+            ports_text(self.first, self.last)
+        )
+    }
+}
+
+/// A rule is one of ours: our group and one of our names.
+pub fn is_ours(r: &Rule) -> bool {
+    r.grouping == GROUP && OUR_NAMES.contains(&r.name.as_str())
+}
+
+/// The rules `--install-rules [--media]` adds: the gate's port, and the media ports when asked.
+pub fn install_plan(proxy_port: u16, media: Option<(u16, u16)>) -> Vec<OurRule> {
+    let mut v = vec![OurRule::proxy(proxy_port)];
+    if let Some((first, last)) = media {
+        v.push(OurRule::media(first, last));
+    }
+    v
+}
+
+/// A block rule to disable, as the confirmation named it: the elevated run disables only an
+/// enabled inbound block rule with this name, protocol and profiles bound to its own program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disable {
+    pub name: String,
+    pub protocol: i32,
+    pub profiles: u32,
+}
+
+impl Disable {
+    pub fn of(r: &Rule) -> Disable {
+        Disable { name: r.name.clone(), protocol: r.protocol, profiles: r.profiles }
+    }
+
+    pub fn matches(&self, r: &Rule) -> bool {
+        r.enabled
+            && r.direction == Direction::In
+            && r.action == Action::Block
+            && r.name == self.name
+            && r.protocol == self.protocol
+            && r.profiles == self.profiles
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FixPlan {
-    pub allow: Vec<AllowSpec>,
-    /// Names of inbound program block rules to disable (each enabled one with the name).
-    pub disable: Vec<String>,
+    /// Our rules to add (replacing ours of the same name).
+    pub add: Vec<OurRule>,
+    pub disable: Vec<Disable>,
 }
 
 impl FixPlan {
     pub fn is_empty(&self) -> bool {
-        self.allow.is_empty() && self.disable.is_empty()
+        self.add.is_empty() && self.disable.is_empty()
     }
 
-    /// The arguments after the program: `firewall-fix --allow NAME=tcp:48322 --disable-rule NAME`.
-    pub fn to_args(&self) -> Vec<String> {
-        let mut v = vec![SUBCOMMAND.to_string()];
-        for a in &self.allow {
-            v.push("--allow".into());
-            v.push(format!("{}={}:{}", a.name, a.proto.lower(), a.ports_text()));
-        }
-        for d in &self.disable {
-            v.push("--disable-rule".into());
-            v.push(d.clone());
-        }
-        v
-    }
-}
-
-/// Why a `firewall-fix` command line was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FixArgsError {
-    #[error("expected `{SUBCOMMAND}` first, got {0:?}")]
-    NotTheSubcommand(String),
-    #[error("{0} needs a value")]
-    MissingValue(String),
-    #[error("unknown argument {0:?} (use --allow NAME=tcp|udp:PORT[-PORT] and --disable-rule NAME)")]
-    Unknown(String),
-    #[error("--allow {value:?}: {why}")]
-    BadAllow { value: String, why: String },
-    #[error("--disable-rule {value:?}: {why}")]
-    BadName { value: String, why: String },
-    #[error("nothing to do: give at least one --allow or --disable-rule")]
-    Empty,
-}
-
-fn check_name(name: &str) -> Result<(), String> {
-    if name.trim().is_empty() {
-        return Err("the rule name is empty".into());
-    }
-    if name.chars().count() > 200 {
-        return Err("the rule name is longer than 200 characters".into());
-    }
-    if name.chars().any(char::is_control) || name.contains('|') {
-        return Err("the rule name has a control character or '|'".into());
-    }
-    Ok(())
-}
-
-fn parse_port(s: &str) -> Result<u16, String> {
-    match s.trim().parse::<u16>() {
-        Ok(0) | Err(_) => Err(format!("{s:?} is not a port (1-65535)")),
-        Ok(p) => Ok(p),
-    }
-}
-
-/// `NAME=tcp:48322` or `NAME=udp:47998-48012`.
-fn parse_allow(v: &str) -> Result<AllowSpec, String> {
-    let (name, spec) = v.rsplit_once('=').ok_or("expected NAME=tcp|udp:PORT[-PORT]")?;
-    check_name(name)?;
-    let (proto, ports) = spec.split_once(':').ok_or("expected tcp:PORT or udp:PORT after '='")?;
-    let proto = match proto.to_ascii_lowercase().as_str() {
-        "tcp" => Proto::Tcp,
-        "udp" => Proto::Udp,
-        other => return Err(format!("protocol {other:?} is neither tcp nor udp")),
-    };
-    let (first, last) = match ports.split_once('-') {
-        Some((a, b)) => (parse_port(a)?, parse_port(b)?),
-        None => {
-            let p = parse_port(ports)?;
-            (p, p)
-        }
-    };
-    if first > last {
-        return Err(format!("the range {first}-{last} runs backwards"));
-    }
-    Ok(AllowSpec { name: name.to_string(), proto, first, last })
-}
-
-/// Parses the arguments after the program (`args[0]` is the subcommand).
-pub fn parse_args(args: &[String]) -> Result<FixPlan, FixArgsError> {
-    let mut it = args.iter();
-    match it.next() {
-        Some(s) if s == SUBCOMMAND => {}
-        other => return Err(FixArgsError::NotTheSubcommand(other.cloned().unwrap_or_default())),
-    }
-    let mut plan = FixPlan::default();
-    while let Some(flag) = it.next() {
-        match flag.as_str() {
-            "--allow" => {
-                let v = it.next().ok_or_else(|| FixArgsError::MissingValue(flag.clone()))?;
-                let a = parse_allow(v).map_err(|why| FixArgsError::BadAllow { value: v.clone(), why })?;
-                plan.allow.push(a);
-            }
-            "--disable-rule" => {
-                let v = it.next().ok_or_else(|| FixArgsError::MissingValue(flag.clone()))?;
-                check_name(v).map_err(|why| FixArgsError::BadName { value: v.clone(), why })?;
-                plan.disable.push(v.clone());
-            }
-            _ => return Err(FixArgsError::Unknown(flag.clone())),
-        }
-    }
-    if plan.is_empty() {
-        return Err(FixArgsError::Empty);
-    }
-    Ok(plan)
-}
-
-/// One argument quoted for Windows' command line (the rules `CommandLineToArgvW` and the Rust
-/// runtime parse it back with): quotes around it when needed, backslashes doubled before a quote.
-pub fn quote_windows_arg(arg: &str) -> String {
-    if !arg.is_empty() && !arg.contains([' ', '\t', '\n', '"']) {
-        return arg.to_string();
-    }
-    let mut out = String::from("\"");
-    let mut backslashes = 0;
-    for c in arg.chars() {
-        match c {
-            '\\' => backslashes += 1,
-            '"' => {
-                out.extend(std::iter::repeat_n('\\', backslashes * 2 + 1));
-                out.push('"');
-                backslashes = 0;
-            }
-            _ => {
-                out.extend(std::iter::repeat_n('\\', backslashes));
-                out.push(c);
-                backslashes = 0;
+    /// The rule set after the plan: `disable` off where bound to one of `programs` (normalized),
+    /// ours of the same names gone, ours added (the proxy's for `program`).
+    pub fn apply_to(
+        &self,
+        st: &FirewallState,
+        program: &str,
+        programs: &[String],
+        var: &dyn Fn(&str) -> Option<String>,
+    ) -> FirewallState {
+        let mut after = st.clone();
+        for r in after.rules.iter_mut() {
+            if self.disable.iter().any(|d| d.matches(r)) && super::decide::is_program(r, programs, var) {
+                r.enabled = false;
             }
         }
+        after.rules.retain(|r| !(is_ours(r) && self.add.iter().any(|a| a.name() == r.name)));
+        after.rules.extend(self.add.iter().map(|a| a.rule(program)));
+        after
     }
-    out.extend(std::iter::repeat_n('\\', backslashes * 2));
-    out.push('"');
-    out
-}
-
-/// The parameters string `ShellExecuteExW` takes for the elevated run.
-pub fn windows_command_line(args: &[String]) -> String {
-    args.iter().map(|a| quote_windows_arg(a)).collect::<Vec<_>>().join(" ")
 }

@@ -1,9 +1,15 @@
-//! The Windows Firewall as data: profiles and their state, the connected networks, and the inbound
-//! rules as `INetFwPolicy2` / `INetFwRule` report them (numbers and the firewall's own port and
-//! address syntax, the same in every display language). Plain types, built by `windows.rs` on
-//! Windows and by the tests' fixtures everywhere; `evaluate.rs` reads them.
+//! The Windows Firewall as data: profiles and their state, the connected networks with their
+//! adapters and addresses, whether local rules take effect, and the inbound rules as
+//! `INetFwPolicy2` / `INetFwRule` report them (numbers and the firewall's own port and address
+//! syntax, the same in every display language; a rule that could not be read is kept as such).
+//! Plain types, built by `windows.rs` on Windows and by the tests' fixtures everywhere; `decide.rs`
+//! and `evaluate.rs` read them.
+
+use std::net::IpAddr;
 
 use serde::Serialize;
+
+pub use super::remote::Remote;
 
 /// A firewall profile, with its `NET_FW_PROFILE_TYPE2` bit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -62,12 +68,124 @@ pub struct ProfileState {
     pub block_all_inbound: bool,
 }
 
-/// A connected network as Windows' network list names and classifies it.
+/// A connected network as Windows' network list names and classifies it, with the adapters it is
+/// connected through (Windows applies the network's category as the profile of those adapters).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Network {
     pub name: String,
     /// Its category: Public, Private or Domain (a domain-authenticated network).
     pub category: Profile,
+    pub interfaces: Vec<Interface>,
+}
+
+/// A network adapter as `GetAdaptersAddresses` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interface {
+    /// Its friendly name ("Wi-Fi", "vEthernet (WSL)").
+    pub name: String,
+    /// Its unicast addresses with their on-link prefix lengths.
+    pub addresses: Vec<(IpAddr, u8)>,
+}
+
+impl Network {
+    /// The prefix of `ip` when one of this network's adapters carries it.
+    pub fn carries(&self, ip: IpAddr) -> Option<u8> {
+        self.interfaces.iter().flat_map(|i| &i.addresses).find(|(a, _)| *a == ip).map(|(_, p)| *p)
+    }
+
+    /// `Wi-Fi ("Home")`, `vEthernet (WSL) ("Unidentified network")`, or `"Home"` with no adapter known.
+    pub fn label(&self) -> String {
+        let adapters: Vec<&str> = self.interfaces.iter().map(|i| i.name.as_str()).filter(|n| !n.is_empty()).collect();
+        if adapters.is_empty() {
+            format!("\"{}\"", self.name)
+        } else if adapters.len() == 1 && adapters[0] == self.name {
+            self.name.clone()
+        } else {
+            format!("{} (\"{}\")", adapters.join(", "), self.name)
+        }
+    }
+}
+
+/// A connected network as `INetworkListManager` reports it: name, category, and the adapter GUID
+/// of each of its connections (`INetworkConnection::GetAdapterId`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedNetwork {
+    pub name: String,
+    pub category: Profile,
+    pub adapter_ids: Vec<String>,
+}
+
+/// An adapter as `GetAdaptersAddresses` reports it: `AdapterName` (its GUID in braces),
+/// `FriendlyName`, and each unicast address with its `OnLinkPrefixLength`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adapter {
+    pub id: String,
+    pub name: String,
+    pub addresses: Vec<(IpAddr, u8)>,
+}
+
+fn guid_key(s: &str) -> String {
+    s.trim().trim_start_matches('{').trim_end_matches('}').to_ascii_uppercase()
+}
+
+/// The networks with their adapters and addresses: the two lists joined on the adapter GUID (as
+/// text, braces and case aside). An adapter the address list lacks is left out.
+pub fn join_networks(listed: Vec<ListedNetwork>, adapters: &[Adapter]) -> Vec<Network> {
+    listed
+        .into_iter()
+        .map(|n| Network {
+            interfaces: n
+                .adapter_ids
+                .iter()
+                .filter_map(|id| adapters.iter().find(|a| guid_key(&a.id) == guid_key(id)))
+                .map(|a| Interface { name: a.name.clone(), addresses: a.addresses.clone() })
+                .collect(),
+            name: n.name,
+            category: n.category,
+        })
+        .collect()
+}
+
+/// `INetFwPolicy2::LocalPolicyModifyState`: whether a rule added locally takes effect.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ModifyState {
+    /// `NET_FW_MODIFY_STATE_OK`.
+    #[default]
+    Local,
+    /// `NET_FW_MODIFY_STATE_GP_OVERRIDE`: Group Policy decides; local rules do not take effect.
+    GroupPolicy,
+    /// `NET_FW_MODIFY_STATE_INBOUND_BLOCKED`: inbound traffic is blocked whatever the rules say.
+    InboundBlocked,
+    /// It could not be read (the reason).
+    Unknown(String),
+}
+
+/// A rule some of whose properties could not be read: it may allow or block our ports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnreadableRule {
+    /// Its name, when that much could be read.
+    pub name: String,
+    /// The properties that were read (None: that one failed).
+    pub enabled: Option<bool>,
+    pub direction: Option<Direction>,
+    pub action: Option<Action>,
+    /// Which property failed, and why.
+    pub error: String,
+}
+
+impl UnreadableRule {
+    /// It could be an enabled inbound rule with `action`.
+    pub fn may_be(&self, action: Action) -> bool {
+        self.enabled != Some(false) && self.direction != Some(Direction::Out) && self.action.is_none_or(|a| a == action)
+    }
+
+    pub fn label(&self) -> String {
+        if self.name.is_empty() {
+            format!("a rule whose name could not be read ({})", self.error)
+        } else {
+            format!("rule \"{}\" (could not read {})", self.name, self.error)
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,7 +271,7 @@ impl Rule {
         port_list_covers(&self.local_ports, port)
     }
 
-    /// The rule has a remote-address scope other than "any".
+    /// The rule's remote-address scope.
     pub fn remote(&self) -> Remote {
         Remote::parse(&self.remote_addresses)
     }
@@ -207,38 +325,6 @@ pub fn port_list_covers(list: &str, port: u16) -> bool {
     })
 }
 
-/// Who a rule's remote-address scope lets in, as far as headsets on the LAN go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Remote {
-    /// Every address.
-    Any,
-    /// The local subnet (`LocalSubnet`): headsets on the same LAN.
-    LocalSubnet,
-    /// Only the listed addresses or other keywords: a headset elsewhere is not covered.
-    Only(String),
-}
-
-impl Remote {
-    pub fn parse(list: &str) -> Remote {
-        if is_any(list) {
-            return Remote::Any;
-        }
-        let items: Vec<&str> = list.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-        if items.contains(&"*") {
-            return Remote::Any;
-        }
-        if items.iter().any(|i| i.eq_ignore_ascii_case("LocalSubnet")) {
-            return Remote::LocalSubnet;
-        }
-        Remote::Only(items.join(", "))
-    }
-
-    /// The scope covers any headset on the LAN.
-    pub fn covers_lan(&self) -> bool {
-        matches!(self, Remote::Any | Remote::LocalSubnet)
-    }
-}
-
 /// Everything read from the firewall and the network list.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FirewallState {
@@ -247,6 +333,9 @@ pub struct FirewallState {
     pub profiles: Vec<ProfileState>,
     pub networks: Vec<Network>,
     pub rules: Vec<Rule>,
+    /// Rules that could not be read whole: each may apply (counted as unknown, never as absent).
+    pub unreadable: Vec<UnreadableRule>,
+    pub modify_state: ModifyState,
 }
 
 impl FirewallState {

@@ -1,9 +1,12 @@
-//! Windows only: reads the Windows Firewall (`INetFwPolicy2`: profiles, rules) and the network list
-//! (`INetworkListManager`: each connected network's name and category) through COM, and applies a
-//! [`FixPlan`] through the same interfaces (the elevated `firewall-fix` run). Numbers and the
-//! firewall's own syntax come back, the same in every display language. Kept small: what the data
-//! means is `evaluate.rs`'s business.
+//! Windows only: reads the Windows Firewall (`INetFwPolicy2`: profiles, whether local rules take
+//! effect, rules; a rule that cannot be read whole is kept as unreadable) and the network list
+//! (`INetworkListManager`: each connected network's name, category and adapters) through COM, joined
+//! with IP Helper's adapters (`winnet`); applies a [`FixPlan`] (the window's fix, the installer's
+//! rules) and removes CXR Gate's own rules through the same interfaces. Numbers and the firewall's
+//! own syntax come back, the same in every display language. Kept small: what the data means is
+//! `evaluate.rs`'s business.
 
+use std::net::IpAddr;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -11,10 +14,11 @@ use windows::core::{Interface, BSTR};
 use windows::Win32::Foundation::{RPC_E_CHANGED_MODE, VARIANT_FALSE, VARIANT_TRUE};
 use windows::Win32::NetworkManagement::WindowsFirewall::{
     INetFwPolicy2, INetFwRule, INetFwRules, NetFwPolicy2, NetFwRule, NET_FW_ACTION_ALLOW, NET_FW_ACTION_BLOCK,
-    NET_FW_PROFILE2_ALL, NET_FW_PROFILE_TYPE2, NET_FW_RULE_DIR_IN,
+    NET_FW_MODIFY_STATE_GP_OVERRIDE, NET_FW_MODIFY_STATE_INBOUND_BLOCKED, NET_FW_MODIFY_STATE_OK, NET_FW_PROFILE_TYPE2,
+    NET_FW_RULE_DIR_IN,
 };
 use windows::Win32::Networking::NetworkListManager::{
-    INetwork, INetworkListManager, NetworkListManager, NLM_ENUM_NETWORK_CONNECTED,
+    INetwork, INetworkConnection, INetworkListManager, NetworkListManager, NLM_ENUM_NETWORK_CONNECTED,
     NLM_NETWORK_CATEGORY_DOMAIN_AUTHENTICATED, NLM_NETWORK_CATEGORY_PRIVATE,
 };
 use windows::Win32::System::Com::{
@@ -23,8 +27,12 @@ use windows::Win32::System::Com::{
 use windows::Win32::System::Ole::IEnumVARIANT;
 use windows::Win32::System::Variant::{VariantClear, VARIANT, VT_DISPATCH};
 
-use super::fix::FixPlan;
-use super::model::{Action, Direction, FirewallState, Network, Profile, ProfileState, Rule};
+use super::decide::{is_program, Context};
+use super::fix::{is_ours, FixPlan};
+use super::model::{
+    join_networks, Action, Direction, FirewallState, ListedNetwork, ModifyState, Profile, ProfileState, Rule,
+    UnreadableRule,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum FirewallError {
@@ -34,10 +42,19 @@ pub enum FirewallError {
     TimedOut(Duration),
     #[error("could not change the firewall ({what}: {err})")]
     Write { what: String, err: windows::core::Error },
+    #[error("could not change the firewall: {0}; nothing was changed")]
+    Gone(String),
+    /// The firewall took the calls but does not hold the change: what is missing, and what it said it did.
+    #[error("the firewall did not keep the change: {missing} (it accepted: {})", .done.join("; "))]
+    NotHeld { missing: String, done: Vec<String> },
 }
 
 fn read_err(what: &'static str) -> impl Fn(windows::core::Error) -> FirewallError {
     move |err| FirewallError::Read { what, err }
+}
+
+fn write_err(what: String) -> impl Fn(windows::core::Error) -> FirewallError {
+    move |err| FirewallError::Write { what: what.clone(), err }
 }
 
 /// COM on this thread (multithreaded apartment) for the guard's lifetime.
@@ -93,31 +110,62 @@ fn each_rule(rules: &INetFwRules, mut f: impl FnMut(INetFwRule)) -> windows::cor
     }
 }
 
-fn text(b: windows::core::Result<BSTR>) -> String {
-    b.map(|s| s.to_string()).unwrap_or_default()
-}
-
-/// One rule's fields (a field the rule cannot report reads as empty).
-fn rule_of(r: &INetFwRule) -> windows::core::Result<Rule> {
+/// One rule's fields, or what could be read of a rule whose properties did not all read. A text
+/// property a rule does not have (no program, no group) reads as empty, as the firewall reports it.
+fn rule_of(r: &INetFwRule) -> Result<Rule, UnreadableRule> {
     // SAFETY: property reads on a live INetFwRule.
     unsafe {
+        let name = r.Name().map(|s| s.to_string());
+        let enabled = r.Enabled().map(|b| b.0 != 0);
+        let direction = r.Direction().map(|d| if d == NET_FW_RULE_DIR_IN { Direction::In } else { Direction::Out });
+        let action = r.Action().map(|a| if a == NET_FW_ACTION_BLOCK { Action::Block } else { Action::Allow });
+        let fields = (|| {
+            Ok::<_, (&'static str, windows::core::Error)>((
+                r.Profiles().map_err(|e| ("Profiles", e))? as u32,
+                r.Protocol().map_err(|e| ("Protocol", e))?,
+                r.LocalPorts().map_err(|e| ("LocalPorts", e))?.to_string(),
+                r.ApplicationName().map_err(|e| ("ApplicationName", e))?.to_string(),
+                r.RemoteAddresses().map_err(|e| ("RemoteAddresses", e))?.to_string(),
+            ))
+        })();
+        let unreadable = |error: String| UnreadableRule {
+            name: name.as_ref().ok().cloned().unwrap_or_default(),
+            enabled: enabled.as_ref().ok().copied(),
+            direction: direction.as_ref().ok().copied(),
+            action: action.as_ref().ok().copied(),
+            error,
+        };
+        let first_err = [
+            ("Name", name.as_ref().err()),
+            ("Enabled", enabled.as_ref().err()),
+            ("Direction", direction.as_ref().err()),
+            ("Action", action.as_ref().err()),
+        ]
+        .into_iter()
+        .find_map(|(what, e)| e.map(|e| format!("{what}: {e}")));
+        if let Some(e) = first_err {
+            return Err(unreadable(e));
+        }
+        let (profiles, protocol, local_ports, application, remote_addresses) =
+            fields.map_err(|(what, e)| unreadable(format!("{what}: {e}")))?;
         Ok(Rule {
-            name: text(r.Name()),
-            description: text(r.Description()),
-            enabled: r.Enabled()?.0 != 0,
-            direction: if r.Direction()? == NET_FW_RULE_DIR_IN { Direction::In } else { Direction::Out },
-            action: if r.Action()? == NET_FW_ACTION_BLOCK { Action::Block } else { Action::Allow },
-            profiles: r.Profiles()? as u32,
-            protocol: r.Protocol()?,
-            local_ports: text(r.LocalPorts()),
-            application: text(r.ApplicationName()),
-            remote_addresses: text(r.RemoteAddresses()),
-            grouping: text(r.Grouping()),
+            name: name.unwrap_or_default(),
+            description: r.Description().map(|s| s.to_string()).unwrap_or_default(),
+            enabled: enabled.unwrap_or(false),
+            direction: direction.unwrap_or(Direction::In),
+            action: action.unwrap_or(Action::Block),
+            profiles,
+            protocol,
+            local_ports,
+            application,
+            remote_addresses,
+            grouping: r.Grouping().map(|s| s.to_string()).unwrap_or_default(),
         })
     }
 }
 
-fn networks() -> windows::core::Result<Vec<Network>> {
+/// The connected networks with their category and the adapter GUID of each connection.
+fn listed_networks() -> windows::core::Result<Vec<ListedNetwork>> {
     // SAFETY: COM activation and enumeration on a thread where COM is initialised.
     unsafe {
         let nlm: INetworkListManager = CoCreateInstance(&NetworkListManager, None, CLSCTX_ALL)?;
@@ -133,12 +181,28 @@ fn networks() -> windows::core::Result<Vec<Network>> {
                 NLM_NETWORK_CATEGORY_DOMAIN_AUTHENTICATED => Profile::Domain,
                 _ => Profile::Public,
             };
-            out.push(Network { name: text(n.GetName()), category });
+            let mut adapter_ids = Vec::new();
+            let conns = n.GetNetworkConnections()?;
+            loop {
+                let mut c: [Option<INetworkConnection>; 1] = [None];
+                let mut got = 0u32;
+                conns.Next(&mut c, Some(&mut got))?;
+                let Some(c) = c[0].take().filter(|_| got == 1) else { break };
+                if let Ok(id) = c.GetAdapterId() {
+                    adapter_ids.push(format!("{id:?}"));
+                }
+            }
+            out.push(ListedNetwork {
+                name: n.GetName().map(|s| s.to_string()).unwrap_or_default(),
+                category,
+                adapter_ids,
+            });
         }
     }
 }
 
-/// Reads the profiles, the connected networks and every inbound rule. Runs on the calling thread.
+/// Reads the profiles, whether local rules take effect, the connected networks with their
+/// adapters, and every inbound rule. Runs on the calling thread.
 pub fn read() -> Result<FirewallState, FirewallError> {
     let _com = Com::init();
     let p = policy().map_err(read_err("INetFwPolicy2"))?;
@@ -155,18 +219,24 @@ pub fn read() -> Result<FirewallState, FirewallError> {
                 block_all_inbound: p.get_BlockAllInboundTraffic(t).is_ok_and(|b| b.0 != 0),
             });
         }
+        st.modify_state = match p.LocalPolicyModifyState() {
+            Ok(NET_FW_MODIFY_STATE_OK) => ModifyState::Local,
+            Ok(NET_FW_MODIFY_STATE_GP_OVERRIDE) => ModifyState::GroupPolicy,
+            Ok(NET_FW_MODIFY_STATE_INBOUND_BLOCKED) => ModifyState::InboundBlocked,
+            Ok(other) => ModifyState::Unknown(format!("state {}", other.0)),
+            Err(e) => ModifyState::Unknown(e.to_string()),
+        };
         let rules = p.Rules().map_err(read_err("the rules"))?;
-        each_rule(&rules, |r| {
-            if let Ok(rule) = rule_of(&r) {
-                if rule.direction == Direction::In {
-                    st.rules.push(rule);
-                }
-            }
+        each_rule(&rules, |r| match rule_of(&r) {
+            Ok(rule) if rule.direction == Direction::In => st.rules.push(rule),
+            Ok(_) => {}
+            Err(u) => st.unreadable.push(u),
         })
         .map_err(read_err("the rules"))?;
     }
-    // The network names are for the card's lines; the verdict does not need them.
-    st.networks = networks().unwrap_or_default();
+    // Without the network list the headsets' network is unknown (said so), not an error.
+    let adapters = super::winnet::adapters().unwrap_or_default();
+    st.networks = join_networks(listed_networks().unwrap_or_default(), &adapters);
     Ok(st)
 }
 
@@ -183,90 +253,161 @@ pub fn read_within(limit: Duration) -> Result<FirewallState, FirewallError> {
     rx.recv_timeout(limit).unwrap_or(Err(FirewallError::TimedOut(limit)))
 }
 
-fn write_err(what: String) -> impl Fn(windows::core::Error) -> FirewallError {
-    move |err| FirewallError::Write { what: what.clone(), err }
+/// The report for this program, `ports` and the address in the QR code: the firewall read within
+/// `limit`, and who listens on the Runtime's ports.
+pub fn report_here(
+    ports: &super::Ports,
+    primary: Option<IpAddr>,
+    limit: Duration,
+) -> Result<super::Report, FirewallError> {
+    let st = read_within(limit)?;
+    let exe = std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default();
+    let programs = super::our_programs(std::path::Path::new(&exe));
+    let runtime = super::winnet::runtime(ports);
+    let var = |n: &str| std::env::var(n).ok();
+    let cx = Context { exe: &exe, programs: &programs, var: &var, primary, runtime: &runtime };
+    Ok(super::evaluate(&st, &super::rules(ports), &cx))
 }
 
-/// Applies the fix (needs an elevated process): disables each enabled inbound program block rule
-/// named in `plan.disable`, and adds each allow rule (all profiles, local subnet), updating a
-/// same-named allow rule of ours in place rather than adding a second one. Returns what it did.
-pub fn apply(plan: &FixPlan) -> Result<Vec<String>, FirewallError> {
+/// Every rule with its interface (for changes).
+fn all_rules(rules: &INetFwRules) -> Result<Vec<(INetFwRule, Rule)>, FirewallError> {
+    let mut found = Vec::new();
+    each_rule(rules, |r| {
+        if let Ok(rule) = rule_of(&r) {
+            found.push((r, rule));
+        }
+    })
+    .map_err(write_err("the rules".into()))?;
+    Ok(found)
+}
+
+/// Removes one rule exactly: renamed to a name nobody else has, then removed by that name
+/// (`INetFwRules::Remove` takes a name, and a user's rule may share ours).
+fn remove_exactly(rules: &INetFwRules, r: &INetFwRule, rule: &Rule, n: usize) -> Result<String, FirewallError> {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    let unique = format!("CXR Gate: being removed {}-{n}-{nanos}", std::process::id());
+    let what = || format!("removing \"{}\"", rule.name);
+    // SAFETY: COM calls on live interfaces; the BSTR outlives each call.
+    unsafe {
+        r.SetName(&BSTR::from(unique.as_str())).map_err(write_err(what()))?;
+        rules.Remove(&BSTR::from(unique.as_str())).map_err(write_err(what()))?;
+    }
+    Ok(format!("removed CXR Gate's \"{}\" ({})", rule.name, rule.shape()))
+}
+
+/// Applies a plan (needs an elevated process): checks that each block rule to disable is still
+/// there, bound to this program (`exe`) by path, before changing anything; disables them; replaces
+/// our rules of the same names with the plan's. Returns what it did, a line per rule.
+pub fn apply(plan: &FixPlan, exe: &str) -> Result<Vec<String>, FirewallError> {
     let _com = Com::init();
     let p = policy().map_err(write_err("INetFwPolicy2".into()))?;
+    let var = |n: &str| std::env::var(n).ok();
+    let programs = super::our_programs(std::path::Path::new(exe));
     let mut done = Vec::new();
     // SAFETY: COM calls on live interfaces; BSTRs outlive the calls they are passed to.
     unsafe {
         let rules = p.Rules().map_err(write_err("the rules".into()))?;
-        let mut found: Vec<(INetFwRule, Rule)> = Vec::new();
-        each_rule(&rules, |r| {
-            if let Ok(rule) = rule_of(&r) {
-                found.push((r, rule));
+        let found = all_rules(&rules)?;
+        let mut to_disable = Vec::new();
+        for d in &plan.disable {
+            let hits: Vec<&(INetFwRule, Rule)> =
+                found.iter().filter(|(_, r)| d.matches(r) && is_program(r, &programs, &var)).collect();
+            if hits.is_empty() {
+                return Err(FirewallError::Gone(format!(
+                    "no enabled inbound block rule \"{}\" for {exe} is there any more",
+                    d.name
+                )));
             }
-        })
-        .map_err(write_err("the rules".into()))?;
-        for name in &plan.disable {
-            for (r, rule) in &found {
-                let program_block = rule.direction == Direction::In
-                    && rule.action == Action::Block
-                    && rule.enabled
-                    && !rule.application.trim().is_empty();
-                if program_block && rule.name == *name {
-                    r.SetEnabled(VARIANT_FALSE).map_err(write_err(format!("disabling \"{name}\"")))?;
-                    done.push(format!("disabled \"{name}\" ({})", rule.shape()));
-                }
-            }
+            to_disable.extend(hits);
         }
-        for a in &plan.allow {
-            let what = || format!("the rule \"{}\"", a.name);
-            let ports = a.ports_text();
-            let existing = found.iter().find(|(_, r)| {
-                r.name == a.name
-                    && r.direction == Direction::In
-                    && r.action == Action::Allow
-                    && r.application.is_empty()
-            });
-            let (rule, new) = match existing {
-                Some((r, _)) => (r.clone(), false),
-                None => {
-                    let r: INetFwRule =
-                        CoCreateInstance(&NetFwRule, None, CLSCTX_INPROC_SERVER).map_err(write_err(what()))?;
-                    r.SetName(&BSTR::from(a.name.as_str())).map_err(write_err(what()))?;
-                    r.SetDescription(&BSTR::from("Added by CXR Gate for headsets on the local network"))
-                        .map_err(write_err(what()))?;
-                    r.SetDirection(NET_FW_RULE_DIR_IN).map_err(write_err(what()))?;
-                    r.SetAction(NET_FW_ACTION_ALLOW).map_err(write_err(what()))?;
-                    (r, true)
-                }
-            };
-            // The protocol before the ports: the firewall refuses ports on a rule for any protocol.
-            rule.SetProtocol(a.proto.number()).map_err(write_err(what()))?;
-            rule.SetLocalPorts(&BSTR::from(ports.as_str())).map_err(write_err(what()))?;
-            rule.SetRemoteAddresses(&BSTR::from("LocalSubnet")).map_err(write_err(what()))?;
-            rule.SetProfiles(NET_FW_PROFILE2_ALL.0).map_err(write_err(what()))?;
-            rule.SetEnabled(VARIANT_TRUE).map_err(write_err(what()))?;
-            if new {
-                rules.Add(&rule).map_err(write_err(what()))?;
+        for (r, rule) in to_disable {
+            r.SetEnabled(VARIANT_FALSE).map_err(write_err(format!("disabling \"{}\"", rule.name)))?;
+            done.push(format!("disabled \"{}\" ({})", rule.name, rule.shape()));
+        }
+        for (n, a) in plan.add.iter().enumerate() {
+            for (r, rule) in found.iter().filter(|(_, r)| is_ours(r) && r.name == a.name()) {
+                done.push(remove_exactly(&rules, r, rule, n)?);
             }
-            let verb = if new { "added" } else { "updated" };
-            done.push(format!(
-                "{verb} \"{}\": allow {} {ports} in, all profiles, local subnet",
-                a.name,
-                a.proto.upper()
-            ));
+            let want = a.rule(exe);
+            let what = || format!("adding \"{}\"", want.name);
+            let r: INetFwRule = CoCreateInstance(&NetFwRule, None, CLSCTX_INPROC_SERVER).map_err(write_err(what()))?;
+            r.SetName(&BSTR::from(want.name.as_str())).map_err(write_err(what()))?;
+            r.SetDescription(&BSTR::from(want.description.as_str())).map_err(write_err(what()))?;
+            r.SetGrouping(&BSTR::from(want.grouping.as_str())).map_err(write_err(what()))?;
+            r.SetDirection(NET_FW_RULE_DIR_IN).map_err(write_err(what()))?;
+            r.SetAction(NET_FW_ACTION_ALLOW).map_err(write_err(what()))?;
+            // The protocol before the ports: the firewall refuses ports on a rule for any protocol.
+            r.SetProtocol(want.protocol).map_err(write_err(what()))?;
+            r.SetLocalPorts(&BSTR::from(want.local_ports.as_str())).map_err(write_err(what()))?;
+            r.SetRemoteAddresses(&BSTR::from(want.remote_addresses.as_str())).map_err(write_err(what()))?;
+            r.SetProfiles(want.profiles as i32).map_err(write_err(what()))?;
+            if !want.application.is_empty() {
+                r.SetApplicationName(&BSTR::from(want.application.as_str())).map_err(write_err(what()))?;
+            }
+            r.SetEnabled(VARIANT_TRUE).map_err(write_err(what()))?;
+            rules.Add(&r).map_err(write_err(what()))?;
+            done.push(format!("added \"{}\": {}", want.name, a.describe(exe)));
+        }
+        // Read back: the firewall holds what was said, or the result says it does not.
+        let now: Vec<Rule> = all_rules(&rules)?.into_iter().map(|(_, r)| r).collect();
+        if let Some(missing) = not_held(plan, exe, &now, &programs, &var) {
+            return Err(FirewallError::NotHeld { missing, done });
         }
     }
     Ok(done)
 }
 
-/// The headless binary's few lines at start: the verdict for `ports` and this program, or why the
-/// firewall could not be read.
-pub fn startup_lines(ports: &super::Ports, limit: Duration) -> Vec<String> {
-    match read_within(limit) {
-        Ok(st) => {
-            let programs = std::env::current_exe().map(|p| super::our_programs(&p)).unwrap_or_default();
-            let var = |n: &str| std::env::var(n).ok();
-            super::evaluate(&st, &super::rules(ports), &super::Context { programs: &programs, var: &var }).lines()
+/// The first change of `plan` that the rules read back do not show.
+fn not_held(
+    plan: &FixPlan,
+    exe: &str,
+    now: &[Rule],
+    programs: &[String],
+    var: &dyn Fn(&str) -> Option<String>,
+) -> Option<String> {
+    for a in &plan.add {
+        let want = a.rule(exe);
+        let held = now.iter().any(|r| {
+            is_ours(r)
+                && r.name == want.name
+                && r.enabled
+                && r.protocol == want.protocol
+                && r.local_ports == want.local_ports
+                && r.profiles == want.profiles
+                && r.action == Action::Allow
+                && (want.application.is_empty() || is_program(r, &programs[..1.min(programs.len())], var))
+        });
+        if !held {
+            return Some(format!("\"{}\" is not among the rules read back", want.name));
         }
+    }
+    plan.disable
+        .iter()
+        .find(|d| now.iter().any(|r| d.matches(r) && is_program(r, programs, var)))
+        .map(|d| format!("\"{}\" is still enabled", d.name))
+}
+
+/// Removes exactly CXR Gate's rules (our group and our names), for the uninstaller.
+pub fn remove_ours() -> Result<Vec<String>, FirewallError> {
+    let _com = Com::init();
+    let p = policy().map_err(write_err("INetFwPolicy2".into()))?;
+    // SAFETY: COM calls on a live INetFwPolicy2.
+    let rules = unsafe { p.Rules() }.map_err(write_err("the rules".into()))?;
+    let mut done = Vec::new();
+    for (n, (r, rule)) in all_rules(&rules)?.iter().filter(|(_, r)| is_ours(r)).enumerate() {
+        done.push(remove_exactly(&rules, r, rule, n)?);
+    }
+    if done.is_empty() {
+        done.push("no rule of CXR Gate's was there to remove".into());
+    }
+    Ok(done)
+}
+
+/// The headless binary's few lines at start: the verdict for `ports`, this program and the
+/// address in the QR code, or why the firewall could not be read.
+pub fn startup_lines(ports: &super::Ports, primary: Option<IpAddr>, limit: Duration) -> Vec<String> {
+    match report_here(ports, primary, limit) {
+        Ok(r) => r.lines(),
         Err(e) => vec![format!("Windows Firewall: {e}")],
     }
 }

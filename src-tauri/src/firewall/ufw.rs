@@ -1,11 +1,7 @@
-//! Linux: ufw's view (what to type to allow the rules, the parser of `ufw status`, the view from
-//! one run of it; the app cannot add rules here: that needs root, so the window shows the
-//! commands), and when ufw is not what guards the PC, whether firewalld (`firewall-cmd --state`) or
-//! nftables (`nft list ruleset`, or its service) is. The parsers are pure and unit-tested on every
-//! platform; running the tools is Linux only.
-
-#[cfg(not(windows))]
-use tauri::{AppHandle, Runtime};
+//! ufw's view: the parser of `ufw status verbose`; the verdict per port as ufw decides it (rules in
+//! order, the first match wins; an ALLOW from one host or subnet is not "open to the LAN"); what to
+//! type (`ufw insert N` before a DENY that comes first; the app cannot add rules: that needs root,
+//! so the window shows the commands). Pure; unit-tested on every platform; `linux.rs` runs ufw.
 
 use cxr_gate_core::firewall::{rules, Ports, RuleSpec};
 
@@ -30,9 +26,13 @@ fn port_list_covers(list: &str, port: u16) -> bool {
     })
 }
 
-/// What to type on Linux, one line per rule.
-pub fn ufw_allow_commands(rules: &[RuleSpec]) -> Vec<String> {
-    rules.iter().map(|r| format!("sudo ufw allow {}", ufw_spec(r))).collect()
+/// What to type on Linux for a port that is not open: after a DENY that comes first, the ALLOW
+/// goes in before it (`ufw insert N`); else it is appended.
+pub fn ufw_allow_command(spec: &RuleSpec, verdict: &UfwVerdict) -> String {
+    match verdict {
+        UfwVerdict::Denied { number, .. } => format!("sudo ufw insert {number} allow {}", ufw_spec(spec)),
+        _ => format!("sudo ufw allow {}", ufw_spec(spec)),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,10 +46,16 @@ pub struct UfwRule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UfwStatus {
     Inactive,
-    Active(Vec<UfwRule>),
+    Active {
+        /// In ufw's order (the first match decides a packet), IPv6 lines included, as `ufw status
+        /// numbered` counts them.
+        rules: Vec<UfwRule>,
+        /// `Default: deny (incoming)` (from `ufw status verbose`): deny, reject or allow.
+        incoming: Option<String>,
+    },
 }
 
-/// Parses `ufw status` (or `ufw status verbose`); None when it isn't ufw's output at all.
+/// Parses `ufw status verbose` (or `ufw status`); None when it isn't ufw's output at all.
 pub fn parse_ufw_status(out: &str) -> Option<UfwStatus> {
     let mut lines = out.lines().map(str::trim).filter(|l| !l.is_empty());
     let first = lines.next()?;
@@ -58,7 +64,12 @@ pub fn parse_ufw_status(out: &str) -> Option<UfwStatus> {
         return Some(UfwStatus::Inactive);
     }
     let mut rules = Vec::new();
+    let mut incoming = None;
     for line in lines {
+        if let Some(d) = line.strip_prefix("Default:") {
+            incoming = d.split(',').find_map(|p| p.trim().strip_suffix("(incoming)").map(|v| v.trim().to_string()));
+            continue;
+        }
         let toks: Vec<&str> = line.split_whitespace().collect();
         let Some(ai) = toks.iter().position(|t| matches!(*t, "ALLOW" | "DENY" | "REJECT" | "LIMIT")) else {
             continue;
@@ -74,28 +85,150 @@ pub fn parse_ufw_status(out: &str) -> Option<UfwStatus> {
         }
         rules.push(UfwRule { to: toks[..ai].join(" "), action, from: rest.join(" ") });
     }
-    Some(UfwStatus::Active(rules))
+    Some(UfwStatus::Active { rules, incoming })
 }
 
-/// An ALLOW (inbound) rule covers every port of `spec`, for its protocol or for both.
-pub fn ufw_covers(rules: &[UfwRule], spec: &RuleSpec) -> bool {
-    (spec.first..=spec.last).all(|port| {
-        rules.iter().any(|r| {
-            if !(r.action == "ALLOW" || r.action == "ALLOW IN") {
-                return false;
+/// How a ufw rule meets one port of ours, for an IPv4 headset on the LAN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Meets {
+    No,
+    /// From anywhere: it decides for every headset.
+    All,
+    /// From some addresses only (a host, a subnet, a source port): it decides for some headsets.
+    Some,
+}
+
+fn meets(r: &UfwRule, spec: &RuleSpec, port: u16) -> Meets {
+    let dir_in = !r.action.ends_with(" OUT") && !r.action.ends_with(" FWD");
+    let mut to: Vec<&str> = r.to.split_whitespace().collect();
+    // "(v6)" rules are for IPv6 headsets; "on eth0" ones for one interface (which one the
+    // headsets use is not known here: they count as some).
+    if !dir_in || to.contains(&"(v6)") || r.from.contains("(v6)") {
+        return Meets::No;
+    }
+    let on_iface = match to.iter().position(|t| *t == "on") {
+        Some(i) => {
+            to.truncate(i);
+            true
+        }
+        None => false,
+    };
+    // A destination address, then the port spec; "Anywhere" alone: every port.
+    let port_tok = to.iter().rev().find(|t| t.chars().next().is_some_and(|c| c.is_ascii_digit()) && !t.contains('.'));
+    let covers = match port_tok {
+        None => to.iter().all(|t| *t == "Anywhere" || t.contains('.')),
+        Some(t) => {
+            let (ports, proto) = t.split_once('/').map_or((*t, None), |(p, pr)| (p, Some(pr)));
+            proto.is_none_or(|p| p.eq_ignore_ascii_case(spec.proto.lower())) && port_list_covers(ports, port)
+        }
+    };
+    if !covers {
+        return Meets::No;
+    }
+    let from_anywhere = r.from.trim() == "Anywhere";
+    if from_anywhere && !on_iface {
+        Meets::All
+    } else {
+        Meets::Some
+    }
+}
+
+/// ufw's answer for one port range: rules in order, the first match decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UfwVerdict {
+    Allowed {
+        number: usize,
+    },
+    /// A DENY or REJECT from anywhere comes first.
+    Denied {
+        number: usize,
+        rule: String,
+    },
+    /// No rule: the default incoming policy decides.
+    Default {
+        allow: bool,
+    },
+    /// Some headsets only (an ALLOW from one host or subnet, a DENY for some), or the default is unknown.
+    Partly(String),
+}
+
+impl UfwVerdict {
+    pub fn open(&self) -> Option<bool> {
+        match self {
+            UfwVerdict::Allowed { .. } | UfwVerdict::Default { allow: true } => Some(true),
+            UfwVerdict::Denied { .. } | UfwVerdict::Default { allow: false } => Some(false),
+            UfwVerdict::Partly(_) => None,
+        }
+    }
+
+    pub fn note(&self) -> String {
+        match self {
+            UfwVerdict::Allowed { number } => format!("allowed by rule {number}"),
+            UfwVerdict::Denied { number, rule } => {
+                format!("denied by rule {number} ({rule}), which comes before any ALLOW")
             }
-            // "49100/tcp (v6)" and "49100/tcp on eth0" count: we only need the port spec.
-            let spec_txt = r.to.split_whitespace().next().unwrap_or("");
-            let (ports, proto) = match spec_txt.split_once('/') {
-                Some((p, proto)) => (p, Some(proto)),
-                None => (spec_txt, None),
-            };
-            if proto.is_some_and(|p| !p.eq_ignore_ascii_case(spec.proto.lower())) {
-                return false;
+            UfwVerdict::Default { allow: true } => "no rule: the default incoming policy allows it".into(),
+            UfwVerdict::Default { allow: false } => "no rule: denied by the default incoming policy".into(),
+            UfwVerdict::Partly(why) => why.clone(),
+        }
+    }
+}
+
+fn rule_text(r: &UfwRule) -> String {
+    format!("{} {} {}", r.to, r.action, r.from)
+}
+
+/// One port: the first rule from anywhere decides; rules for some addresses before it make it partial.
+fn port_verdict(rules: &[UfwRule], incoming: Option<&str>, spec: &RuleSpec, port: u16) -> UfwVerdict {
+    let mut some: Option<(usize, &UfwRule)> = None;
+    let mut decided = None;
+    for (i, r) in rules.iter().enumerate() {
+        match meets(r, spec, port) {
+            Meets::No => {}
+            Meets::Some => {
+                some.get_or_insert((i + 1, r));
             }
-            ports.chars().next().is_some_and(|c| c.is_ascii_digit()) && port_list_covers(ports, port)
-        })
-    })
+            Meets::All => {
+                decided = Some(if r.action.starts_with("ALLOW") || r.action.starts_with("LIMIT") {
+                    UfwVerdict::Allowed { number: i + 1 }
+                } else {
+                    UfwVerdict::Denied { number: i + 1, rule: rule_text(r) }
+                });
+                break;
+            }
+        }
+    }
+    let decided = decided.unwrap_or(match incoming {
+        Some("allow") => UfwVerdict::Default { allow: true },
+        Some("deny" | "reject") => UfwVerdict::Default { allow: false },
+        other => UfwVerdict::Partly(format!(
+            "no rule, and the default incoming policy is {}",
+            other.map_or("unknown".to_string(), |p| format!("\"{p}\""))
+        )),
+    });
+    match (some, decided.open()) {
+        (Some((n, r)), Some(false)) if r.action.starts_with("ALLOW") || r.action.starts_with("LIMIT") => {
+            UfwVerdict::Partly(if r.from.trim() == "Anywhere" {
+                format!("allowed on one interface only (rule {n}: {}): not known to be the headsets'", r.to)
+            } else {
+                format!("allowed only from {} (rule {n}): not open to the LAN", r.from)
+            })
+        }
+        (Some((n, r)), Some(true)) if r.action.starts_with("DENY") || r.action.starts_with("REJECT") => {
+            UfwVerdict::Partly(format!("denied from {} by rule {n}, before it is allowed", r.from))
+        }
+        _ => decided,
+    }
+}
+
+/// The verdict for a port range: each port's, the first that is not open standing for all.
+pub fn ufw_verdict(rules: &[UfwRule], incoming: Option<&str>, spec: &RuleSpec) -> UfwVerdict {
+    let each: Vec<UfwVerdict> = (spec.first..=spec.last).map(|p| port_verdict(rules, incoming, spec, p)).collect();
+    each.iter()
+        .find(|v| v.open() == Some(false))
+        .or_else(|| each.iter().find(|v| v.open().is_none()))
+        .unwrap_or(&each[0])
+        .clone()
 }
 
 /// How one `ufw status` run went.
@@ -105,9 +238,14 @@ pub enum UfwRun<'a> {
     Output { ok: bool, stdout: &'a str, stderr: &'a str },
 }
 
+/// `sudo ufw allow …` for each port headsets need (when ufw's rules could not be read).
+fn allow_all(specs: &[RuleSpec]) -> Vec<String> {
+    specs.iter().filter(|s| s.needed).map(|s| format!("sudo ufw allow {}", ufw_spec(s))).collect()
+}
+
 pub fn ufw_view(ports: &Ports, run: UfwRun<'_>) -> FirewallView {
     let specs = rules(ports);
-    let commands = ufw_allow_commands(&specs);
+    let commands = allow_all(&specs);
     let unknown = |_: &RuleSpec| (None, None);
     match run {
         UfwRun::NotInstalled => FirewallView {
@@ -132,17 +270,28 @@ pub fn ufw_view(ports: &Ports, run: UfwRun<'_>) -> FirewallView {
                 commands,
                 ..FirewallView::default()
             },
-            Some(UfwStatus::Active(found)) => {
-                let missing = specs.iter().filter(|s| !ufw_covers(&found, s)).count();
+            Some(UfwStatus::Active { rules: found, incoming }) => {
+                let verdict = |s: &RuleSpec| ufw_verdict(&found, incoming.as_deref(), s);
+                let needed: Vec<&RuleSpec> = specs.iter().filter(|s| s.needed).collect();
+                let closed: Vec<(&RuleSpec, UfwVerdict)> =
+                    needed.iter().map(|s| (*s, verdict(s))).filter(|(_, v)| v.open() != Some(true)).collect();
                 FirewallView {
                     system: "ufw".into(),
-                    summary: if missing == 0 {
-                        "ufw is active and allows all three.".into()
+                    summary: if closed.is_empty() {
+                        "ufw is active and lets headsets on the LAN reach the ports they need.".into()
                     } else {
-                        format!("ufw is active and {missing} of 3 are not allowed. Run in a terminal:")
+                        format!(
+                            "ufw is active and {} of the {} ports headsets need are not open to the LAN. Run in a \
+                             terminal:",
+                            closed.len(),
+                            needed.len()
+                        )
                     },
-                    rules: rows(&specs, |s| (Some(ufw_covers(&found, s)), None)),
-                    commands,
+                    rules: rows(&specs, |s| {
+                        let v = verdict(s);
+                        (v.open(), Some(v.note()))
+                    }),
+                    commands: closed.iter().map(|(s, v)| ufw_allow_command(s, v)).collect(),
                     ..FirewallView::default()
                 }
             }
@@ -168,168 +317,43 @@ fn first_line(a: &str, b: &str) -> String {
     a.lines().chain(b.lines()).map(str::trim).find(|l| !l.is_empty()).unwrap_or("it printed nothing").to_string()
 }
 
-/// `firewall-cmd --state` says firewalld is running.
-pub fn firewalld_running(ok: bool, stdout: &str) -> bool {
-    ok && stdout.trim() == "running"
-}
-
-/// `nft list ruleset` printed at least one table (an empty ruleset filters nothing).
-pub fn nft_has_rules(ok: bool, stdout: &str) -> bool {
-    ok && stdout.lines().any(|l| l.trim_start().starts_with("table "))
-}
-
-/// `systemctl is-active nftables` says the service is active.
-pub fn service_active(ok: bool, stdout: &str) -> bool {
-    ok && stdout.trim() == "active"
-}
-
-/// ufw is active and its rules were read (its view is then the answer).
-pub fn ufw_active(run: &UfwRun<'_>) -> bool {
-    matches!(run, UfwRun::Output { ok: true, stdout, .. } if matches!(parse_ufw_status(stdout), Some(UfwStatus::Active(_))))
-}
-
-/// Another firewall is what runs here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Other {
-    Firewalld,
-    Nftables,
-}
-
-pub fn other_view(ports: &Ports, other: Other) -> FirewallView {
-    let specs = rules(ports);
-    match other {
-        Other::Firewalld => {
-            let mut commands: Vec<String> = specs
-                .iter()
-                .map(|r| format!("sudo firewall-cmd --permanent --add-port={}/{}", r.ports_text(), r.proto.lower()))
-                .collect();
-            commands.push("sudo firewall-cmd --reload".into());
-            FirewallView {
-                system: "firewalld".into(),
-                summary: "firewalld is running (its zones are not read here). Allow these ports in the zone of your \
-                          network, for example:"
-                    .into(),
-                rules: rows(&specs, |_| (None, Some("firewalld: not read".into()))),
-                commands,
-                ..FirewallView::default()
-            }
-        }
-        Other::Nftables => FirewallView {
-            system: "nftables".into(),
-            summary: "nftables rules are loaded (not read here): make sure they accept these ports inbound.".into(),
-            rules: rows(&specs, |_| (None, Some("nftables: not read".into()))),
-            ..FirewallView::default()
-        },
-    }
-}
-
-/// Reads the firewall state for the current ports (a few hundred ms: runs on demand, not per status tick).
-#[cfg(not(windows))]
-pub async fn status<R: Runtime>(app: &AppHandle<R>, ports: &Ports) -> FirewallView {
-    use crate::tools::{find, run};
-    const SBIN: &[&str] = &["/usr/sbin", "/sbin"];
-    // PATH first, then the sbin directories a desktop session's PATH often lacks.
-    let ufw_out = match find("ufw", SBIN) {
-        Some(ufw) => Some(run(app, &ufw, vec!["status".into()]).await),
-        None => None,
-    };
-    let ufw_run = match &ufw_out {
-        None => UfwRun::NotInstalled,
-        Some(Ok((ok, stdout, stderr))) => UfwRun::Output { ok: *ok, stdout, stderr },
-        Some(Err(e)) => UfwRun::Failed(e.clone()),
-    };
-    if ufw_active(&ufw_run) {
-        return ufw_view(ports, ufw_run);
-    }
-    if let Some(fc) = find("firewall-cmd", SBIN) {
-        if let Ok((ok, out, _)) = run(app, &fc, vec!["--state".into()]).await {
-            if firewalld_running(ok, &out) {
-                return other_view(ports, Other::Firewalld);
-            }
-        }
-    }
-    // Listing the ruleset needs root; the service's state does not.
-    if let Some(nft) = find("nft", SBIN) {
-        if let Ok((ok, out, _)) = run(app, &nft, vec!["list".into(), "ruleset".into()]).await {
-            if nft_has_rules(ok, &out) {
-                return other_view(ports, Other::Nftables);
-            }
-        }
-    }
-    if let Some(sc) = find("systemctl", &["/usr/bin", "/bin"]) {
-        if let Ok((ok, out, _)) = run(app, &sc, vec!["is-active".into(), "nftables".into()]).await {
-            if service_active(ok, &out) {
-                return other_view(ports, Other::Nftables);
-            }
-        }
-    }
-    ufw_view(ports, ufw_run)
-}
-
-/// Adding rules needs root here: the window shows the commands to run instead.
-#[cfg(not(windows))]
-pub async fn add_rules<R: Runtime>(app: &AppHandle<R>, ports: &Ports) -> Result<FirewallView, String> {
-    let _ = (app, ports);
-    Err("Adding rules from the app works on Windows only; run the commands shown in a terminal.".into())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     const PORTS: Ports = Ports { signaling: 49100, media_first: 47998, media_last: 48012, proxy: 48322 };
 
-    const UFW_ACTIVE: &str = "Status: active\n\nTo                         Action      From\n\
+    const UFW_ACTIVE: &str =
+        "Status: active\nLogging: on (low)\nDefault: deny (incoming), allow (outgoing), disabled (routed)\n\
+New profiles: skip\n\nTo                         Action      From\n\
 --                         ------      ----\n\
-22/tcp                     ALLOW       Anywhere\n\
-49100/tcp                  ALLOW       Anywhere\n\
-47998:48012/udp            ALLOW       Anywhere\n\
-22/tcp (v6)                ALLOW       Anywhere (v6)\n\
-49100/tcp (v6)             ALLOW       Anywhere (v6)\n";
+22/tcp                     ALLOW IN    Anywhere\n\
+49100/tcp                  ALLOW IN    Anywhere\n\
+47998:48012/udp            ALLOW IN    Anywhere\n\
+22/tcp (v6)                ALLOW IN    Anywhere (v6)\n\
+49100/tcp (v6)             ALLOW IN    Anywhere (v6)\n";
 
-    #[test]
-    fn three_rules_follow_the_configured_ports() {
-        let r = rules(&Ports { proxy: 9443, signaling: 5000, ..PORTS });
-        assert_eq!(
-            r.iter().map(|r| r.name).collect::<Vec<_>>(),
-            ["CloudXR Signaling", "CloudXR Media", "CloudXR wss:// Proxy"]
+    fn active(body: &str) -> (Vec<UfwRule>, Option<String>) {
+        let out = format!(
+            "Status: active\nDefault: deny (incoming), allow (outgoing), disabled (routed)\n\n\
+             To                         Action      From\n--                         ------      ----\n{body}"
         );
-        assert_eq!(r.iter().map(RuleSpec::ports_text).collect::<Vec<_>>(), ["5000", "47998-48012", "9443"]);
-        assert_eq!(r.iter().map(ufw_spec).collect::<Vec<_>>(), ["5000/tcp", "47998:48012/udp", "9443/tcp"]);
+        match parse_ufw_status(&out) {
+            Some(UfwStatus::Active { rules, incoming }) => (rules, incoming),
+            other => panic!("not parsed: {other:?}"),
+        }
     }
 
     #[test]
-    fn firewalld_and_nftables_are_named_when_they_run() {
-        assert!(firewalld_running(true, "running\n"));
-        assert!(!firewalld_running(false, "not running\n"));
-        assert!(!firewalld_running(true, ""));
-        let ruleset =
-            "table inet filter {\n\tchain input {\n\t\ttype filter hook input priority filter; policy drop;\n\t}\n}\n";
-        assert!(nft_has_rules(true, ruleset));
-        assert!(!nft_has_rules(true, ""), "an empty ruleset filters nothing");
-        assert!(!nft_has_rules(false, "Error: Operation not permitted\n"));
-        assert!(service_active(true, "active\n"));
-        assert!(!service_active(false, "inactive\n"));
-        let active = UfwRun::Output { ok: true, stdout: "Status: active\n", stderr: "" };
-        assert!(ufw_active(&active));
-        assert!(!ufw_active(&UfwRun::Output { ok: true, stdout: "Status: inactive\n", stderr: "" }));
-        assert!(!ufw_active(&UfwRun::NotInstalled));
-        let fd = other_view(&PORTS, Other::Firewalld);
-        assert_eq!(fd.system, "firewalld");
-        assert!(fd.summary.starts_with("firewalld is running"), "{}", fd.summary);
+    fn the_ports_follow_the_settings_and_only_the_needed_ones_get_commands() {
+        let r = rules(&Ports { proxy: 9443, signaling: 5000, ..PORTS });
+        assert_eq!(r.iter().map(RuleSpec::ports_text).collect::<Vec<_>>(), ["5000", "47998-48012", "9443"]);
+        assert_eq!(r.iter().map(ufw_spec).collect::<Vec<_>>(), ["5000/tcp", "47998:48012/udp", "9443/tcp"]);
         assert_eq!(
-            fd.commands,
-            [
-                "sudo firewall-cmd --permanent --add-port=49100/tcp",
-                "sudo firewall-cmd --permanent --add-port=47998-48012/udp",
-                "sudo firewall-cmd --permanent --add-port=48322/tcp",
-                "sudo firewall-cmd --reload"
-            ]
+            allow_all(&r),
+            ["sudo ufw allow 47998:48012/udp", "sudo ufw allow 9443/tcp"],
+            "never the signaling port"
         );
-        let nft = other_view(&PORTS, Other::Nftables);
-        assert_eq!(nft.system, "nftables");
-        assert_eq!(nft.rules[1].note.as_deref(), Some("nftables: not read"));
-        assert!(!nft.can_add && nft.commands.is_empty());
     }
 
     #[test]
@@ -337,29 +361,96 @@ mod tests {
         assert_eq!(parse_ufw_status("Status: inactive\n"), Some(UfwStatus::Inactive));
         assert_eq!(parse_ufw_status("ERROR: You need to be root to run this script\n"), None);
         assert_eq!(parse_ufw_status(""), None);
-        let Some(UfwStatus::Active(found)) = parse_ufw_status(UFW_ACTIVE) else { panic!("not parsed") };
+        let Some(UfwStatus::Active { rules: found, incoming }) = parse_ufw_status(UFW_ACTIVE) else {
+            panic!("not parsed")
+        };
+        assert_eq!(incoming.as_deref(), Some("deny"));
         assert_eq!(found.len(), 5);
-        assert_eq!(found[1], UfwRule { to: "49100/tcp".into(), action: "ALLOW".into(), from: "Anywhere".into() });
+        assert_eq!(found[1], UfwRule { to: "49100/tcp".into(), action: "ALLOW IN".into(), from: "Anywhere".into() });
         assert_eq!(found[3].to, "22/tcp (v6)");
         let r = rules(&PORTS);
-        assert!(ufw_covers(&found, &r[0]));
-        assert!(ufw_covers(&found, &r[1]), "the 47998:48012 range");
-        assert!(!ufw_covers(&found, &r[2]), "48322 is not allowed");
+        assert_eq!(
+            ufw_verdict(&found, incoming.as_deref(), &r[1]),
+            UfwVerdict::Allowed { number: 3 },
+            "the 47998:48012 range"
+        );
+        assert_eq!(
+            ufw_verdict(&found, incoming.as_deref(), &r[2]),
+            UfwVerdict::Default { allow: false },
+            "48322 is not allowed"
+        );
+        // Plain `ufw status` has no Default line: with no rule, the verdict is unknown.
+        let Some(UfwStatus::Active { rules: plain, incoming: None }) =
+            parse_ufw_status("Status: active\n\nTo Action From\n-- ------ ----\n22/tcp ALLOW Anywhere\n")
+        else {
+            panic!("not parsed")
+        };
+        assert_eq!(ufw_verdict(&plain, None, &r[2]).open(), None);
     }
 
     #[test]
-    fn ufw_verbose_lists_bare_ports_and_deny() {
-        let verbose =
-            "Status: active\nLogging: on (low)\nDefault: deny (incoming), allow (outgoing), disabled (routed)\n\
-New profiles: skip\n\nTo                         Action      From\n--                         ------      ----\n\
-48322                      ALLOW IN    Anywhere\n49100/tcp                  DENY IN     Anywhere\n\
-47998,47999/udp            ALLOW IN    Anywhere\n";
-        let Some(UfwStatus::Active(found)) = parse_ufw_status(verbose) else { panic!("not parsed") };
-        assert_eq!(found.len(), 3);
+    fn ufw_rule_order_counts_a_deny_before_the_allow_wins() {
+        let (found, incoming) = active(
+            "48322/tcp                  DENY IN     Anywhere\n\
+             48322/tcp                  ALLOW IN    Anywhere\n\
+             47998:48012/udp            ALLOW IN    Anywhere\n\
+             48000/udp                  REJECT IN   Anywhere\n",
+        );
         let r = rules(&PORTS);
-        assert!(ufw_covers(&found, &r[2]), "bare 48322 allows tcp and udp");
-        assert!(!ufw_covers(&found, &r[0]), "DENY does not count");
-        assert!(!ufw_covers(&found, &r[1]), "two of fifteen media ports");
+        let proxy = ufw_verdict(&found, incoming.as_deref(), &r[2]);
+        assert_eq!(proxy, UfwVerdict::Denied { number: 1, rule: "48322/tcp DENY IN Anywhere".into() });
+        assert_eq!(proxy.note(), "denied by rule 1 (48322/tcp DENY IN Anywhere), which comes before any ALLOW");
+        // The REJECT comes after the range's ALLOW: ufw never reaches it.
+        assert_eq!(ufw_verdict(&found, incoming.as_deref(), &r[1]), UfwVerdict::Allowed { number: 3 });
+        // The other way round: the ALLOW first wins.
+        let (found, incoming) = active("48322/tcp ALLOW IN Anywhere\n48322/tcp DENY IN Anywhere\n");
+        assert_eq!(ufw_verdict(&found, incoming.as_deref(), &r[2]), UfwVerdict::Allowed { number: 1 });
+        // The view: what to type goes in before the DENY.
+        let out = "Status: active\nDefault: deny (incoming), allow (outgoing), disabled (routed)\n\nTo Action From\n\
+                   -- ------ ----\n22/tcp ALLOW IN Anywhere\n48322/tcp DENY IN Anywhere\n48322/tcp ALLOW IN Anywhere\n\
+                   47998:48012/udp ALLOW IN Anywhere\n";
+        let v = ufw_view(&PORTS, UfwRun::Output { ok: true, stdout: out, stderr: "" });
+        assert_eq!(v.rules.iter().map(|r| r.present).collect::<Vec<_>>(), [Some(false), Some(true), Some(false)]);
+        assert_eq!(v.commands, ["sudo ufw insert 2 allow 48322/tcp"]);
+        assert_eq!(
+            v.summary,
+            "ufw is active and 1 of the 2 ports headsets need are not open to the LAN. Run in a terminal:"
+        );
+    }
+
+    #[test]
+    fn ufw_an_allow_from_one_host_is_not_open_to_the_lan() {
+        let (found, incoming) = active(
+            "48322/tcp                  ALLOW IN    192.168.1.50\n\
+             47998:48012/udp            ALLOW IN    192.168.1.0/24\n\
+             Anywhere                   ALLOW IN    10.0.0.7\n",
+        );
+        let r = rules(&PORTS);
+        let proxy = ufw_verdict(&found, incoming.as_deref(), &r[2]);
+        assert_eq!(proxy.open(), None);
+        assert_eq!(proxy.note(), "allowed only from 192.168.1.50 (rule 1): not open to the LAN");
+        assert_eq!(
+            ufw_verdict(&found, incoming.as_deref(), &r[1]).note(),
+            "allowed only from 192.168.1.0/24 (rule 2): not open to the LAN"
+        );
+        // An ALLOW from anywhere after it opens it; a DENY from one host before an ALLOW leaves it partial.
+        let (found, incoming) = active("48322/tcp ALLOW IN 192.168.1.50\n48322/tcp ALLOW IN Anywhere\n");
+        assert_eq!(ufw_verdict(&found, incoming.as_deref(), &r[2]), UfwVerdict::Allowed { number: 2 });
+        let (found, incoming) = active("48322/tcp DENY IN 192.168.1.66\n48322/tcp ALLOW IN Anywhere\n");
+        assert_eq!(
+            ufw_verdict(&found, incoming.as_deref(), &r[2]).note(),
+            "denied from 192.168.1.66 by rule 1, before it is allowed"
+        );
+        // On one interface, for IPv6, outbound or forwarded: not a verdict for the LAN's IPv4 headsets.
+        let (found, incoming) = active(
+            "48322/tcp on eth0          ALLOW IN    Anywhere\n48322/tcp (v6)             ALLOW IN    Anywhere (v6)\n\
+             48322/tcp                  ALLOW OUT   Anywhere\n48322/tcp                  ALLOW FWD   Anywhere\n",
+        );
+        assert_eq!(ufw_verdict(&found, incoming.as_deref(), &r[2]).open(), None);
+        // A bare port allows TCP and UDP; "Anywhere" as the destination is every port.
+        let (found, incoming) = active("48322 ALLOW IN Anywhere\nAnywhere DENY IN Anywhere\n");
+        assert_eq!(ufw_verdict(&found, incoming.as_deref(), &r[2]), UfwVerdict::Allowed { number: 1 });
+        assert_eq!(ufw_verdict(&found, incoming.as_deref(), &r[1]).open(), Some(false));
     }
 
     #[test]
@@ -368,18 +459,16 @@ New profiles: skip\n\nTo                         Action      From\n--           
         assert_eq!(none.summary, "No ufw found; make sure these ports are open in your firewall.");
         assert!(none.commands.is_empty());
         let v = ufw_view(&PORTS, UfwRun::Output { ok: true, stdout: UFW_ACTIVE, stderr: "" });
-        assert_eq!(
-            v.commands,
-            ["sudo ufw allow 49100/tcp", "sudo ufw allow 47998:48012/udp", "sudo ufw allow 48322/tcp"]
-        );
+        assert_eq!(v.commands, ["sudo ufw allow 48322/tcp"]);
         assert_eq!(v.rules.iter().map(|r| r.present).collect::<Vec<_>>(), [Some(true), Some(true), Some(false)]);
-        assert!(v.summary.contains("1 of 3"), "{}", v.summary);
+        assert!(!v.rules[0].needed && v.rules[1].needed);
+        assert!(v.summary.contains("1 of the 2"), "{}", v.summary);
         let root = ufw_view(
             &PORTS,
             UfwRun::Output { ok: false, stdout: "", stderr: "ERROR: You need to be root to run this script" },
         );
         assert!(root.summary.contains("needs root"), "{}", root.summary);
-        assert_eq!(root.commands.len(), 3);
+        assert_eq!(root.commands.len(), 2);
         let off = ufw_view(&PORTS, UfwRun::Output { ok: true, stdout: "Status: inactive", stderr: "" });
         assert!(off.summary.contains("inactive"));
         // ufw there but not runnable: say why, and still give the commands to type.
@@ -388,7 +477,7 @@ New profiles: skip\n\nTo                         Action      From\n--           
             failed.summary,
             "Could not run ufw (Permission denied (os error 13)). If ufw is active, allow these ports:"
         );
-        assert_eq!(failed.commands.len(), 3);
+        assert_eq!(failed.commands.len(), 2);
         assert!(!failed.can_add && failed.rules.iter().all(|r| r.present.is_none()));
     }
 }

@@ -1,55 +1,65 @@
-//! Windows only: the card from the engine's COM read of the Windows Firewall, and the fix: after a
-//! confirmation that names each rule it changes, this app re-runs itself as administrator
-//! (`ShellExecuteExW`, verb `runas`: one UAC prompt) with `firewall-fix …`, which makes the changes
-//! through the same COM interfaces (`fixcmd`). No command strings but that argument list, quoted
+//! Windows only: the card from the engine's read of the Windows Firewall, and the fix: after a
+//! confirmation that lists every change, and only when this program's folder is not one users can
+//! write to (`elevation`), this app re-runs itself as administrator (`ShellExecuteExW`, verb `runas`:
+//! one UAC prompt, hidden) with `firewall-fix …`, which makes exactly those changes through the same
+//! COM interfaces (`fixcmd`) and writes what it did, or the exact error, to a file in the data
+//! directory that the card then shows (`result`). No command strings but that argument list, quoted
 //! by the engine's tested `windows_command_line`. Also opens Windows' network settings.
 
+use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
-use cxr_gate_core::firewall::fix::windows_command_line;
-use cxr_gate_core::firewall::windows::read_within;
-use cxr_gate_core::firewall::{evaluate, our_programs, rules, Context, Ports, Report, RuleSpec};
+use cxr_gate_core::firewall::args::windows_command_line;
+use cxr_gate_core::firewall::windows::report_here;
+use cxr_gate_core::firewall::{rules, FixAction, FixRequest, Ports, Report};
 use tauri::{AppHandle, Manager, Runtime};
 
 use super::verdict::{confirmation, windows_view};
-use super::FirewallView;
-use crate::state::MAIN_WINDOW;
+use super::{result, FirewallView};
+use crate::state::{lock, AppState, MAIN_WINDOW};
 
 /// A hang guard for the read (it takes well under a second on a PC).
 const READ_LIMIT: Duration = Duration::from_secs(10);
 /// How long the elevated step may take once the prompt is answered.
 const FIX_LIMIT_MS: u32 = 120_000;
 
-fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok()
+/// The address the QR code shows first (the primary LAN address): its network is the headsets'.
+fn qr_address<R: Runtime>(app: &AppHandle<R>) -> Option<IpAddr> {
+    let st = app.state::<AppState>();
+    let status = st.status.borrow().clone();
+    crate::view::addresses(&status).first().and_then(|a| a.ip.parse().ok())
 }
 
-async fn report(ports: &Ports) -> (Vec<RuleSpec>, Result<Report, String>) {
-    let specs = rules(ports);
-    let read = tokio::task::spawn_blocking(|| read_within(READ_LIMIT)).await;
-    let programs = std::env::current_exe().map(|p| our_programs(&p)).unwrap_or_default();
-    let report = match read {
-        Ok(Ok(st)) => Ok(evaluate(&st, &specs, &Context { programs: &programs, var: &env_var })),
+async fn report<R: Runtime>(app: &AppHandle<R>, ports: &Ports) -> Result<Report, String> {
+    let (ports, primary) = (*ports, qr_address(app));
+    match tokio::task::spawn_blocking(move || report_here(&ports, primary, READ_LIMIT)).await {
+        Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => Err(e.to_string()),
         Err(e) => Err(format!("could not read the firewall ({e})")),
-    };
-    (specs, report)
+    }
 }
 
 /// Reads the firewall for the current ports (runs on demand, not per status tick).
-pub async fn status<R: Runtime>(_app: &AppHandle<R>, ports: &Ports) -> FirewallView {
-    let (specs, r) = report(ports).await;
-    windows_view(&specs, r.as_ref().map_err(String::as_str))
+pub async fn status<R: Runtime>(app: &AppHandle<R>, ports: &Ports) -> FirewallView {
+    let r = report(app, ports).await;
+    windows_view(&rules(ports), r.as_ref().map_err(String::as_str))
 }
 
-/// The fix, in one elevated step, after a confirmation naming each change.
+/// The fix, in one elevated step, after a confirmation listing each change; the card then shows
+/// what the step did (or its exact error) and the firewall as it is now.
 pub async fn add_rules<R: Runtime>(app: &AppHandle<R>, ports: &Ports) -> Result<FirewallView, String> {
     use tauri_plugin_dialog::{DialogExt, MessageDialogButtons, MessageDialogKind};
-    let (specs, r) = report(ports).await;
-    let report = r?;
+    let report = report(app, ports).await?;
     if report.fix.is_empty() {
-        return Ok(windows_view(&specs, Ok(&report)));
+        return Ok(windows_view(&rules(ports), Ok(&report)));
     }
+    let exe = std::env::current_exe().map_err(|e| format!("Could not find this program's path: {e}"))?;
+    // Refused before the prompt: the user learns why and what to do instead.
+    let check = exe.clone();
+    tokio::task::spawn_blocking(move || super::elevation::check_exe(&check))
+        .await
+        .map_err(|e| format!("Could not check this program's folder: {e}"))??;
     let (tx, rx) = tokio::sync::oneshot::channel();
     let mut d = app
         .dialog()
@@ -66,34 +76,34 @@ pub async fn add_rules<R: Runtime>(app: &AppHandle<R>, ports: &Ports) -> Result<
     if !rx.await.unwrap_or(false) {
         return Err("Cancelled: nothing was changed.".into());
     }
-    let params = windows_command_line(&report.fix.to_args());
-    let ran = tokio::task::spawn_blocking(move || run_elevated(&params))
+    let data_dir = PathBuf::from(lock(&app.state::<AppState>().info).data_dir.clone());
+    let file = result::path_in(&data_dir);
+    // A result left by an earlier run must not pass for this one's.
+    let _ = std::fs::remove_file(&file);
+    let req = FixRequest { action: FixAction::Fix(report.fix.clone()), result: Some(file.clone()) };
+    let params = windows_command_line(&req.to_args());
+    let ran = tokio::task::spawn_blocking(move || run_elevated(&exe, &params))
         .await
-        .map_err(|e| format!("The elevated step did not run: {e}"))?;
-    match ran {
-        Ok(0) => {}
-        Ok(code) => {
-            return Err(format!(
-                "The elevated step failed (exit {code}); Windows Firewall may be managed by your organisation. \
-                 Check again to see what it holds now."
-            ))
-        }
-        Err(e) => return Err(e),
+        .map_err(|e| format!("The elevated step did not run: {e}"))??;
+    let outcome = result::read(&file, ran);
+    if ran != 0 || !outcome.done {
+        return Err(outcome.lines.join("\n"));
     }
-    Ok(status(app, ports).await)
+    let mut view = status(app, ports).await;
+    view.result = outcome.lines;
+    Ok(view)
 }
 
 fn wide(s: &str) -> Vec<u16> {
     s.encode_utf16().chain(std::iter::once(0)).collect()
 }
 
-/// Runs this program as administrator with `params`; its exit code, or why it did not run.
-fn run_elevated(params: &str) -> Result<u32, String> {
+/// Runs `exe` (this program) as administrator with `params`; its exit code, or why it did not run.
+fn run_elevated(exe: &std::path::Path, params: &str) -> Result<u32, String> {
     use windows_sys::Win32::Foundation::{CloseHandle, GetLastError, ERROR_CANCELLED, WAIT_OBJECT_0};
     use windows_sys::Win32::System::Threading::{GetExitCodeProcess, WaitForSingleObject};
     use windows_sys::Win32::UI::Shell::{ShellExecuteExW, SEE_MASK_NOCLOSEPROCESS, SHELLEXECUTEINFOW};
     use windows_sys::Win32::UI::WindowsAndMessaging::SW_HIDE;
-    let exe = std::env::current_exe().map_err(|e| format!("Could not find this program's path: {e}"))?;
     let (verb, file, params) = (wide("runas"), wide(&exe.display().to_string()), wide(params));
     // SAFETY: the structure is zeroed then filled with NUL-terminated UTF-16 strings that outlive
     // the call; the process handle returned is waited on and closed once.
