@@ -15,7 +15,8 @@
 #
 # Environment:
 #   CXR_INSTALLER_VERSION=1.2.3   build as another version (the upgrade test's older installer)
-#   CXR_INSTALLER_COMPRESSION=lzma|zlib   lzma (default: smallest download) or zlib (faster)
+#   CXR_INSTALLER_COMPRESSION=lzma|zlib|none   lzma (default: the smallest download), zlib, or none
+#                                          (the fastest build: CI's test installers)
 #   CXR_SIGN_PFX, CXR_SIGN_PASSWORD        sign the exes, the uninstaller and setup.exe with this
 #   [CXR_SIGN_TIMESTAMP_URL]               certificate (scripts/sign-windows.sh); without a PFX
 #                                          the files are unsigned, and this script says so.
@@ -112,9 +113,9 @@ fi
 
 compression="${CXR_INSTALLER_COMPRESSION:-lzma}"
 case "$compression" in
-  lzma | zlib) ;;
+  lzma | zlib | none) ;;
   *)
-    echo "build-installer: CXR_INSTALLER_COMPRESSION is lzma or zlib, not '$compression'" >&2
+    echo "build-installer: CXR_INSTALLER_COMPRESSION is lzma, zlib or none, not '$compression'" >&2
     exit 2
     ;;
 esac

@@ -18,11 +18,13 @@ command -v osslsigncode >/dev/null || {
 }
 ts=()
 [ -z "${CXR_SIGN_TIMESTAMP_URL:-}" ] || ts=(-ts "$CXR_SIGN_TIMESTAMP_URL")
-tmp="$(mktemp "$file.XXXXXX")"
-pass="$(mktemp)"
-trap 'rm -f "$tmp" "$pass"' EXIT
+# osslsigncode writes a new file (it will not overwrite one); the signed bytes go back in place.
+tmpdir="$(mktemp -d)"
+tmp="$tmpdir/signed"
+pass="$tmpdir/pass"
+trap 'rm -rf "$tmpdir"' EXIT
 # The password from a file, not the command line (which other users' ps can read).
-printf '%s' "${CXR_SIGN_PASSWORD:-}" >"$pass"
+(umask 077 && printf '%s' "${CXR_SIGN_PASSWORD:-}" >"$pass")
 # The signature's program name: the product name, from where it is defined.
 name="$(python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["productName"])' \
   "$(dirname "${BASH_SOURCE[0]}")/../src-tauri/tauri.conf.json")"

@@ -45,6 +45,9 @@ fail() {
 }
 ok() { echo "ok: $*"; }
 
+# Wine 8's prefixes say Windows 7; the installer wants 10 or 11 (and says so on 7).
+wine winecfg -v win10 >/dev/null 2>&1 || fail "could not set the prefix to Windows 10"
+
 winpath() { winepath -u "$1" 2>/dev/null; }
 winenv() { wine cmd /c "echo %$1%" 2>/dev/null | tr -d '\r' | tail -n1; }
 pf="$(winpath "$(winenv ProgramFiles)")/CXR Gate"

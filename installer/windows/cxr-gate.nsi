@@ -20,7 +20,11 @@
 Unicode true
 ; 64-bit: a 32-bit stub fails silently on a wine64-only prefix, and the app is x64.
 Target amd64-unicode
-SetCompressor /SOLID ${COMPRESSOR}
+!if "${COMPRESSOR}" == "none"
+  SetCompress off
+!else
+  SetCompressor /SOLID ${COMPRESSOR}
+!endif
 ManifestDPIAware true
 RequestExecutionLevel admin
 
@@ -103,6 +107,7 @@ Page custom OptionsPage OptionsLeave
 !insertmacro MUI_PAGE_INSTFILES
 !define MUI_FINISHPAGE_TITLE "${PRODUCT} is installed"
 !define MUI_FINISHPAGE_TEXT "$FinishNotes"
+!define MUI_FINISHPAGE_TEXT_LARGE
 !define MUI_FINISHPAGE_RUN
 !define MUI_FINISHPAGE_RUN_TEXT "Start ${PRODUCT}"
 !define MUI_FINISHPAGE_RUN_FUNCTION StartApp
@@ -125,6 +130,7 @@ Function ${un}Log
   Push $1
   Push $2
   DetailPrint "$0"
+  ClearErrors
   !if "${un}" == ""
     FileOpen $1 "$INSTDIR\${LOG_NAME}" a
   !else
@@ -194,7 +200,7 @@ Function ${un}CloseApp
   ${If} $0 != ""
     Push "Closing ${PRODUCT} (running: $0) with $\"${EXE} --quit$\"..."
     Call ${un}Log
-    StrCpy $3 0
+    System::Call 'kernel32::GetTickCount() i.r3'
     ${Do}
       ${If} ${FileExists} "$INSTDIR\${EXE}"
         nsExec::ExecToStack '"$INSTDIR\${EXE}" --quit'
@@ -205,7 +211,6 @@ Function ${un}CloseApp
       ${Do}
         Sleep 250
         IntOp $1 $1 + 1
-        IntOp $3 $3 + 250
         Call ${un}AppRunning
         ${If} $0 == ""
         ${OrIf} $1 >= 120
@@ -224,6 +229,8 @@ Function ${un}CloseApp
       Call ${un}Log
       Abort
     ${EndIf}
+    System::Call 'kernel32::GetTickCount() i.r1'
+    IntOp $3 $1 - $3
     Push "${PRODUCT} closed (after $3 ms)."
     Call ${un}Log
   ${EndIf}
@@ -233,8 +240,40 @@ Function ${un}CloseApp
   Pop $0
 FunctionEnd
 
+; $1 := $1 on one line: line breaks become " | ", trailing ones go (a run prints a line per rule).
+Function ${un}OneLine
+  Push $2
+  Push $3
+  Push $4
+  StrCpy $2 ""
+  StrCpy $3 0
+  ${Do}
+    StrCpy $4 $1 1 $3
+    ${If} $4 == ""
+      ${Break}
+    ${ElseIf} $4 == "$\n"
+      StrCpy $2 "$2 | "
+    ${ElseIf} $4 != "$\r"
+      StrCpy $2 "$2$4"
+    ${EndIf}
+    IntOp $3 $3 + 1
+  ${Loop}
+  ${Do}
+    StrCpy $4 $2 3 -3
+    ${If} $4 != " | "
+      ${Break}
+    ${EndIf}
+    StrCpy $2 $2 -3
+  ${Loop}
+  StrCpy $1 $2
+  Pop $4
+  Pop $3
+  Pop $2
+FunctionEnd
+
 ; Logs a firewall-fix run: $0 its exit code ("error" when it could not run), $1 what it printed.
 Function ${un}LogFirewall
+  Call ${un}OneLine
   ${If} $0 == "0"
     Push "Firewall: done. $1"
   ${ElseIf} $0 == "1"
@@ -305,10 +344,12 @@ Function .onInit
     ${If} $0 != ""
       StrCpy $OptAutostart 1
     ${EndIf}
+    ClearErrors
     ReadRegDWORD $0 HKLM "${UNINST_KEY}" "SetupFirewall"
     ${IfNot} ${Errors}
       StrCpy $OptFirewall $0
     ${EndIf}
+    ClearErrors
     ReadRegDWORD $0 HKLM "${UNINST_KEY}" "SetupMedia"
     ${IfNot} ${Errors}
       StrCpy $OptMedia $0
@@ -456,7 +497,7 @@ Section "-${PRODUCT}" SecMain
     Pop $1
     Call LogFirewall
     ${If} $0 != "0"
-      StrCpy $FinishNotes "$FinishNotes$\r$\n$\r$\nThe firewall rules could not be added (see install.log in the program folder): headsets may be blocked. ${PRODUCT}'s Firewall card shows what Windows applies and can fix it."
+      StrCpy $FinishNotes "$FinishNotes$\r$\nFirewall: not changed (install.log says why); the app's Firewall card can fix it."
     ${EndIf}
   ${Else}
     ; An upgrade that no longer wants the rules removes the ones CXR Gate added.
@@ -474,7 +515,7 @@ Section "-${PRODUCT}" SecMain
 
   ${If} $WebView2 == ""
     Push "WebView2 Runtime: not found. The window needs it (${WEBVIEW2_URL}); without it headsets keep working and the tray icon shows the QR code and the trust page."
-    StrCpy $FinishNotes "$FinishNotes$\r$\n$\r$\nThe Microsoft Edge WebView2 Runtime was not found: ${PRODUCT}'s window needs it. Headsets keep working without the window, and the tray icon shows the QR code and the trust page."
+    StrCpy $FinishNotes "$FinishNotes$\r$\nWebView2 Runtime missing: the window needs it (link below); headsets work without it."
   ${Else}
     Push "WebView2 Runtime: $WebView2."
   ${EndIf}
@@ -497,39 +538,57 @@ Section "-${PRODUCT}" SecMain
   WriteRegDWORD HKLM "${UNINST_KEY}" "EstimatedSize" $0
   Push "Apps & features: ${PRODUCT} ${VERSION} ($0 KB). Done."
   Call Log
-  StrCpy $FinishNotes "${PRODUCT} ${VERSION} is installed in $INSTDIR.$FinishNotes"
+  ${If} $FinishNotes != ""
+    StrCpy $FinishNotes "$\r$\n$FinishNotes"
+  ${EndIf}
+  StrCpy $FinishNotes "${PRODUCT} ${VERSION} is in $INSTDIR.$FinishNotes"
 SectionEnd
 
 ; Gives a shortcut (on the stack) the app's AppUserModelID, the identifier its notifications use:
-; Windows shows a desktop app's toasts only for an ID that a Start-menu shortcut carries.
+; Windows shows a desktop app's toasts only for an ID that a Start-menu shortcut carries. Logs
+; whether it took (wine's shell links accept it but do not save it: only Windows shows it).
 Function SetAppId
   Exch $R9
   Push $0
   Push $1
   Push $2
   Push $3
+  Push $R8
+  Push $R7
+  StrCpy $R8 "not set: no shell link object"
   !insertmacro ComHlpr_CreateInProcInstance ${CLSID_ShellLink} ${IID_IShellLink} r0 ""
   ${If} $0 P<> 0
+    StrCpy $R8 "not set: the shortcut did not load"
     ${IUnknown::QueryInterface} $0 '("${IID_IPersistFile}",.r1)'
     ${If} $1 P<> 0
       ${IPersistFile::Load} $1 '("$R9",${STGM_READWRITE}).r2'
       ${If} $2 = 0
+        StrCpy $R8 "not set: the shortcut has no property store"
         ${IUnknown::QueryInterface} $0 '("${IID_IPropertyStore}",.r2)'
         ${If} $2 P<> 0
           System::Call '*${SYSSTRUCT_PROPERTYKEY}(${PKEY_AppUserModel_ID})p.r3'
-          System::Call '*${SYSSTRUCT_PROPVARIANT}(${VT_LPWSTR},,w "${IDENTIFIER}")p.R8'
-          ${IPropertyStore::SetValue} $2 '($3,$R8)'
+          System::Call '*${SYSSTRUCT_PROPVARIANT}(${VT_LPWSTR},,w "${IDENTIFIER}")p.R7'
+          ${IPropertyStore::SetValue} $2 '($3,$R7)'
           ${IPropertyStore::Commit} $2 ""
           System::Free $3
-          System::Free $R8
+          System::Free $R7
           ${IUnknown::Release} $2 ""
           ${IPersistFile::Save} $1 '("$R9",1).r2'
+          ${If} $2 = 0
+            StrCpy $R8 "${IDENTIFIER}"
+          ${Else}
+            StrCpy $R8 "not set: the shortcut could not be saved ($2)"
+          ${EndIf}
         ${EndIf}
       ${EndIf}
       ${IUnknown::Release} $1 ""
     ${EndIf}
     ${IUnknown::Release} $0 ""
   ${EndIf}
+  Push "Shortcut $R9 (AppUserModelID $R8)."
+  Call Log
+  Pop $R7
+  Pop $R8
   Pop $3
   Pop $2
   Pop $1
@@ -576,7 +635,7 @@ Function un.DataPage
   !insertmacro MUI_HEADER_TEXT "Uninstall ${PRODUCT}" "Remove ${PRODUCT} from this PC."
   nsDialogs::Create 1018
   Pop $0
-  ${NSD_CreateLabel} 0 0 100% 36u "Setup removes ${PRODUCT} from $INSTDIR: the program, its shortcuts, its start at login entry, the firewall rules it added, and its Apps & features entry."
+  ${NSD_CreateLabel} 0 0 100% 36u "This removes ${PRODUCT} from $INSTDIR: the program, its shortcuts, its start at login entry, the firewall rules it added, and its Apps && features entry."
   Pop $0
   ${NSD_CreateCheckbox} 0 40u 100% 11u "Also remove the certificates and settings"
   Pop $ChkRemoveData
