@@ -402,10 +402,10 @@ Function OptionsPage
   ${NSD_CreateCheckbox} 12u 57u -12u 11u "and the CloudXR Runtime's video (UDP ${MEDIA_PORTS})"
   Pop $ChkMedia
   ${NSD_SetState} $ChkMedia $OptMedia
-  ${NSD_CreateLabel} 12u 71u -12u 30u "On private and domain networks only: public networks stay closed. TCP ${BACKEND_PORT}, the Runtime's own port, stays closed too: headsets reach it through ${PRODUCT}. The uninstaller removes exactly these rules."
+  ${NSD_CreateLabel} 12u 71u -12u 34u "On private and domain networks only: public networks stay closed. TCP ${PROXY_PORT} is the default; a port set in ${PRODUCT} is used instead. TCP ${BACKEND_PORT}, the Runtime's own port, stays closed: headsets reach it through ${PRODUCT}. Uninstalling removes exactly these rules."
   Pop $0
   ${If} $WebView2 == ""
-    ${NSD_CreateLabel} 0 104u 100% 36u "The Microsoft Edge WebView2 Runtime was not found on this PC. ${PRODUCT}'s window needs it; without it, headsets keep working and the tray icon shows the QR code and the trust page. Get it from ${WEBVIEW2_URL} (the finish page has the link)."
+    ${NSD_CreateLabel} 0 108u 100% 28u "The Microsoft Edge WebView2 Runtime was not found on this PC: ${PRODUCT}'s window needs it, headsets do not (the tray icon shows the QR code). The finish page links to it."
     Pop $0
   ${EndIf}
   Call OptionsFirewallClick
