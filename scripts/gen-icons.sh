@@ -40,4 +40,22 @@ tray off '#8b93a1'
 
 cp icon.svg ../ui/logo.svg  # the window's header mark
 
-ls -l *.png *.ico *.icns 2>/dev/null
+# The installer's welcome and finish pages (installer/windows): the mark without its tile, on the
+# tile's gradient, at twice the 164x314 the wizard shows at 100 % (it scales down for sharp 200 %).
+# NSIS wants a BMP; Debian's Python with Pillow writes one (python3-pil).
+sed -e 's|<rect x="32" y="32" width="960" height="960" rx="216" fill="url(#bg)"/>||' \
+  -e 's|width="1024" height="1024" viewBox="0 0 1024 1024"|width="1024" height="1024" viewBox="0 0 1024 1024" x="14" y="110" |' \
+  icon.svg >"$tmp/mark.svg"
+cat >"$tmp/wizard.svg" <<SVG
+<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" width="328" height="628" viewBox="0 0 1052 2014">
+  <defs><linearGradient id="w" x1="0" y1="0" x2="0.4" y2="1">
+    <stop offset="0" stop-color="#3b5bfd"/><stop offset="1" stop-color="#6d28d9"/></linearGradient></defs>
+  <rect width="1052" height="2014" fill="url(#w)"/>
+  $(sed -n '/<svg /,$p' "$tmp/mark.svg" | sed '1s|<svg |<svg xmlns:xlink="http://www.w3.org/1999/xlink" |')
+</svg>
+SVG
+rsvg-convert "$tmp/wizard.svg" -o "$tmp/wizard.png"
+/usr/bin/python3 -c 'import sys; from PIL import Image; Image.open(sys.argv[1]).convert("RGB").save(sys.argv[2])' \
+  "$tmp/wizard.png" ../installer/windows/wizard.bmp
+
+ls -l ./*.png ./*.ico ./*.icns ../installer/windows/wizard.bmp 2>/dev/null

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Windows cross-build and test kit on Debian 12 (called by `scripts/setup.sh --windows`):
 # Debian's Rust 1.96 (rustc-web, cargo-web, clippy, and the std sources that -Zbuild-std compiles for
-# x86_64-pc-windows-gnu), mingw-w64 to link, and wine 8 to run the .exe files. Then a wine prefix with
+# x86_64-pc-windows-gnu), mingw-w64 to link, wine 8 to run the .exe files, and NSIS and osslsigncode
+# for the installer. Then a wine prefix with
 # a ProcessPrng shim: wine 8 has no bcryptprimitives.dll, which the std of Rust >= 1.78 imports, so
 # every Rust .exe fails to start (c0000135) without it. Idempotent: cheap when all is in place.
 set -euo pipefail
@@ -13,7 +14,10 @@ apt_get() { $sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Time
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
 rust_pkgs=(rustc-web cargo-web rust-web-src libstd-rust-web-dev rust-web-clippy)
-other_pkgs=(gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 binutils-mingw-w64-x86-64 mingw-w64-x86-64-dev wine wine64)
+# The installer: makensis (nsis) builds it, osslsigncode signs it, Pillow (python3-pil) takes the
+# picture of its first page under Xvfb (scripts/build-installer.sh, scripts/test-installer.sh).
+other_pkgs=(gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 binutils-mingw-w64-x86-64 mingw-w64-x86-64-dev wine wine64
+  nsis osslsigncode python3-pil)
 missing=()
 for p in "${rust_pkgs[@]}" "${other_pkgs[@]}"; do installed "$p" || missing+=("$p"); done
 if ((${#missing[@]})); then

@@ -3,7 +3,7 @@
 # cross-builds for x86_64-pc-windows-gnu and runs the Windows build under wine.
 #
 #   bash scripts/test-windows.sh            # every step below, in order
-#   bash scripts/test-windows.sh STEP...    # clippy | tests | firewall | proxy | desktop | gui | release
+#   bash scripts/test-windows.sh STEP...    # clippy | tests | firewall | proxy | desktop | gui | installer | release
 #
 #   clippy   clippy -D warnings for the Windows target, every crate, all targets
 #   tests    under wine: the unit tests of core, the desktop crate and the test library, and the
@@ -21,6 +21,12 @@
 #            tests/tests/no_window.rs under wine, in a loopback-only network namespace with an Xvfb
 #            and a wine prefix of its own: a wss:// session through the app, the log naming the
 #            missing WebView2, still running 10 s later, a clean stop on a console Ctrl-C
+#   installer the Windows installer (scripts/build-installer.sh: makensis, from the debug cxr-gate.exe
+#            and the release cxr-gate-proxy.exe): PE32+ with the crate's version, signing with a
+#            throwaway certificate, then under wine in a loopback-only namespace with a prefix and
+#            an Xvfb of its own (scripts/test-installer.sh): the wizard's first page as a picture,
+#            silent install, upgrade over a running older version, the installed app serving
+#            wss://, silent uninstall with and without the remove-data flag
 #   release  (not in the default list; scripts/build-windows.sh) the release cxr-gate-proxy.exe and
 #            cxr-gate.exe in one build, with the GUI subsystem checked too
 #
@@ -272,6 +278,44 @@ do_desktop() {
   check_desktop_exe "$OUT/debug/cxr-gate.exe" console
 }
 
+# The no_window test binary (built by the gui and installer steps' selection), by cargo's report.
+no_window_binary() {
+  local bin
+  bin="$(cargo test "${TARGET[@]}" "${PKGS[@]}" --bins --test cli "${BLACK_BOX[@]}" --test no_window --no-run \
+    --message-format=json 2>/dev/null | python3 -c '
+import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("target", {}).get("name") == "no_window" and m.get("executable"):
+        print(m["executable"])')"
+  [ -f "$bin" ] || {
+    echo "the no_window test binary was not found" >&2
+    return 1
+  }
+  echo "$bin"
+}
+
+# A prefix of its own, so that its wineserver (which makes wine's sockets) starts inside the
+# namespace: one another run shares would make them outside; and what a test installs stays in it.
+# Hard links except the registry (wine writes files anew; the registry it rewrites in place).
+own_prefix() {
+  cp -al "$WINEPREFIX" "$1"
+  for f in "$WINEPREFIX"/*.reg; do cp --remove-destination "$f" "$1/"; done
+}
+
+# An X display number nobody uses.
+free_display() {
+  local i
+  for i in $(seq 150 250); do
+    [ -e "/tmp/.X11-unix/X$i" ] || [ -e "/tmp/.X$i-lock" ] || {
+      echo ":$i"
+      return
+    }
+  done
+  echo "no free X display in :150-:250" >&2
+  return 1
+}
+
 # The GUI exe without WebView2 (tests/tests/no_window.rs says what it checks). Its message box
 # stays open on a thread of its own while the test goes on; the stop ends the process with it.
 do_gui() {
@@ -281,29 +325,15 @@ do_gui() {
   }
   step "cxr-gate.exe without WebView2 under wine: serves wss://, explains, keeps running, stops on Ctrl-C"
   cargo build "${TARGET[@]}" "${PKGS[@]}" --bins --test cli "${BLACK_BOX[@]}" --test no_window
-  local exe="$OUT/debug/cxr-gate.exe" testbin tmp display n rc=0
+  local exe="$OUT/debug/cxr-gate.exe" testbin tmp display rc=0
   [ -f "$OUT/debug/WebView2Loader.dll" ] || {
     echo "WebView2Loader.dll is not beside $exe" >&2
     return 1
   }
-  testbin="$(cargo test "${TARGET[@]}" "${PKGS[@]}" --bins --test cli "${BLACK_BOX[@]}" --test no_window --no-run \
-    --message-format=json 2>/dev/null | python3 -c '
-import json, sys
-for line in sys.stdin:
-    m = json.loads(line)
-    if m.get("target", {}).get("name") == "no_window" and m.get("executable"):
-        print(m["executable"])')"
-  [ -f "$testbin" ] || {
-    echo "the no_window test binary was not found" >&2
-    return 1
-  }
-  # A prefix of its own, so that its wineserver (which makes wine's sockets) starts inside the
-  # namespace: one another run shares would make them outside. Hard links except the registry.
+  testbin="$(no_window_binary)" || return 1
   tmp="$(mktemp -d)"
-  cp -al "$WINEPREFIX" "$tmp/prefix"
-  for f in "$WINEPREFIX"/*.reg; do cp --remove-destination "$f" "$tmp/prefix/"; done
-  n=$(for i in $(seq 150 250); do [ -e "/tmp/.X11-unix/X$i" ] || [ -e "/tmp/.X$i-lock" ] || { echo "$i"; break; }; done)
-  display=":$n"
+  own_prefix "$tmp/prefix"
+  display="$(free_display)"
   CXR_GATE_APP="$(winpath "$exe")" WINEPREFIX="$tmp/prefix" with_console unshare -n bash -c '
     set -u
     ip link set lo up
@@ -316,6 +346,96 @@ for line in sys.stdin:
     kill "$x" 2>/dev/null || true
     exit "$rc"' gui "$display" "$testbin" || rc=$?
   rm -rf "$tmp"
+  return "$rc"
+}
+
+# The installer (installer/windows/cxr-gate.nsi), built and then used under wine by
+# scripts/test-installer.sh (which says what it checks).
+do_installer() {
+  [ "$native" = 0 ] || {
+    echo "installer: on Windows the release workflow installs the published setup.exe natively" >&2
+    return 2
+  }
+  step "installer: setup.exe (makensis) from the debug cxr-gate.exe and the release cxr-gate-proxy.exe"
+  # The desktop/gui and proxy steps' builds: nothing is compiled again after them.
+  cargo build "${TARGET[@]}" "${PKGS[@]}" --bins --test cli "${BLACK_BOX[@]}" --test no_window
+  cargo build --release "${TARGET[@]}" -p cxr-gate-core --bin cxr-gate-proxy
+  local testbin version tmp new old built picture display rc=0 f
+  testbin="$(no_window_binary)" || return 1
+  version="$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n1)"
+  [ "$version" != 0.0.0 ] || {
+    echo "installer: the crate version is 0.0.0; the upgrade test needs a lower one" >&2
+    return 1
+  }
+  tmp="$(mktemp -d)"
+  # Uncompressed: the debug cxr-gate.exe is 136 MB, which zlib packs in about a minute (lzma in
+  # several) into a file nobody downloads; stored, it takes 2 s (the release's installer is lzma).
+  built="$(CXR_INSTALLER_COMPRESSION=none bash scripts/build-installer.sh --app debug)"
+  echo "$built"
+  grep -q "^build-installer: UNSIGNED" <<<"$built" || {
+    echo "installer: an unsigned build does not say so" >&2
+    return 1
+  }
+  new="$(tail -n1 <<<"$built")"
+  if [ "$new" != "$CARGO_TARGET_DIR/installer/cxr-gate_${version}_x64-setup.exe" ] || [ ! -f "$new" ]; then
+    echo "installer: the script's last line is not target/windows/installer/cxr-gate_${version}_x64-setup.exe: $new" >&2
+    return 1
+  fi
+  file "$new"
+  file "$new" | grep -q "PE32+ executable (GUI) x86-64" || {
+    echo "installer: $new is not a 64-bit Windows program" >&2
+    return 1
+  }
+  # The installer's own version resource (in its .rsrc section, not in the programs it carries).
+  python3 - "$new" "$version" <<'PY' || return 1
+import re, struct, sys
+b = open(sys.argv[1], "rb").read()
+pe = struct.unpack_from("<I", b, 0x3C)[0]
+count, opt = struct.unpack_from("<H", b, pe + 6)[0], struct.unpack_from("<H", b, pe + 20)[0]
+for i in range(count):
+    s = pe + 24 + opt + 40 * i
+    if b[s:s + 8].rstrip(b"\0") == b".rsrc":
+        size, offset = struct.unpack_from("<II", b, s + 16)
+        rsrc = b[offset:offset + size].decode("utf-16-le", "replace")
+        break
+else:
+    sys.exit("installer: no .rsrc section")
+for key in ("FileVersion", "ProductVersion"):
+    m = re.search(key + "\0+([^\0]*)", rsrc)
+    if not m or m.group(1) != sys.argv[2]:
+        sys.exit(f"installer: its version resource's {key} is {m.group(1) if m else None!r}, not {sys.argv[2]!r}")
+PY
+  echo "setup.exe: PE32+, version resource $version, $(du -h "$new" | cut -f1)"
+
+  step "installer: an older version (0.0.0) signed with a throwaway certificate (osslsigncode)"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/sign.key" -out "$tmp/sign.pem" -days 1 \
+    -subj "/CN=CXR Gate test signing" -addext "extendedKeyUsage=codeSigning" 2>/dev/null
+  openssl pkcs12 -export -inkey "$tmp/sign.key" -in "$tmp/sign.pem" -out "$tmp/sign.pfx" -passout pass:throwaway
+  built="$(CXR_INSTALLER_VERSION=0.0.0 CXR_INSTALLER_COMPRESSION=none CXR_SIGN_PFX="$tmp/sign.pfx" \
+    CXR_SIGN_PASSWORD=throwaway bash scripts/build-installer.sh --app debug)"
+  echo "$built"
+  old="$(tail -n1 <<<"$built")"
+  for f in "$old" "$CARGO_TARGET_DIR"/installer/stage-debug-0.0.0/*; do
+    osslsigncode verify -CAfile "$tmp/sign.pem" -in "$f" >/dev/null || {
+      echo "installer: $f is not signed" >&2
+      return 1
+    }
+  done
+  echo "signed and verified: $(basename "$old") and $(find "$CARGO_TARGET_DIR/installer/stage-debug-0.0.0" -type f -printf '%f ')"
+  if osslsigncode verify -CAfile "$tmp/sign.pem" -in "$new" >/dev/null 2>&1; then
+    echo "installer: the unsigned build verifies as signed" >&2
+    return 1
+  fi
+
+  step "installer: under wine (scripts/test-installer.sh), loopback-only namespace, own prefix and Xvfb"
+  picture="$CARGO_TARGET_DIR/installer/installer.png"
+  [ "${CXR_GATE_SCREENSHOTS:-}" != docs ] || picture="$PWD/docs/installer.png"
+  own_prefix "$tmp/prefix"
+  display="$(free_display)"
+  WINEPREFIX="$tmp/prefix" with_console unshare -n bash scripts/test-installer.sh \
+    "$display" "$new" "$old" "$testbin" "$tmp/sign.pem" "$picture" || rc=$?
+  # The older version was for this test only (each build takes about 300 MB with its stage).
+  rm -rf "$tmp" "$old" "$CARGO_TARGET_DIR/installer/stage-debug-0.0.0"
   return "$rc"
 }
 
@@ -337,7 +457,7 @@ do_release() {
 steps=("$@")
 if [ ${#steps[@]} -eq 0 ]; then
   steps=(clippy tests firewall proxy)
-  [ "$native" = 1 ] || steps+=(desktop gui)
+  [ "$native" = 1 ] || steps+=(desktop gui installer)
 fi
 for s in "${steps[@]}"; do
   case "$s" in
@@ -347,9 +467,10 @@ for s in "${steps[@]}"; do
     proxy) do_proxy ;;
     desktop) do_desktop ;;
     gui) do_gui ;;
+    installer) do_installer ;;
     release) do_release ;;
     *)
-      echo "unknown step '$s' (clippy, tests, firewall, proxy, desktop, gui, release)" >&2
+      echo "unknown step '$s' (clippy, tests, firewall, proxy, desktop, gui, installer, release)" >&2
       exit 2
       ;;
   esac

@@ -8,7 +8,8 @@
 #   session through it, podman stop) → the Helm chart (lint, render, validate; no cluster) →
 #   Linux .deb built with the Tauri CLI, installed with dpkg, `cxr-gate --version` run →
 #   Windows (scripts/test-windows.sh): clippy for x86_64-pc-windows-gnu, the tests under wine, the
-#   release cxr-gate-proxy.exe serving a wss:// session under wine, cxr-gate.exe's resources and --version.
+#   release cxr-gate-proxy.exe serving a wss:// session under wine, cxr-gate.exe's resources and --version,
+#   the app without WebView2, and the installer (built with makensis, installed, upgraded, uninstalled).
 # Stops at the first failure. This is also what CI runs (.ci/run).
 #
 #   bash scripts/test.sh
@@ -188,6 +189,10 @@ bash scripts/test-windows.sh desktop
 
 banner "Windows: cxr-gate.exe --demo without WebView2 under wine: serves wss://, says why, keeps running, stops on Ctrl-C"
 bash scripts/test-windows.sh gui
+
+banner "Windows: the installer (makensis): built, signed with a throwaway certificate, installed, upgraded over a running copy, uninstalled, under wine"
+# Its first page is the README's picture, docs/installer.png.
+CXR_GATE_SCREENSHOTS=docs bash scripts/test-windows.sh installer
 windows_took=$((SECONDS - windows_started))
 
 banner "all checks passed"

@@ -1,5 +1,5 @@
 //! Owns the command line and the per-run overrides: the shared `CliOverrides` flags, `--demo`,
-//! `--minimized`, the HAProxy env vars and the demo's fake LAN (`CXR_GATE_FAKE_LAN_IPS`). Builds the effective engine config with the precedence
+//! `--minimized`, `--quit` (and what a second launch asks of the running instance), the HAProxy env vars and the demo's fake LAN (`CXR_GATE_FAKE_LAN_IPS`). Builds the effective engine config with the precedence
 //! defaults < settings file < env < flags (< demo backend), and says which settings a run overrides
 //! (the settings table's rows with a `report`). Overrides are never written to settings.json.
 
@@ -32,6 +32,31 @@ pub struct Cli {
     /// Start hidden in the tray
     #[arg(long)]
     pub minimized: bool,
+    /// Close the running CXR Gate (the one with this data dir) cleanly, as its tray's Quit does, and
+    /// exit; exits at once when none runs. The installer uses it before it replaces the program.
+    #[arg(long)]
+    pub quit: bool,
+}
+
+/// What a second launch asks of the running instance (the single-instance plugin hands it the
+/// second command line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondLaunch {
+    /// The usual case (Start menu, desktop, autostart while running): show the window.
+    Show,
+    /// `--quit` (the installer, before an upgrade or an uninstall): quit cleanly.
+    Quit,
+}
+
+impl SecondLaunch {
+    /// From the second launch's arguments (`argv[0]` the program). A command line this version
+    /// cannot read (a newer one's flags) still shows the window, as any start by hand does.
+    pub fn from_args(argv: &[String]) -> Self {
+        match Cli::try_parse_from(argv) {
+            Ok(c) if c.quit => Self::Quit,
+            _ => Self::Show,
+        }
+    }
 }
 
 /// Documentation addresses (192.0.2.x…) shown as this machine's LAN instead of its own, for
@@ -181,6 +206,19 @@ mod tests {
         assert!(Cli::try_parse_from(["cxr-gate", "--no-such-flag"]).is_err());
         let v = Cli::try_parse_from(["cxr-gate", "--version"]).unwrap_err();
         assert_eq!(v.kind(), clap::error::ErrorKind::DisplayVersion);
+    }
+
+    #[test]
+    fn a_second_launch_with_quit_quits_and_any_other_shows_the_window() {
+        let argv = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(SecondLaunch::from_args(&argv(&["cxr-gate.exe", "--quit"])), SecondLaunch::Quit);
+        assert_eq!(SecondLaunch::from_args(&argv(&["cxr-gate", "--data-dir", "/d", "--quit"])), SecondLaunch::Quit);
+        assert_eq!(SecondLaunch::from_args(&argv(&["cxr-gate.exe"])), SecondLaunch::Show);
+        assert_eq!(SecondLaunch::from_args(&argv(&["cxr-gate.exe", "--minimized"])), SecondLaunch::Show);
+        // A flag this version does not know: a start all the same, never a quit.
+        assert_eq!(SecondLaunch::from_args(&argv(&["cxr-gate.exe", "--quit", "--from-2030"])), SecondLaunch::Show);
+        assert_eq!(SecondLaunch::from_args(&argv(&["cxr-gate.exe", "--quitx"])), SecondLaunch::Show);
+        assert_eq!(SecondLaunch::from_args(&[]), SecondLaunch::Show);
     }
 
     #[test]

@@ -31,7 +31,7 @@ use cxr_gate_core::{Gateway, Parts};
 use tauri::{App, Manager, RunEvent, WindowEvent};
 use tauri_plugin_autostart::ManagerExt as _;
 
-use crate::cli::{Cli, Launch};
+use crate::cli::{Cli, Launch, SecondLaunch};
 use crate::settings::Settings;
 use crate::state::{AppState, MAIN_WINDOW};
 use crate::view::AppInfo;
@@ -64,6 +64,11 @@ pub fn run() -> i32 {
         }
     };
     let launch = Launch::from_process(&cli);
+    let instance = launch.explicit_data_dir().map_or_else(|| IDENTIFIER.to_string(), |d| instance_identifier(&d));
+    // `--quit` with nothing to quit: done, before anything starts (no log, no data dir).
+    if cli.quit && lifecycle::instance_running(&instance) == Some(false) {
+        return 0;
+    }
     // Flags and env vars are checked before any window opens (settings can't make them valid).
     let data_dir = match launch.effective(&Settings::default()) {
         Ok((cfg, _)) => cfg.data_dir,
@@ -76,21 +81,27 @@ pub fn run() -> i32 {
     // The log file only once this is the instance that runs (setup): a second launch must not rotate it.
     logging::init();
 
-    let mut single = tauri_plugin_single_instance::Builder::new().callback(|app, _argv, _cwd| {
-        tracing::info!("CXR Gate was started again: showing this window instead");
-        lifecycle::show_window(app);
-    });
+    let mut single =
+        tauri_plugin_single_instance::Builder::new().callback(|app, argv, _cwd| match SecondLaunch::from_args(&argv) {
+            SecondLaunch::Quit => {
+                tracing::info!("CXR Gate was started with --quit (the installer, say): quitting");
+                lifecycle::quit(app);
+            }
+            SecondLaunch::Show => {
+                tracing::info!("CXR Gate was started again: showing this window instead");
+                lifecycle::show_window(app);
+            }
+        });
 
     // Another data dir is another gateway (the e2e test's, say): it runs beside the usual one, as
     // an instance of its own. Linux keys the single-instance lock on the D-Bus name; Windows and
     // macOS on the app identifier (a named mutex there), so that changes too, and with it the
     // WebView's own data folder, which two processes must not share anyway.
     let mut context = tauri::generate_context!();
-    if let Some(dir) = launch.explicit_data_dir() {
-        let id = instance_identifier(&dir);
-        single = single.dbus_id(id.clone());
+    if launch.explicit_data_dir().is_some() {
+        single = single.dbus_id(instance.clone());
         if cfg!(not(target_os = "linux")) {
-            context.config_mut().identifier = id;
+            context.config_mut().identifier = instance;
         }
     }
     let app = tauri::Builder::default()
@@ -168,6 +179,13 @@ pub fn run() -> i32 {
 }
 
 fn setup(app: &mut App, cli: &Cli, mut launch: Launch, log_dir: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    // `--quit` got this far only when no instance ran (the plugin hands a second launch over and
+    // exits before this): nothing to quit, nothing to start, no log file.
+    if cli.quit {
+        tracing::info!("--quit: no CXR Gate is running");
+        tauri_plugin_single_instance::destroy(app);
+        std::process::exit(0);
+    }
     // Past the single-instance check (the plugin's own setup exits a second launch before this).
     let log_path = logging::attach(log_dir);
     tracing::info!("CXR Gate {} starting; data dir {}", env!("CARGO_PKG_VERSION"), log_dir.display());
@@ -177,10 +195,11 @@ fn setup(app: &mut App, cli: &Cli, mut launch: Launch, log_dir: &Path) -> Result
         None => app.path().app_config_dir()?,
     };
     let settings_path = settings::path_in(&settings_dir);
-    let loaded = settings::load(&settings_path);
+    let mut loaded = settings::load(&settings_path);
     if let Some(n) = &loaded.notice {
         tracing::warn!("{n}");
     }
+    sync_login_item(&handle, launch.explicit_data_dir().is_some(), &settings_path, &mut loaded.settings);
 
     let demo = if cli.demo {
         let srv = tauri::async_runtime::block_on(EchoServer::start(([127, 0, 0, 1], 0).into()))
@@ -227,7 +246,6 @@ fn setup(app: &mut App, cli: &Cli, mut launch: Launch, log_dir: &Path) -> Result
         platform: std::env::consts::OS.to_string(),
     };
     let start_minimized = start_hidden(cli.minimized, loaded.settings.start_minimized, tray_ok);
-    let start_at_login = loaded.settings.start_at_login;
     let window_shown = tokio::sync::watch::Sender::new(false);
     // Headsets on USB: adb is asked only while the window is shown (or on "Look again").
     let usb_config = WatchConfig { server: adb::Server::from_env(), adb_dir: gateway.config().adb_dir };
@@ -247,14 +265,6 @@ fn setup(app: &mut App, cli: &Cli, mut launch: Launch, log_dir: &Path) -> Result
         usb,
     });
 
-    // The login item points at this executable; re-register it if the app moved (an update).
-    // Only ever enable here: a test run with a fresh data dir must not remove the real one.
-    if start_at_login && !handle.autolaunch().is_enabled().unwrap_or(false) {
-        if let Err(e) = handle.autolaunch().enable() {
-            tracing::warn!("start at login: {e}");
-        }
-    }
-
     tauri::async_runtime::spawn(pump::status_pump(handle.clone(), status));
     tauri::async_runtime::spawn(lifecycle::quit_on_signal(handle.clone()));
     // The window last: the gateway serves and the tray shows UP/DOWN whether it opens or not.
@@ -264,6 +274,52 @@ fn setup(app: &mut App, cli: &Cli, mut launch: Launch, log_dir: &Path) -> Result
         Err(failure) => window_lost(&handle, failure, !start_minimized),
     }
     Ok(())
+}
+
+/// The login item at start-up: what "Start at login" says and whether to (re-)register the item.
+/// The app's usual run (its own data dir) takes the item itself as the truth, so that the setting
+/// says what Windows will do, whoever wrote or removed the item (this app's Settings, the
+/// installer's "Start at login" option, the uninstaller, Task Manager's Startup tab); a registered
+/// item is written again to point at this executable (an install in another folder). A run with a
+/// data dir of its own never removes the item and only writes it when its own setting is on.
+fn login_item_at_start(explicit_data_dir: bool, setting: bool, registered: Option<bool>) -> (bool, bool) {
+    match (registered, explicit_data_dir) {
+        (None, _) => (setting, false),
+        (Some(reg), true) => (setting, setting && !reg),
+        (Some(reg), false) => (reg, reg),
+    }
+}
+
+fn sync_login_item<R: tauri::Runtime>(
+    app: &tauri::AppHandle<R>,
+    explicit_data_dir: bool,
+    settings_path: &Path,
+    settings: &mut Settings,
+) {
+    let al = app.autolaunch();
+    let registered = match al.is_enabled() {
+        Ok(r) => Some(r),
+        Err(e) => {
+            tracing::warn!("start at login: the login item could not be read: {e}");
+            None
+        }
+    };
+    let (setting, enable) = login_item_at_start(explicit_data_dir, settings.start_at_login, registered);
+    if enable {
+        if let Err(e) = al.enable() {
+            tracing::warn!("start at login: {e}");
+        }
+    }
+    if setting != settings.start_at_login {
+        tracing::info!(
+            "start at login: the login item is {}; the setting now says so",
+            if setting { "registered (the installer's option, say)" } else { "gone (removed outside the app)" }
+        );
+        settings.start_at_login = setting;
+        if let Err(e) = settings::save(settings_path, settings) {
+            tracing::warn!("start at login: could not save {}: {e}", settings_path.display());
+        }
+    }
 }
 
 /// The window could not open, or its webview died: the app carries on from the tray.
@@ -338,14 +394,33 @@ mod tests {
     }
 
     #[test]
-    fn the_window_is_created_by_the_app_after_the_gateway_and_the_installer_bootstraps_webview2() {
+    fn the_window_is_created_by_the_app_after_the_gateway_and_no_bundler_claims_webview2() {
         let conf: serde_json::Value = serde_json::from_str(include_str!("../tauri.conf.json")).unwrap();
         let win = &conf["app"]["windows"][0];
         assert_eq!(win["label"], MAIN_WINDOW);
         // Tauri would build it before setup(), and a failure there ends the app.
         assert_eq!(win["create"], false);
         assert_eq!(win["visible"], false);
-        // The installers carry the WebView2 bootstrapper (~2 MB; it downloads the runtime when missing).
-        assert_eq!(conf["bundle"]["windows"]["webviewInstallMode"]["type"], "embedBootstrapper");
+        // The Windows installer is this repository's own (installer/windows): it checks for the
+        // WebView2 Runtime and carries no bootstrapper, and Tauri's bundler builds only the .deb.
+        assert_eq!(conf["bundle"]["windows"], serde_json::Value::Null);
+        assert_eq!(conf["bundle"]["targets"], serde_json::json!(["deb"]));
+    }
+
+    #[test]
+    fn the_login_item_is_the_truth_for_the_usual_run_and_a_data_dir_run_only_adds_it() {
+        // The usual run: the setting follows the item (the installer wrote it, or the uninstaller,
+        // Task Manager or a user removed it); a registered item is rewritten for this executable.
+        assert_eq!(login_item_at_start(false, false, Some(true)), (true, true));
+        assert_eq!(login_item_at_start(false, true, Some(false)), (false, false));
+        assert_eq!(login_item_at_start(false, true, Some(true)), (true, true));
+        assert_eq!(login_item_at_start(false, false, Some(false)), (false, false));
+        // Unreadable: nothing changes.
+        assert_eq!(login_item_at_start(false, true, None), (true, false));
+        assert_eq!(login_item_at_start(true, true, None), (true, false));
+        // A run with its own data dir (a test's) never removes the real item nor adopts it.
+        assert_eq!(login_item_at_start(true, false, Some(true)), (false, false));
+        assert_eq!(login_item_at_start(true, true, Some(false)), (true, true));
+        assert_eq!(login_item_at_start(true, true, Some(true)), (true, false));
     }
 }

@@ -1,6 +1,7 @@
 //! Owns the window's and the app's lifetime: show (tray, second launch, start-up), hide to the
-//! tray (the close button), quit (tray menu, signals) and the bounded gateway shutdown that every
-//! way out goes through. Records whether the window is shown, for the status pump.
+//! tray (the close button), quit (tray menu, signals, a second launch with `--quit`) and the
+//! bounded gateway shutdown that every way out goes through; whether an instance runs (for
+//! `--quit`). Records whether the window is shown, for the status pump.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -111,5 +112,40 @@ pub fn close_to_tray(app: &AppHandle) {
             "CXR Gate is still running",
             "The gateway keeps serving headsets. Open it from the tray icon; Quit is in its menu.",
         );
+    }
+}
+
+/// Whether an instance with this single-instance identity runs, told the way the single-instance
+/// plugin tells it: its named mutex `<identity>-sim` on Windows, its D-Bus name
+/// `<identity>.SingleInstance` on Linux. `None` when it cannot be told (then `--quit` goes through
+/// the plugin, which hands it over or finds nothing to quit).
+pub fn instance_running(identity: &str) -> Option<bool> {
+    #[cfg(windows)]
+    {
+        use windows_sys::Win32::Foundation::{CloseHandle, GetLastError, ERROR_FILE_NOT_FOUND};
+        use windows_sys::Win32::System::Threading::{OpenMutexW, SYNCHRONIZATION_SYNCHRONIZE};
+        let name: Vec<u16> = format!("{identity}-sim").encode_utf16().chain(std::iter::once(0)).collect();
+        // SAFETY: a NUL-terminated UTF-16 name; the handle, when one is returned, is closed here.
+        unsafe {
+            let h = OpenMutexW(SYNCHRONIZATION_SYNCHRONIZE, 0, name.as_ptr());
+            if !h.is_null() {
+                CloseHandle(h);
+                return Some(true);
+            }
+            // Another error (access denied: another user's instance in this session) means it exists.
+            Some(GetLastError() != ERROR_FILE_NOT_FOUND)
+        }
+    }
+    #[cfg(target_os = "linux")]
+    {
+        let name = format!("{identity}.SingleInstance");
+        let conn = zbus::blocking::Connection::session().ok()?;
+        let bus = zbus::blocking::fdo::DBusProxy::new(&conn).ok()?;
+        bus.name_has_owner(name.as_str().try_into().ok()?).ok()
+    }
+    #[cfg(not(any(windows, target_os = "linux")))]
+    {
+        let _ = identity;
+        None
     }
 }

@@ -19,6 +19,10 @@
 //! whose browser process dies (`CXR_GATE_TEST_CRASH_WINDOW`, debug builds) is re-created once
 //! without a message box, the box coming only when the new one dies too.
 //!
+//! Also `cxr-gate --quit`, which the installer runs before it replaces the program: a second
+//! launch with it closes the running app cleanly (the single-instance plugin hands it over), and
+//! with none running it exits at once without starting anything.
+//!
 //! Needs the debug app (`cargo build -p cxr-gate`) or `CXR_GATE_APP`, and `gdbus` (libglib2.0-bin)
 //! on Linux. Only loopback is contacted.
 
@@ -430,4 +434,67 @@ fn a_crashed_window_is_re_created_once_and_only_a_second_crash_explains() {
     assert!(log.contains("the headset's QR code is in "), "{log}");
     std::thread::sleep(Duration::from_secs(2));
     assert!(child.try_wait().expect("child status").is_none(), "the app exited:\n{}", log_text(data.path()));
+}
+
+/// Waits for the app to exit; its status.
+fn wait_exit(child: &mut Child, within: Duration, data: &Path) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(s) = child.try_wait().expect("child status") {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "still running after {within:?}:\n{}", log_text(data));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn quit_closes_the_running_app_cleanly_and_with_none_running_exits_at_once() {
+    let exe = app();
+    assert!(exe.is_file(), "{} not found: run `cargo build -p cxr-gate` first (or set CXR_GATE_APP)", exe.display());
+    let desktop = platform::desktop();
+    let quit = |data: &Path| {
+        let started = Instant::now();
+        let mut c = Command::new(&exe);
+        c.arg("--quit")
+            .arg("--data-dir")
+            .arg(data)
+            .envs(desktop.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let mut child = Running(c.spawn().expect("start cxr-gate --quit"));
+        let status = wait_exit(&mut child.0, Duration::from_secs(60), data);
+        (status, started.elapsed())
+    };
+
+    // None running: exit 0 at once, nothing started (not even the log in the data dir).
+    let none = tempfile::tempdir().expect("temp dir");
+    let fresh = none.path().join("never-started");
+    let (status, took) = quit(&fresh);
+    println!("cxr-gate --quit with none running: {status:?} after {took:?}");
+    assert_eq!(status.code(), Some(0));
+    assert!(!fresh.exists(), "--quit with nothing to quit created {}", fresh.display());
+
+    // One running: a second launch with --quit closes it, as its tray's Quit does.
+    let data = tempfile::tempdir().expect("temp data dir");
+    let port = free_port();
+    let mut cmd = Command::new(&exe);
+    cmd.args(["--demo", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data.path())
+        .env("RUST_LOG", "info")
+        .envs(desktop.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = Running(platform::spawn(&mut cmd));
+    wait_log(data.path(), &mut child.0, "tray: CXR Gate (demo) — runtime UP", Duration::from_secs(120));
+    let (status, took) = quit(data.path());
+    println!("cxr-gate --quit with one running: {status:?} after {took:?}");
+    assert_eq!(status.code(), Some(0));
+    let status = wait_exit(&mut child.0, Duration::from_secs(30), data.path());
+    let log = log_text(data.path());
+    assert_eq!(status.code(), Some(0), "{status:?}\n{log}");
+    assert!(log.contains("CXR Gate was started with --quit"), "{log}");
+    assert!(log.contains("shutting down the gateway") && log.contains("CXR Gate stopped"), "{log}");
 }
