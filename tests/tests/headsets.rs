@@ -338,6 +338,79 @@ async fn a_headset_that_stops_reading_is_closed_by_the_gate_not_the_runtime() ->
     Ok(())
 }
 
+/// A runtime that accepts permessage-deflate in its 101, reads what the headset sends, then ends
+/// TCP (after a headset's Close, as a runtime does).
+async fn runtime_with_deflate() -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut b = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tcp.read(&mut b).await {
+                        Ok(0) | Err(_) => return, // a health probe
+                        Ok(n) => head.extend_from_slice(&b[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&head);
+                let key = header(&text, "sec-websocket-key").unwrap_or("").trim().to_string();
+                let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+                let answer = format!(
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                     Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+                );
+                let _ = tcp.write_all(answer.as_bytes()).await;
+                // The compressed message and the Close: then the runtime ends TCP first.
+                let mut got = 0;
+                while got < 2 * 6 + 7 + 2 {
+                    match tcp.read(&mut b).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got += n,
+                    }
+                }
+            });
+        }
+    });
+    Ok((addr, task))
+}
+
+/// With permessage-deflate in the 101, a compressed message (RSV1 set) is a frame like any other:
+/// the headset's Close after it still names the headset. Without the 101's extensions the watch
+/// would stop at RSV1 and the session read as ended by the runtime, whose TCP ended first.
+#[tokio::test]
+async fn a_compressed_message_before_the_close_keeps_the_close_found() -> Result<()> {
+    use tokio::io::AsyncReadExt;
+    let (runtime, task) = runtime_with_deflate().await?;
+    let h = Harness::start(runtime, |_| {}).await?;
+    h.wait_backend(cxr_gate_core::BackendState::Up).await?;
+    let mut tls = tls_connect(&h.tls, h.port).await?;
+    let upgrade = "GET /sign_in HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                   Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
+    tls.write_all(upgrade.as_bytes()).await?;
+    let mut head = Vec::new();
+    let mut b = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(T, tls.read(&mut b)).await??;
+        anyhow::ensure!(n > 0, "closed before the 101");
+        head.extend_from_slice(&b[..n]);
+    }
+    anyhow::ensure!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    // "Hello" deflated (RFC 7692 §7.2.3.1), RSV1 set; then Close 1000; both masked with a zero key.
+    let mut frames = vec![0xc1, 0x87, 0, 0, 0, 0, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+    frames.extend_from_slice(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]);
+    tls.write_all(&frames).await?;
+    let _ = tokio::time::timeout(T, async { while tls.read(&mut b).await.is_ok_and(|n| n > 0) {} }).await;
+    let (reason, end, _) = last_session_of(&h).await?;
+    assert_eq!(end, SessionEnd::Headset(close(1000, "")), "{reason}");
+    h.gw.shutdown().await;
+    task.abort();
+    Ok(())
+}
+
 // A wss:// session on `/` (the bare `wss://host:48322` URL) and a preflight to `/` load no page:
 // the book must not say the headset saw the trust page.
 #[tokio::test]
