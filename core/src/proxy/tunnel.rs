@@ -290,7 +290,12 @@ async fn join(
             }
             r = &mut dn, if !dn_done => {
                 dn_done = true;
-                end.get_or_insert_with(|| ended(false, r));
+                let why = ended(false, r);
+                // A headset the gate gave up on gets no grace: nothing more reaches it.
+                if end.is_none() && matches!(why, SessionEnd::Gate(_)) {
+                    return why;
+                }
+                end.get_or_insert(why);
                 if up_done { break; }
                 grace_at = Some(tokio::time::Instant::now() + HALF_CLOSE_GRACE);
             }
