@@ -22,7 +22,9 @@
 //!   echo backend echoes bytes);
 //! - N concurrent idle sessions: the proxy's VmRSS before and with them open, per-session memory;
 //! - CXR Gate alone: `/app/` requests for many small files (the web root's 200 files of 1 KiB)
-//!   over 8 keep-alive connections, requests per second.
+//!   over 8 keep-alive connections, requests per second; and in this process, the file lookup
+//!   behind each (`webapp::lookup`) with the web root canonicalised once, and again per request as
+//!   it was before.
 //!
 //! It is a benchmark, not a test: nothing here asserts timings. Loops are bounded; it stops by itself.
 
@@ -58,7 +60,7 @@ const RAW_CHUNK: usize = 1 << 20;
 /// Sessions opened at once while building up the idle set (keeps accept backlogs from overflowing).
 const OPEN_CONCURRENCY: usize = 50;
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
-const WORKLOADS: [&str; 7] = ["setup", "rtt", "stream", "frames", "raw", "idle", "app"];
+const WORKLOADS: [&str; 8] = ["setup", "rtt", "stream", "frames", "raw", "idle", "app", "lookup"];
 /// The web root's small files, and the connections asking for them.
 const APP_FILES: usize = 200;
 const APP_CONNECTIONS: usize = 8;
@@ -96,7 +98,7 @@ usage: gate-bench [--quick] [--rounds N] [--sessions N] [--rtt-messages N] [--st
   --stream-mib N     MiB streamed each way per round in each throughput run (default 256)
   --idle N           concurrent idle sessions for the memory row (default 1000)
   --app-requests N   /app/ requests per round, CXR Gate only (default 20000)
-  --only W,W…        run only these workloads: setup, rtt, stream, frames, raw, idle, app
+  --only W,W…        run only these workloads: setup, rtt, stream, frames, raw, idle, app, lookup
   --keep             keep the work directory (configs, certificate, logs)
 
 binaries: CXR_GATE_PROXY_BIN (default: next to this executable, i.e. target/release/cxr-gate-proxy;
@@ -775,8 +777,9 @@ async fn bench_raw(t: &Target, total: u64) -> Result<Throughput> {
     let cpu0 = t.pid.and_then(cpu_secs);
     let t0 = Instant::now();
     let writer = tokio::spawn(async move {
-        // The bytes the issue measured with: 0x5a, which a frame parser reads as endless 92-byte frames.
-        let chunk = vec![0x5a_u8; RAW_CHUNK];
+        // Zeros: a frame parser that does not check the protocol reads them as endless empty
+        // 2-byte frames, thousands per read.
+        let chunk = vec![0u8; RAW_CHUNK];
         for _ in 0..chunks {
             w.write_all(&chunk).await?;
         }
@@ -863,6 +866,31 @@ async fn bench_app(t: &Target, n: usize) -> Result<App> {
     Ok(App { per_s: done as f64 / elapsed.as_secs_f64(), cpu_us: cpu.map(|c| c * 1e6 / done as f64) })
 }
 
+/// The `/app/` file lookup alone, in this process, over the gate's web root: µs per lookup with
+/// the roots made per request (what every request did before) and once (what it does now).
+fn bench_lookup(app: &Path, data: &Path, n: usize) -> Result<(f64, f64)> {
+    use cxr_gate_core::proxy::webapp::{resolve, sanitize, Found, Roots};
+    let asked: Vec<_> = (0..APP_FILES)
+        .map(|i| sanitize(&format!("f{i:03}.js")).map_err(|r| anyhow!("{}", r.why)))
+        .collect::<Result<_>>()?;
+    let check = |f: Result<Found, _>| match f {
+        Ok(Found::File(..)) => Ok(()),
+        other => Err(anyhow!("lookup failed: {other:?}")),
+    };
+    let t0 = Instant::now();
+    for i in 0..n {
+        check(resolve(&Roots::new(app, data), &asked[i % APP_FILES]))?;
+    }
+    let per_request = t0.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let roots = Roots::new(app, data);
+    let t0 = Instant::now();
+    for i in 0..n {
+        check(resolve(&roots, &asked[i % APP_FILES]))?;
+    }
+    let once = t0.elapsed().as_secs_f64() * 1e6 / n as f64;
+    Ok((per_request, once))
+}
+
 struct App {
     per_s: f64,
     /// The proxy's CPU time (user + system) per request, µs.
@@ -919,6 +947,8 @@ struct Col {
     raw: Vec<Throughput>,
     /// `/app/` requests, per round.
     app: Vec<App>,
+    /// The lookup alone, µs: roots made per request, and once; per round.
+    lookup: Vec<(f64, f64)>,
     idle: Option<Idle>,
 }
 
@@ -1015,6 +1045,12 @@ fn rows(cols: &[Col; 3], opts: &Opts) -> Vec<Row> {
     );
     row("proxy CPU µs per /app/ request (median of the rounds)".into(), 1, &|c| {
         median(c.app.iter().filter_map(|a| a.cpu_us).collect())
+    });
+    row("/app/ file lookup, µs each, web root canonicalised per request (as before)".into(), 2, &|c| {
+        median(c.lookup.iter().map(|l| l.0).collect())
+    });
+    row("/app/ file lookup, µs each, web root canonicalised once per configuration".into(), 2, &|c| {
+        median(c.lookup.iter().map(|l| l.1).collect())
     });
     // Workloads left out by --only show no row.
     out.retain(|r| r.values.iter().any(Option::is_some));
@@ -1144,6 +1180,10 @@ async fn run(opts: &Opts, work: &Path) -> Result<()> {
         for (i, t) in targets.iter().enumerate().filter(|_| opts.runs("raw")) {
             step(&format!("{r} {}: streaming {mib} MiB each way of raw bytes", t.label()));
             cols[i].raw.push(bench_raw(t, opts.stream_bytes).await?);
+        }
+        if opts.runs("lookup") {
+            step(&format!("{r} /app/ lookups in this process, {} each way", opts.app_requests));
+            cols[0].lookup.push(bench_lookup(&work.join("app"), &work.join("gate-data"), opts.app_requests)?);
         }
         if opts.runs("app") {
             step(&format!("{r} CXR Gate: {} /app/ requests", opts.app_requests));
