@@ -14,7 +14,8 @@
 #   allowlist  arbitrary allowlist entries and ip:port targets through the matcher (AllowedBackend)
 #              and its invariants (normal form parses back; what it allows is in its network and ports).
 #   ws_close   arbitrary bytes as one direction of a session through the tunnel's Close watcher
-#              (proxy::wsclose): the same verdict whole, byte by byte and cut; no panic.
+#              (proxy::wsclose), either side, each extension rule: the same verdict whole, byte by
+#              byte and cut (wsclose::check_feeding); no panic.
 #
 # What it does:
 #   1. installs cargo-fuzz from crates.io if missing (`cargo install cargo-fuzz --locked`) and a C++

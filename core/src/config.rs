@@ -230,6 +230,10 @@ pub struct Timeouts {
     /// A tunnel with no bytes either way for this long is closed (HAProxy `timeout tunnel`).
     #[serde(with = "duration_str")]
     pub tunnel_idle: Duration,
+    /// A write to a client that moves no byte for this long fails and closes the connection: a
+    /// client that stops reading must not hold its `max_connections` slot for ever.
+    #[serde(with = "duration_str")]
+    pub write_stall: Duration,
 }
 
 impl Default for Timeouts {
@@ -239,6 +243,7 @@ impl Default for Timeouts {
             request_head: Duration::from_secs(10),
             connect: Duration::from_secs(5),
             tunnel_idle: Duration::from_secs(3600),
+            write_stall: Duration::from_secs(60),
         }
     }
 }

@@ -1,9 +1,11 @@
 //! A real WebSocket echo server on loopback standing in for the CloudXR Runtime: used by the
 //! desktop app's `--demo` mode, the integration tests and the benchmark. It records each request
 //! head, echoes every message, answers `/reject…` with HTTP 403, and can vanish on demand (`stop`).
+//! After a 101 for `/raw…` it echoes raw bytes instead of frames: the benchmark's stream that is
+//! not WebSocket frames (what the tunnel's Close watcher must not slow down).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -144,7 +146,9 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, shutdow
         tracing::debug!("echo server: TCP_NODELAY on {peer}: {e}");
     }
     let config = WebSocketConfig::default().max_message_size(Some(MAX_MESSAGE)).max_frame_size(Some(MAX_MESSAGE));
-    let handshake = tokio_tungstenite::accept_hdr_async_with_config(stream, Recorder(shared.clone()), Some(config));
+    let raw = Arc::new(AtomicBool::new(false));
+    let recorder = Recorder { shared: shared.clone(), raw: raw.clone() };
+    let handshake = tokio_tungstenite::accept_hdr_async_with_config(stream, recorder, Some(config));
     let mut ws = tokio::select! {
         _ = shutdown.cancelled() => return,
         r = tokio::time::timeout(HANDSHAKE_TIMEOUT, handshake) => match r {
@@ -161,6 +165,17 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, shutdow
     };
     shared.open.fetch_add(1, Ordering::SeqCst);
     let _open = OpenGuard(shared);
+    if raw.load(Ordering::SeqCst) {
+        // The client sends only after it read the 101, so nothing is left in the WebSocket's buffer.
+        let mut tcp = ws.into_inner();
+        let (r, mut w) = tcp.split();
+        let mut r = tokio::io::BufReader::with_capacity(64 << 10, r);
+        tokio::select! {
+            _ = shutdown.cancelled() => {}
+            _ = tokio::io::copy_buf(&mut r, &mut w) => {}
+        }
+        return;
+    }
     loop {
         let msg = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -182,13 +197,16 @@ async fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, shutdow
     // Dropping `ws` closes the TCP connection.
 }
 
-/// The handshake callback: records the request head, refuses `/reject…` with 403, and echoes the
-/// first offered subprotocol.
-struct Recorder(Arc<Shared>);
+/// The handshake callback: records the request head, refuses `/reject…` with 403, notes `/raw…`,
+/// and echoes the first offered subprotocol.
+struct Recorder {
+    shared: Arc<Shared>,
+    raw: Arc<AtomicBool>,
+}
 
 impl Callback for Recorder {
     fn on_request(self, req: &Request, mut resp: Response) -> Result<Response, ErrorResponse> {
-        let shared = &self.0;
+        let shared = &self.shared;
         let path = req.uri().path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".to_string());
         let headers = req
             .headers()
@@ -203,6 +221,7 @@ impl Callback for Recorder {
             list.push(EchoRequest { path: path.clone(), headers });
         }
 
+        self.raw.store(path.starts_with("/raw"), Ordering::SeqCst);
         if path.starts_with("/reject") {
             let mut err = ErrorResponse::new(Some(REJECT_BODY.to_string()));
             *err.status_mut() = StatusCode::FORBIDDEN;
@@ -313,6 +332,22 @@ mod tests {
         assert!(out.ends_with("\r\n\r\nrejected by echo server"), "{out}");
         assert_eq!(srv.requests().len(), 2);
         assert_eq!(srv.open_connections(), 0);
+        srv.stop().await;
+    }
+
+    #[tokio::test]
+    async fn raw_paths_echo_bytes_not_frames() {
+        let srv = server().await;
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/raw/bench", srv.addr())).await.unwrap();
+        let mut tcp = ws.into_inner();
+        let noise: Vec<u8> = (0..100_000u32).map(|i| (i * 7) as u8).collect();
+        let (mut r, mut w) = tokio::io::split(&mut tcp);
+        let (_, back) = tokio::join!(async { w.write_all(&noise).await.unwrap() }, async {
+            let mut back = vec![0u8; noise.len()];
+            r.read_exact(&mut back).await.unwrap();
+            back
+        });
+        assert_eq!(back, noise);
         srv.stop().await;
     }
 

@@ -141,6 +141,7 @@ impl Gateway {
             conn_limit: crate::proxy::limit::Limiter::new(config.max_connections),
             netcheck: Default::default(),
             headsets: Default::default(),
+            web_roots: Default::default(),
             config: ArcSwap::from_pointee(config),
             hub: hub.clone(),
             health,

@@ -17,6 +17,7 @@ pub mod netcheck;
 pub mod probe;
 pub mod proxy;
 pub mod qr;
+pub mod session_end;
 pub mod status;
 pub mod tls;
 

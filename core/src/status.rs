@@ -187,8 +187,8 @@ pub struct EndedSession {
     #[serde(flatten)]
     pub session: SessionInfo,
     pub ended_ms: u64,
-    /// client closed / backend closed (with `: WebSocket <code> <name> "<text>"` when that side sent
-    /// the first Close frame) / backend marked down / idle timeout / shutdown / error: …
+    /// Why it ended, as text (`SessionEnd`'s): "closed by the headset: WebSocket Close 1001 going
+    /// away", "closed by the gate: the headset read nothing for 1 min"…
     pub reason: String,
 }
 

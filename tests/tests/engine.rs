@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use cxr_gate_core::config::{parse_allowlist, SettingName};
 use cxr_gate_core::demo::EchoServer;
+use cxr_gate_core::session_end::{GateEnd, PeerEnd, SessionEnd};
 use cxr_gate_core::status::{BackendState, CertOrigin};
 use cxr_gate_core::{BackendAddr, Config};
 use cxr_gate_tests::*;
@@ -88,7 +89,7 @@ async fn echo_round_trip_keeps_path_query_and_headers_and_adds_forwarding_header
     let ended = &st.recent_sessions[0];
     assert_eq!(ended.session.path, "/sign_in?peer=quest&v=1");
     assert!(ended.session.bytes_down > 70_000);
-    assert_eq!(ended.reason, "client closed");
+    assert_eq!(ended.reason, SessionEnd::Headset(PeerEnd::Closed).to_string());
     assert!(st.log.iter().any(|l| l.msg.contains("opened") && l.msg.contains("/sign_in?peer=quest&v=1")));
     h.gw.shutdown().await;
     Ok(())
@@ -364,7 +365,7 @@ async fn tunnels_are_closed_when_the_backend_is_marked_down() -> Result<()> {
     let mut rx = h.gw.status();
     let st = wait_for(&mut rx, T, "session ended", |s| !s.recent_sessions.is_empty()).await?;
     assert_eq!(st.backend.state, BackendState::Down);
-    assert_eq!(st.recent_sessions[0].reason, "backend marked down");
+    assert_eq!(st.recent_sessions[0].reason, SessionEnd::Gate(GateEnd::Health).to_string());
     Ok(())
 }
 
@@ -377,7 +378,7 @@ async fn idle_tunnels_time_out() -> Result<()> {
     expect_closed(&mut ws).await?;
     let mut rx = h.gw.status();
     let st = wait_for(&mut rx, T, "session ended", |s| !s.recent_sessions.is_empty()).await?;
-    assert_eq!(st.recent_sessions[0].reason, "idle timeout");
+    assert_eq!(st.recent_sessions[0].reason, SessionEnd::Gate(GateEnd::Idle { ms: 400 }).to_string());
     Ok(())
 }
 
@@ -392,7 +393,8 @@ async fn shutdown_closes_tunnels_with_a_reason() -> Result<()> {
     h.gw.shutdown().await;
     expect_closed(&mut ws).await?;
     let st = rx.borrow_and_update().clone();
-    assert_eq!(st.recent_sessions.front().map(|s| s.reason.as_str()), Some("shutdown"));
+    let shutdown = SessionEnd::Gate(GateEnd::Shutdown).to_string();
+    assert_eq!(st.recent_sessions.front().map(|s| s.reason.as_str()), Some(shutdown.as_str()));
     assert!(tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err(), "still accepting after shutdown");
     Ok(())
 }
@@ -509,7 +511,7 @@ async fn settings_changes_keep_closing_old_tunnels_when_their_backend_goes_down(
     expect_closed(&mut ws).await?;
     let mut rx = h.gw.status();
     wait_for(&mut rx, T, "the close reason", |s| {
-        s.recent_sessions.front().is_some_and(|e| e.reason == "backend marked down")
+        s.recent_sessions.front().is_some_and(|e| e.reason == SessionEnd::Gate(GateEnd::Health).to_string())
     })
     .await?;
 
@@ -532,7 +534,7 @@ async fn settings_changes_keep_closing_old_tunnels_when_their_backend_goes_down(
     old.stop().await;
     expect_closed(&mut ws).await?;
     wait_for(&mut rx, T, "the close reason", |s| {
-        s.recent_sessions.front().is_some_and(|e| e.reason == "backend marked down")
+        s.recent_sessions.front().is_some_and(|e| e.reason == SessionEnd::Gate(GateEnd::Health).to_string())
     })
     .await?;
     // New sessions go to the new backend.

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, ensure, Context, Result};
 use cxr_gate_core::config::CustomCert;
 use cxr_gate_core::demo::EchoServer;
+use cxr_gate_core::session_end::{GateEnd, SessionEnd};
 use cxr_gate_core::status::{BackendState, CertOrigin, ListenerState};
 use cxr_gate_core::{qr, Gateway, Parts};
 use cxr_gate_tests::*;
@@ -179,7 +180,8 @@ async fn shutdown_with_500_open_tunnels_is_quick() -> Result<()> {
     let open = ends.iter().filter(|e| e.is_none()).count();
     let last = ends.iter().flatten().map(|e| e.saturating_duration_since(started)).max().unwrap_or_default();
     let st = rx.borrow().clone();
-    let by_shutdown = st.recent_sessions.iter().filter(|s| s.reason == "shutdown").count();
+    let shutdown = SessionEnd::Gate(GateEnd::Shutdown).to_string();
+    let by_shutdown = st.recent_sessions.iter().filter(|s| s.reason == shutdown).count();
     figure!(
         "shutdown",
         "{TUNNELS} open tunnels: shutdown() returned in {} ms, last client saw its close at {} ms",
@@ -192,7 +194,7 @@ async fn shutdown_with_500_open_tunnels_is_quick() -> Result<()> {
     ensure!(
         by_shutdown > 0 && by_shutdown == st.recent_sessions.len(),
         "ended sessions must say why: {:?}",
-        st.recent_sessions.iter().find(|s| s.reason != "shutdown")
+        st.recent_sessions.iter().find(|s| s.reason != shutdown)
     );
     Ok(())
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use cxr_gate_core::demo::EchoServer;
 use cxr_gate_core::headsets::{HeadsetState, CAP};
+use cxr_gate_core::session_end::{GateEnd, PeerEnd, SessionEnd};
 use cxr_gate_core::status::Status;
 use cxr_gate_tests::proxy::ProxyProcess;
 use cxr_gate_tests::*;
@@ -212,7 +213,7 @@ async fn the_status_follows_a_headset_from_refusal_to_an_ended_session() -> Resu
     drop(ws);
     let st = wait_headset(&h, "ended", |s| state_of(s, "127.0.0.1") == Some(HeadsetState::Ended)).await?;
     let last = st.headsets[0].last_session.clone().context("a last session")?;
-    assert_eq!(last.closed_by, "headset", "{last:?}");
+    assert_eq!(last.end, SessionEnd::Headset(PeerEnd::Closed), "{last:?}");
     assert_eq!(st.headsets[0].sessions_total, 1);
 
     // http:// typed on the TLS port.
@@ -257,13 +258,17 @@ async fn drain(ws: &mut Wss) -> Result<()> {
         .context("the session did not end")
 }
 
-/// The ended session's log reason, who closed it in the headset book, and the headset's sentence.
-async fn last_session_of(h: &Harness) -> Result<(String, String, String)> {
+/// The ended session's log reason, its end in the headset book, and the headset's sentence.
+async fn last_session_of(h: &Harness) -> Result<(String, SessionEnd, String)> {
     let st = wait_headset(h, "ended", |s| state_of(s, "127.0.0.1") == Some(HeadsetState::Ended)).await?;
     let rec = &st.headsets[0];
     let last = rec.last_session.clone().context("a last session")?;
     let reason = st.recent_sessions.front().map(|r| r.reason.clone()).unwrap_or_default();
-    Ok((reason, last.closed_by, rec.advice.sentence.clone()))
+    Ok((reason, last.end, rec.advice.sentence.clone()))
+}
+
+fn close(code: u16, text: &str) -> PeerEnd {
+    PeerEnd::Close(cxr_gate_core::session_end::CloseFrame::Code { code, text: text.into() })
 }
 
 // Who closed a session is who sent the first Close frame: after a headset's Close the runtime
@@ -281,8 +286,8 @@ async fn a_session_is_closed_by_whoever_sent_the_close_frame_with_its_code() -> 
     drain(&mut ws).await?;
     let (reason, last, sentence) = last_session_of(&h).await?;
     eprintln!("headset's close: {reason} / {sentence}");
-    assert_eq!(reason, "client closed: WebSocket 1000 normal \"bye\"");
-    assert_eq!(last, "headset");
+    assert_eq!(reason, "closed by the headset: WebSocket Close 1000 normal \"bye\"");
+    assert_eq!(last, SessionEnd::Headset(close(1000, "bye")));
     assert!(sentence.contains("closed by the headset"), "{sentence}");
     h.gw.shutdown().await;
     echo.stop().await;
@@ -297,9 +302,145 @@ async fn a_session_is_closed_by_whoever_sent_the_close_frame_with_its_code() -> 
     drop(ws);
     let (reason, last, sentence) = last_session_of(&h).await?;
     eprintln!("runtime's close: {reason} / {sentence}");
-    assert_eq!(reason, "backend closed: WebSocket 1011 internal error \"runtime stopping\"");
-    assert_eq!(last, "runtime");
+    assert_eq!(reason, "closed by the runtime: WebSocket Close 1011 internal error \"runtime stopping\"");
+    assert_eq!(last, SessionEnd::Runtime(close(1011, "runtime stopping")));
     assert!(sentence.contains("1011 internal error") && sentence.contains("closed by the runtime"), "{sentence}");
+    h.gw.shutdown().await;
+    task.abort();
+    Ok(())
+}
+
+/// A Close reason is someone else's text: the right-to-left override and the zero-width space
+/// in it (which could make the log or the card read as something else) never reach either.
+#[tokio::test]
+async fn a_close_reason_reaches_the_log_and_the_card_without_format_characters() -> Result<()> {
+    use tokio_tungstenite::tungstenite::protocol::frame::{coding::CloseCode, CloseFrame};
+    let echo = EchoServer::start("127.0.0.1:0".parse()?).await?;
+    let h = Harness::start(echo.addr(), |_| {}).await?;
+    h.wait_backend(cxr_gate_core::BackendState::Up).await?;
+    let (mut ws, _) = wss_connect(&h.tls, h.port, "/sign_in", &[("user-agent", QUEST_3)]).await?;
+    echo_once(&mut ws, "hi").await?;
+    ws.close(Some(CloseFrame { code: CloseCode::Normal, reason: "ok\u{202e}txt.exe\u{200b}".into() })).await?;
+    drain(&mut ws).await?;
+    let (_, end, sentence) = last_session_of(&h).await?;
+    assert_eq!(end, SessionEnd::Headset(close(1000, "oktxt.exe")));
+    assert!(sentence.contains("WebSocket Close 1000 normal \"oktxt.exe\""), "{sentence}");
+    let st = h.gw.status().borrow().clone();
+    let log: Vec<&str> = st.log.iter().map(|l| l.msg.as_str()).filter(|m| m.contains("txt.exe")).collect();
+    assert!(log.iter().any(|m| m.contains("closed after")), "the session log line: {log:#?}");
+    let everything = format!("{log:?} {sentence} {:?}", st.recent_sessions);
+    for c in ['\u{202e}', '\u{200b}'] {
+        assert!(!everything.contains(c), "{c:?} reached the log or the card: {everything}");
+    }
+    h.gw.shutdown().await;
+    echo.stop().await;
+    Ok(())
+}
+
+/// A headset that stops reading while the runtime keeps sending (a small receive buffer, as
+/// abuse.rs's slow reader has): the gate gives up on it at the write-stall limit, and the session
+/// ends as closed by the gate. The failed write to the headset used to read "backend error …
+/// closed by the runtime", by the direction of the copy that noticed.
+#[tokio::test]
+async fn a_headset_that_stops_reading_is_closed_by_the_gate_not_the_runtime() -> Result<()> {
+    let echo = EchoServer::start("127.0.0.1:0".parse()?).await?;
+    let stall = Duration::from_secs(1);
+    let h = Harness::start(echo.addr(), |c| c.timeouts.write_stall = stall).await?;
+    h.wait_backend(cxr_gate_core::BackendState::Up).await?;
+    let sock = tokio::net::TcpSocket::new_v4()?;
+    sock.set_recv_buffer_size(4 * 1024)?;
+    let tcp = sock.connect(std::net::SocketAddr::from(([127, 0, 0, 1], h.port))).await?;
+    let name = rustls::pki_types::ServerName::IpAddress(std::net::IpAddr::from([127, 0, 0, 1]).into());
+    let tls = tokio_rustls::TlsConnector::from(h.tls.clone()).connect(name, tcp).await?;
+    let url = format!("wss://127.0.0.1:{}/sign_in", h.port);
+    let (ws, _) = tokio_tungstenite::client_async(url, tls).await?;
+    // The echoes come back and nothing reads them; the sender stops when the gate closes.
+    let (mut sink, _unread) = ws.split();
+    let sender = tokio::spawn(async move {
+        let chunk = vec![0x5a_u8; 64 * 1024];
+        while sink.send(Message::binary(chunk.clone())).await.is_ok() {}
+    });
+    let started = tokio::time::Instant::now();
+    let (reason, end, sentence) = last_session_of(&h).await?;
+    sender.abort();
+    eprintln!("stalled reader: {reason} / {sentence} ({} ms)", started.elapsed().as_millis());
+    let stalled = SessionEnd::Gate(GateEnd::Stall { ms: 1000 });
+    assert_eq!(end, stalled, "{reason}");
+    assert_eq!(reason, stalled.to_string());
+    assert!(sentence.contains("closed by the gate: the headset read nothing for 1 s"), "{sentence}");
+    h.gw.shutdown().await;
+    echo.stop().await;
+    Ok(())
+}
+
+/// A runtime that accepts permessage-deflate in its 101, reads what the headset sends, then ends
+/// TCP (after a headset's Close, as a runtime does).
+async fn runtime_with_deflate() -> Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    use tokio::io::AsyncReadExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut b = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tcp.read(&mut b).await {
+                        Ok(0) | Err(_) => return, // a health probe
+                        Ok(n) => head.extend_from_slice(&b[..n]),
+                    }
+                }
+                let text = String::from_utf8_lossy(&head);
+                let key = header(&text, "sec-websocket-key").unwrap_or("").trim().to_string();
+                let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+                let answer = format!(
+                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                     Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+                );
+                let _ = tcp.write_all(answer.as_bytes()).await;
+                // The compressed message and the Close: then the runtime ends TCP first.
+                let mut got = 0;
+                while got < 2 * 6 + 7 + 2 {
+                    match tcp.read(&mut b).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got += n,
+                    }
+                }
+            });
+        }
+    });
+    Ok((addr, task))
+}
+
+/// With permessage-deflate in the 101, a compressed message (RSV1 set) is a frame like any other:
+/// the headset's Close after it still names the headset. Without the 101's extensions the watch
+/// would stop at RSV1 and the session read as ended by the runtime, whose TCP ended first.
+#[tokio::test]
+async fn a_compressed_message_before_the_close_keeps_the_close_found() -> Result<()> {
+    use tokio::io::AsyncReadExt;
+    let (runtime, task) = runtime_with_deflate().await?;
+    let h = Harness::start(runtime, |_| {}).await?;
+    h.wait_backend(cxr_gate_core::BackendState::Up).await?;
+    let mut tls = tls_connect(&h.tls, h.port).await?;
+    let upgrade = "GET /sign_in HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                   Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n";
+    tls.write_all(upgrade.as_bytes()).await?;
+    let mut head = Vec::new();
+    let mut b = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(T, tls.read(&mut b)).await??;
+        anyhow::ensure!(n > 0, "closed before the 101");
+        head.extend_from_slice(&b[..n]);
+    }
+    anyhow::ensure!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    // "Hello" deflated (RFC 7692 §7.2.3.1), RSV1 set; then Close 1000; both masked with a zero key.
+    let mut frames = vec![0xc1, 0x87, 0, 0, 0, 0, 0xf2, 0x48, 0xcd, 0xc9, 0xc9, 0x07, 0x00];
+    frames.extend_from_slice(&[0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]);
+    tls.write_all(&frames).await?;
+    let _ = tokio::time::timeout(T, async { while tls.read(&mut b).await.is_ok_and(|n| n > 0) {} }).await;
+    let (reason, end, _) = last_session_of(&h).await?;
+    assert_eq!(end, SessionEnd::Headset(close(1000, "")), "{reason}");
     h.gw.shutdown().await;
     task.abort();
     Ok(())

@@ -135,11 +135,8 @@ pub fn advise(h: &Headset, ctx: &Context) -> Advice {
         }
         return Advice {
             state: HeadsetState::Ended,
-            summary: format!("last session ended after {took} ({}, closed by the {})", last.reason, last.closed_by),
-            sentence: format!(
-                "{name}: the last session ended after {took} ({}, closed by the {}).",
-                last.reason, last.closed_by
-            ),
+            summary: format!("last session ended after {took}: {}", last.end),
+            sentence: format!("{name}: the last session ended after {took}: {}.", last.end),
             action: Action::None,
         };
     }
@@ -191,6 +188,7 @@ fn refused(h: &Headset, ctx: &Context, name: &str) -> Advice {
 mod tests {
     use super::*;
     use crate::headsets::model::{LastSession, TlsResult};
+    use crate::session_end::{PeerEnd, SessionEnd};
 
     fn quest() -> Headset {
         Headset {
@@ -274,14 +272,17 @@ mod tests {
         h.last_session = Some(LastSession {
             ended_ms: 40_000,
             duration_ms: 31_000,
-            closed_by: "runtime".into(),
-            reason: "backend closed".into(),
+            end: SessionEnd::Runtime(PeerEnd::Closed),
             runtime_up: true,
         });
         h.short_in_a_row = 1;
         let a = advise(&h, &Context::default());
         assert_eq!(a.state, HeadsetState::Ended);
-        assert!(a.sentence.contains("ended after 31 s (backend closed, closed by the runtime)"), "{}", a.sentence);
+        assert!(
+            a.sentence.ends_with(": the last session ended after 31 s: closed by the runtime: connection closed."),
+            "{}",
+            a.sentence
+        );
         h.short_in_a_row = 2;
         let a = advise(&h, &Context::default());
         assert_eq!(a.state, HeadsetState::ShortSessions);

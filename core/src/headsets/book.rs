@@ -15,6 +15,7 @@ use super::agent::{self, MAX_UA};
 use super::model::{Headset, LastSession, TlsOutcome, TlsResult};
 use super::now_ms;
 use crate::addr::{unmapped, unmapped_socket};
+use crate::session_end::{PeerEnd, SessionEnd};
 
 /// Headsets kept: a room of headsets fits many times over; an address flood cannot grow it. When
 /// every record has a session open, a new address is not recorded (see [`Book::churn`]).
@@ -281,20 +282,19 @@ impl Book {
         });
     }
 
-    /// A session ended after `duration_ms`; `runtime_up`: the runtime was UP when it ended.
-    pub fn session_closed(&self, peer: SocketAddr, duration_ms: u64, reason: &str, runtime_up: bool) {
-        let reason = agent::cut(reason, MAX_DETAIL).to_string();
+    /// A session ended after `duration_ms`, as `end` says; `runtime_up`: the runtime was UP when it
+    /// ended. Short sessions in a row count only those the runtime or the network ended: a headset
+    /// that closed, or the gate, says nothing about the media.
+    pub fn session_closed(&self, peer: SocketAddr, duration_ms: u64, end: &SessionEnd, runtime_up: bool) {
+        let mut end = end.clone();
+        if let SessionEnd::Headset(PeerEnd::Error(e)) | SessionEnd::Runtime(PeerEnd::Error(e)) = &mut end {
+            *e = agent::cut(e, MAX_DETAIL).to_string();
+        }
         self.with(peer, None, true, |h, now| {
             h.sessions_open = h.sessions_open.saturating_sub(1);
-            let short = runtime_up && SHORT_SESSION.contains(&duration_ms);
+            let short = runtime_up && end.by_runtime_or_network() && SHORT_SESSION.contains(&duration_ms);
             h.short_in_a_row = if short { h.short_in_a_row.saturating_add(1) } else { 0 };
-            h.last_session = Some(LastSession {
-                ended_ms: now,
-                duration_ms,
-                closed_by: closed_by(&reason).into(),
-                reason,
-                runtime_up,
-            });
+            h.last_session = Some(LastSession { ended_ms: now, duration_ms, end, runtime_up });
         });
     }
 
@@ -348,22 +348,12 @@ fn trusted(e: &mut Entry, now: u64, event: u64, fingerprint: Option<String>) {
     }
 }
 
-/// Who ended a session, from the session log's reason.
-pub fn closed_by(reason: &str) -> &'static str {
-    if reason.starts_with("client") {
-        "headset"
-    } else if reason.starts_with("backend") {
-        "runtime"
-    } else {
-        "gate"
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::headsets::model::HeadsetState;
     use crate::headsets::QUEST_3_UA;
+    use crate::session_end::{CloseFrame, GateEnd};
 
     fn at(ip: &str) -> SocketAddr {
         format!("{ip}:50000").parse().unwrap()
@@ -406,19 +396,20 @@ mod tests {
     fn two_short_sessions_with_the_runtime_up() {
         let book = Book::default();
         let p = at("10.0.0.3");
+        let runtime = SessionEnd::Runtime(PeerEnd::Closed);
         book.session_opened(p);
         assert_eq!(book.render(Context::default())[0].advice.state, HeadsetState::Connected);
-        book.session_closed(p, 30_000, "backend closed", true);
+        book.session_closed(p, 30_000, &runtime, true);
         assert_eq!(book.render(Context::default())[0].advice.state, HeadsetState::Ended);
         book.session_opened(p);
-        book.session_closed(p, 31_000, "backend closed", true);
+        book.session_closed(p, 31_000, &runtime, true);
         let h = &book.render(Context::default())[0];
         assert_eq!(h.advice.state, HeadsetState::ShortSessions);
         assert_eq!(h.sessions_total, 2);
-        assert_eq!(h.last_session.as_ref().map(|s| s.closed_by.as_str()), Some("runtime"));
+        assert_eq!(h.last_session.as_ref().map(|s| s.end.closed_by()), Some("runtime"));
         // The runtime went down: not the media's fault.
         book.session_opened(p);
-        book.session_closed(p, 30_000, "backend marked down", false);
+        book.session_closed(p, 30_000, &SessionEnd::Gate(GateEnd::Health), false);
         assert_eq!(book.render(Context::default())[0].advice.state, HeadsetState::Ended);
     }
 
@@ -440,7 +431,7 @@ mod tests {
         assert_eq!(crate::headsets::HeadsetCounts::of(&list).connected, 1);
         // The oldest record without a session went instead.
         assert!(list.iter().all(|h| h.ip != "10.1.0.1"));
-        book.session_closed(a, 60_000, "client closed", true);
+        book.session_closed(a, 60_000, &SessionEnd::Headset(PeerEnd::Closed), true);
         let rec = book.render(Context::default()).into_iter().find(|h| h.ip == "10.0.0.1").expect("still there");
         assert_eq!((rec.sessions_total, rec.advice.state), (1, HeadsetState::Ended));
     }
@@ -462,7 +453,7 @@ mod tests {
         assert!(open.iter().all(|(_, n)| *n == 1), "{open:?}");
         assert_eq!(book.churn(), (CAP as u64, 0, 2));
         // One session ends: its record may now make room, the others stay.
-        book.session_closed(at("10.2.0.1"), 60_000, "client closed", true);
+        book.session_closed(at("10.2.0.1"), 60_000, &SessionEnd::Headset(PeerEnd::Closed), true);
         book.tls_refused(at("10.3.0.1"), local, "unknown_ca");
         let list = book.render(Context::default());
         assert_eq!(list.len(), CAP);
@@ -521,5 +512,27 @@ mod tests {
         assert!(woke(&book), "a page");
         book.request(p, local, &hs, Some("Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/139.0"), Page::Other);
         assert!(woke(&book), "another agent");
+    }
+
+    /// Only the runtime and the network count: a headset that closes its page after 30 s twice, or
+    /// the gate closing a stalled reader, is no media problem; a reset twice is.
+    #[test]
+    fn short_sessions_count_only_when_the_runtime_or_the_network_ended_them() {
+        let book = Book::default();
+        let p = at("10.0.0.4");
+        let twice = |end: SessionEnd| {
+            for took in [30_000, 31_000] {
+                book.session_opened(p);
+                book.session_closed(p, took, &end, true);
+            }
+            book.render(Context::default())[0].advice.state
+        };
+        let close = PeerEnd::Close(CloseFrame::Code { code: 1001, text: String::new() });
+        assert_eq!(twice(SessionEnd::Headset(close)), HeadsetState::Ended);
+        assert_eq!(twice(SessionEnd::Headset(PeerEnd::Closed)), HeadsetState::Ended);
+        assert_eq!(twice(SessionEnd::Gate(GateEnd::Stall { ms: 60_000 })), HeadsetState::Ended);
+        assert_eq!(twice(SessionEnd::Gate(GateEnd::Shutdown)), HeadsetState::Ended);
+        assert_eq!(twice(SessionEnd::Headset(PeerEnd::Error("connection reset".into()))), HeadsetState::ShortSessions);
+        assert_eq!(twice(SessionEnd::Runtime(PeerEnd::Closed)), HeadsetState::ShortSessions);
     }
 }

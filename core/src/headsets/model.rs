@@ -1,8 +1,10 @@
 //! The headset book as the status carries it: one record per client IP, with its state as one
-//! sentence and one action. Plain data with no dependencies inside the crate, so the status can hold
-//! it without depending on the book.
+//! sentence and one action. Plain data that depends on nothing inside the crate but the plain
+//! `session_end`, so the status can hold it without depending on the book.
 
 use serde::{Deserialize, Serialize};
+
+use crate::session_end::SessionEnd;
 
 /// The last TLS handshake's result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,11 +39,9 @@ pub struct Pages {
 pub struct LastSession {
     pub ended_ms: u64,
     pub duration_ms: u64,
-    /// `headset`, `runtime` or `gate`: the sender of the first WebSocket Close frame, else the side
-    /// whose TCP ended first.
-    pub closed_by: String,
-    /// The session log's reason: client closed, backend closed, idle timeout…
-    pub reason: String,
+    /// Who ended it and how: the sender of the first WebSocket Close frame, else the side whose
+    /// connection ended or failed, else the gate's reason.
+    pub end: SessionEnd,
     /// The runtime was UP when it ended (a session the runtime ended while healthy points at media).
     pub runtime_up: bool,
 }
@@ -123,7 +123,8 @@ pub struct Headset {
     pub sessions_open: u32,
     pub sessions_total: u64,
     pub last_session: Option<LastSession>,
-    /// Sessions in a row that ended 20–45 s after opening while the runtime stayed UP.
+    /// Sessions in a row that the runtime or the network ended 20–45 s after opening while the
+    /// runtime stayed UP.
     pub short_in_a_row: u32,
     /// When it last spoke plain HTTP to the TLS port.
     pub plain_http_ms: Option<u64>,

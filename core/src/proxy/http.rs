@@ -116,10 +116,11 @@ pub async fn serve<S>(
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let head_timeout = shared.config.load().timeouts.request_head;
+    let timeouts = shared.config.load().timeouts.clone();
     let awaiting_head = Arc::new(AtomicBool::new(true));
     let served = Arc::new(AtomicU64::new(0));
-    let io = HeadDeadlineIo::new(tls, awaiting_head.clone(), served.clone(), head_timeout);
+    let io =
+        HeadDeadlineIo::new(tls, awaiting_head.clone(), served.clone(), timeouts.request_head, timeouts.write_stall);
     let ctx = Arc::new(ConnCtx { peer, local, handshake, awaiting_head, served, slot });
     let svc_shared = shared.clone();
     let svc = service_fn(move |req| {

@@ -67,10 +67,26 @@ pub async fn drain_and_answer<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, respo
     .await;
 }
 
-/// A write that moves no byte at all for this long (the client reads nothing while an answer or
-/// a tunnel waits for it) fails, which closes the connection and frees its slot. Any progress,
-/// even one byte, restarts it: a slow reader at any rate keeps its download.
-pub const WRITE_STALL_LIMIT: Duration = Duration::from_secs(60);
+/// The error a write ends with (kind `TimedOut`) when it moved no byte at all for the stall limit
+/// (`timeouts.write_stall`: the client reads nothing while an answer or a tunnel waits for it),
+/// which closes the connection and frees its slot. Any progress, even one byte, restarts the
+/// clock: a slow reader at any rate keeps its download. Its own type, so the tunnel can tell the
+/// gate's decision from a network error ([`write_stalled`]).
+#[derive(Debug)]
+pub struct WriteStalled(pub Duration);
+
+impl std::fmt::Display for WriteStalled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the client read nothing for {:?}", self.0)
+    }
+}
+
+impl std::error::Error for WriteStalled {}
+
+/// The stall limit, when `e` is the gate giving up on a client that stopped reading.
+pub fn write_stalled(e: &io::Error) -> Option<Duration> {
+    e.get_ref()?.downcast_ref::<WriteStalled>().map(|s| s.0)
+}
 
 enum Deadline {
     Idle,
@@ -89,7 +105,7 @@ enum Deadline {
 /// still while a write waits for the client to read: what hyper still had buffered of the answer
 /// must reach a slow reader (a headset on weak Wi-Fi) whole. After an upgrade `awaiting` stays false
 /// and this is a pass-through. Throughout, a write (or flush, or close) that moves nothing for
-/// [`WRITE_STALL_LIMIT`] fails with `TimedOut`: else a client that stops reading mid-answer would
+/// the stall limit fails with [`WriteStalled`]: else a client that stops reading mid-answer would
 /// hold its connection, and a `max_connections` slot, forever.
 pub struct HeadDeadlineIo<I> {
     inner: I,
@@ -111,6 +127,7 @@ pub struct HeadDeadlineIo<I> {
     /// Runs while a write waits for the client to read (`stalling`: which one); reset by progress.
     stall: Pin<Box<Sleep>>,
     stalling: Option<Op>,
+    stall_limit: Duration,
 }
 
 /// The kind of write call that waits: only a finished write of the same kind is progress (a plain
@@ -123,7 +140,14 @@ enum Op {
 }
 
 impl<I> HeadDeadlineIo<I> {
-    pub fn new(inner: I, awaiting: Arc<AtomicBool>, served: Arc<AtomicU64>, timeout: Duration) -> Self {
+    /// `timeout`: the request head's; `stall_limit`: how long a write may wait for the client.
+    pub fn new(
+        inner: I,
+        awaiting: Arc<AtomicBool>,
+        served: Arc<AtomicU64>,
+        timeout: Duration,
+        stall_limit: Duration,
+    ) -> Self {
         Self {
             inner,
             awaiting,
@@ -137,8 +161,9 @@ impl<I> HeadDeadlineIo<I> {
             read_waker: None,
             answer: canned_response("408 Request Timeout", "The request head did not arrive within the time limit.\n")
                 .into(),
-            stall: Box::pin(tokio::time::sleep(WRITE_STALL_LIMIT)),
+            stall: Box::pin(tokio::time::sleep(stall_limit)),
             stalling: None,
+            stall_limit,
         }
     }
 
@@ -147,7 +172,7 @@ impl<I> HeadDeadlineIo<I> {
     fn stalled(&mut self, cx: &mut Context<'_>, op: Op) -> bool {
         if self.stalling.is_none() {
             self.stalling = Some(op);
-            self.stall.as_mut().reset(Instant::now() + WRITE_STALL_LIMIT);
+            self.stall.as_mut().reset(Instant::now() + self.stall_limit);
         }
         self.stall.as_mut().poll(cx).is_ready()
     }
@@ -156,10 +181,9 @@ impl<I> HeadDeadlineIo<I> {
     /// clock: a write that took bytes, or the flush or close that was waiting finishing.
     fn watch<T>(&mut self, cx: &mut Context<'_>, op: Op, r: Poll<io::Result<T>>, moved: bool) -> Poll<io::Result<T>> {
         match r {
-            Poll::Pending if self.stalled(cx, op) => Poll::Ready(Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("the client read nothing for {} s", WRITE_STALL_LIMIT.as_secs()),
-            ))),
+            Poll::Pending if self.stalled(cx, op) => {
+                Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, WriteStalled(self.stall_limit))))
+            }
             Poll::Pending => Poll::Pending,
             r => {
                 if moved || (op != Op::Write && self.stalling == Some(op)) {
@@ -330,12 +354,19 @@ mod tests {
     use super::*;
 
     const HEAD: Duration = Duration::from_secs(10);
+    const WRITE_STALL_LIMIT: Duration = Duration::from_secs(60);
 
     /// hyper's view of a connection after an answer: awaiting the next head, writing the tail of
     /// the answer; the client at the other end of a small pipe. (Requests served: one.)
     fn after_one_answer() -> (HeadDeadlineIo<tokio::io::DuplexStream>, tokio::io::DuplexStream) {
         let (server, client) = tokio::io::duplex(1024);
-        let io = HeadDeadlineIo::new(server, Arc::new(AtomicBool::new(true)), Arc::new(AtomicU64::new(1)), HEAD);
+        let io = HeadDeadlineIo::new(
+            server,
+            Arc::new(AtomicBool::new(true)),
+            Arc::new(AtomicU64::new(1)),
+            HEAD,
+            WRITE_STALL_LIMIT,
+        );
         (io, client)
     }
 
@@ -420,7 +451,10 @@ mod tests {
         client.read_exact(&mut b).await.unwrap();
         let last_read = Instant::now();
         let (r, at) = tokio::time::timeout(WRITE_STALL_LIMIT * 10, writer).await.expect("never cut").unwrap();
-        assert_eq!(r.expect_err("the write went through").kind(), io::ErrorKind::TimedOut);
+        let e = r.expect_err("the write went through");
+        assert_eq!(e.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(write_stalled(&e), Some(WRITE_STALL_LIMIT), "{e}");
+        assert_eq!(write_stalled(&io::Error::new(io::ErrorKind::TimedOut, "a network timeout")), None);
         assert_eq!(at - last_read, WRITE_STALL_LIMIT);
     }
 

@@ -56,5 +56,7 @@ pub struct Shared {
     pub netcheck: crate::netcheck::server::Checks,
     /// Every headset that reached the gate (the listener, http, tunnel and netcheck report to it).
     pub headsets: Arc<crate::headsets::Book>,
+    /// The web root and data dir made canonical for the current configuration (`webapp::Roots`).
+    pub web_roots: arc_swap::ArcSwapOption<webapp::Roots>,
     pub shutdown: CancellationToken,
 }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::session_end::SessionEnd;
 use crate::status::{now_ms, EndedSession, SessionInfo, StatusHub, RECENT_SESSIONS};
 use crate::status_log;
 
@@ -65,11 +66,12 @@ impl Sessions {
         s
     }
 
-    pub fn close(&self, s: &Session, reason: &str) {
+    pub fn close(&self, s: &Session, end: &SessionEnd) {
         if self.active().remove(&s.info.id).is_none() {
             return;
         }
         let info = s.snapshot();
+        let reason = end.to_string();
         status_log!(
             self.hub,
             info,
@@ -80,7 +82,7 @@ impl Sessions {
             fmt_bytes(info.bytes_up),
             fmt_bytes(info.bytes_down)
         );
-        let ended = EndedSession { session: info, ended_ms: now_ms(), reason: reason.to_string() };
+        let ended = EndedSession { session: info, ended_ms: now_ms(), reason };
         self.hub.update(|st| {
             st.recent_sessions.push_front(ended);
             st.recent_sessions.truncate(RECENT_SESSIONS);
@@ -152,16 +154,17 @@ mod tests {
         assert_eq!(hub.snapshot().sessions.len(), 1);
         s.up.fetch_add(2048, Ordering::Relaxed);
         s.down.fetch_add(10, Ordering::Relaxed);
-        sessions.close(&s, "client closed");
-        sessions.close(&s, "client closed"); // idempotent
+        let end = SessionEnd::Headset(crate::session_end::PeerEnd::Closed);
+        sessions.close(&s, &end);
+        sessions.close(&s, &end); // idempotent
         let st = hub.snapshot();
         assert!(st.sessions.is_empty());
         assert_eq!(st.recent_sessions.len(), 1);
         assert_eq!(st.recent_sessions[0].session.bytes_up, 2048);
-        assert_eq!(st.recent_sessions[0].reason, "client closed");
+        assert_eq!(st.recent_sessions[0].reason, "closed by the headset: connection closed");
         let log: Vec<_> = st.log.iter().map(|l| l.msg.clone()).collect();
         assert!(log[0].contains("opened: 10.0.0.5:5000 → localhost:49100 /sign_in?x=1"), "{log:?}");
-        assert!(log[1].contains("↑ 2.0 KiB ↓ 10 B (client closed)"), "{log:?}");
+        assert!(log[1].contains("↑ 2.0 KiB ↓ 10 B (closed by the headset: connection closed)"), "{log:?}");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! WebSocket forwarding: sends the upgrade request to the backend (path, query and `Sec-WebSocket-*`
 //! untouched, `X-Forwarded-For`/`-Proto` added), relays a non-101 answer as is, and after a 101 joins
 //! the two connections as a raw byte tunnel until a side closes, the backend is marked DOWN, the
-//! tunnel sits idle too long, or the gateway shuts down. The reason it ended names the sender of
-//! the first WebSocket Close frame when there was one (`wsclose`).
+//! tunnel sits idle too long, the client stops reading, or the gateway shuts down. Why it ended is a
+//! [`SessionEnd`]: the sender of the first WebSocket Close frame when there was one (`wsclose`),
+//! else the side whose socket ended or failed (not the direction of the copy that noticed), else
+//! the gate's own reason.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,15 +18,17 @@ use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::io::write_stalled;
 use super::pages;
 use super::response::{empty, text, Body};
 use super::route::{route, Route};
 use super::sessions::Session;
-use super::wsclose::{self, CloseWatch, FirstCloseCell, Side};
+use super::wsclose::{CloseWatch, FirstCloseCell, Rules, Side};
 use super::{ConnSlot, Shared};
 use crate::connector::describe_io_error;
 use crate::headsets::book::client_ip;
 use crate::health::checker::DownSignal;
+use crate::session_end::{GateEnd, PeerEnd, SessionEnd};
 use crate::status::BackendState;
 
 /// How long the backend may take to answer the upgrade request.
@@ -121,6 +125,10 @@ pub async fn forward(
         return resp.map(|b| b.boxed());
     }
     let backend_upgrade = hyper::upgrade::on(&mut resp);
+    // The frames' RSV bits and reserved opcodes are the negotiated extensions' to use.
+    let rules = Rules::negotiated(
+        resp.headers().get_all(header::SEC_WEBSOCKET_EXTENSIONS).iter().map(|v| v.to_str().unwrap_or("unknown")),
+    );
     let mut out = Response::new(empty());
     *out.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     *out.headers_mut() = resp.headers().clone();
@@ -142,12 +150,12 @@ pub async fn forward(
         shared.headsets.session_opened(peer);
         let opened = Instant::now();
         let idle = shared.config.load().timeouts.tunnel_idle;
-        let reason = join(c, b, &session, &mut lease.down, idle).await;
-        shared.sessions.close(&session, &reason);
+        let end = join(c, b, &session, &mut lease.down, idle, rules).await;
+        shared.sessions.close(&session, &end);
         // A session the runtime ended while it stayed UP is what lost media looks like.
-        let runtime_up = reason != "backend marked down" && shared.health.state(&backend) == BackendState::Up;
+        let runtime_up = end != SessionEnd::Gate(GateEnd::Health) && shared.health.state(&backend) == BackendState::Up;
         let took = opened.elapsed().as_millis() as u64;
-        shared.headsets.session_closed(peer, took, &reason, runtime_up);
+        shared.headsets.session_closed(peer, took, &end, runtime_up);
         // Given back only now: the checker's grace period starts after the session's end.
         drop(lease);
     });
@@ -175,6 +183,16 @@ pub fn strip_hop_by_hop(h: &mut hyper::HeaderMap) {
     }
 }
 
+/// How one direction's copy ended: which socket, and how.
+enum PumpEnd {
+    /// The reader's side ended its stream.
+    Eof,
+    /// Reading from the reader's side failed.
+    Read(std::io::Error),
+    /// Writing to the other side failed.
+    Write(std::io::Error),
+}
+
 /// Copies one direction, counting bytes and stamping activity; ends with a half-close of the writer.
 /// An idle direction waits with only a small buffer: the full one is taken when a read fills the
 /// small one and given back after a long wait, so a thousand idle headsets hold little memory while
@@ -186,7 +204,7 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     activity: &AtomicU64,
     origin: Instant,
     (mut frames, first_close): (CloseWatch, &FirstCloseCell),
-) -> std::io::Result<()> {
+) -> PumpEnd {
     let mut small = [0u8; SMALL_BUF];
     let mut big: Vec<u8> = Vec::new();
     loop {
@@ -196,20 +214,24 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
             Ok(n) => n,
             // Headsets often drop TCP without a TLS close_notify: that is still a close.
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => 0,
-            Err(e) => return Err(e),
+            Err(e) => return PumpEnd::Read(e),
         };
         if n == 0 {
             let _ = w.shutdown().await;
-            return Ok(());
+            return PumpEnd::Eof;
         }
         let data = if big.is_empty() { &small[..n] } else { &big[..n] };
-        // (Returns at once after the Close or once the stream is not frames.)
+        // (Returns at once after the Close or once the stream broke the protocol.)
         if let Some(close) = frames.feed(data) {
             // The other direction may have seen its Close first: then that one stays.
             let _ = first_close.set(close);
         }
-        w.write_all(data).await?;
-        w.flush().await?;
+        if let Err(e) = w.write_all(data).await {
+            return PumpEnd::Write(e);
+        }
+        if let Err(e) = w.flush().await {
+            return PumpEnd::Write(e);
+        }
         count.fetch_add(n as u64, Ordering::Relaxed);
         activity.store(origin.elapsed().as_millis() as u64, Ordering::Relaxed);
         if big.is_empty() && n == SMALL_BUF {
@@ -220,17 +242,41 @@ async fn pump<R: AsyncRead + Unpin, W: AsyncWrite + Unpin>(
     }
 }
 
-async fn join(client: Upgraded, backend: Upgraded, s: &Session, down: &mut DownSignal, idle: Duration) -> String {
+/// Why a session ended, from the first direction that ended: named by the socket that ended or
+/// failed. `up` is the client → backend direction.
+fn ended(up: bool, how: PumpEnd) -> SessionEnd {
+    type Who = fn(PeerEnd) -> SessionEnd;
+    let (reader, writer): (Who, Who) =
+        if up { (SessionEnd::Headset, SessionEnd::Runtime) } else { (SessionEnd::Runtime, SessionEnd::Headset) };
+    match how {
+        PumpEnd::Eof => reader(PeerEnd::Closed),
+        PumpEnd::Read(e) => reader(PeerEnd::Error(describe_io_error(&e))),
+        // The gate gave up on a client that read nothing: its decision, not the network's.
+        PumpEnd::Write(e) => match write_stalled(&e) {
+            Some(limit) if !up => SessionEnd::Gate(GateEnd::Stall { ms: limit.as_millis() as u64 }),
+            _ => writer(PeerEnd::Error(describe_io_error(&e))),
+        },
+    }
+}
+
+async fn join(
+    client: Upgraded,
+    backend: Upgraded,
+    s: &Session,
+    down: &mut DownSignal,
+    idle: Duration,
+    rules: Rules,
+) -> SessionEnd {
     let origin = Instant::now();
     let activity = AtomicU64::new(0);
     let (cr, cw) = tokio::io::split(TokioIo::new(client));
     let (br, bw) = tokio::io::split(TokioIo::new(backend));
     let first_close = FirstCloseCell::new();
-    let up = pump(cr, bw, &s.up, &activity, origin, (CloseWatch::new(Side::Client), &first_close));
-    let dn = pump(br, cw, &s.down, &activity, origin, (CloseWatch::new(Side::Backend), &first_close));
+    let up = pump(cr, bw, &s.up, &activity, origin, (CloseWatch::new(Side::Client, rules), &first_close));
+    let dn = pump(br, cw, &s.down, &activity, origin, (CloseWatch::new(Side::Backend, rules), &first_close));
     tokio::pin!(up, dn);
     let (mut up_done, mut dn_done) = (false, false);
-    let mut reason: Option<String> = None;
+    let mut end: Option<SessionEnd> = None;
     let mut grace_at: Option<tokio::time::Instant> = None;
     loop {
         let last = Duration::from_millis(activity.load(Ordering::Relaxed));
@@ -238,32 +284,45 @@ async fn join(client: Upgraded, backend: Upgraded, s: &Session, down: &mut DownS
         tokio::select! {
             r = &mut up, if !up_done => {
                 up_done = true;
-                reason.get_or_insert_with(|| match r { Ok(()) => "client closed".into(), Err(e) => format!("client error: {e}") });
+                end.get_or_insert_with(|| ended(true, r));
                 if dn_done { break; }
                 grace_at = Some(tokio::time::Instant::now() + HALF_CLOSE_GRACE);
             }
             r = &mut dn, if !dn_done => {
                 dn_done = true;
-                reason.get_or_insert_with(|| match r { Ok(()) => "backend closed".into(), Err(e) => format!("backend error: {e}") });
+                let why = ended(false, r);
+                // A headset the gate gave up on gets no grace: nothing more reaches it.
+                if end.is_none() && matches!(why, SessionEnd::Gate(_)) {
+                    return why;
+                }
+                end.get_or_insert(why);
                 if up_done { break; }
                 grace_at = Some(tokio::time::Instant::now() + HALF_CLOSE_GRACE);
             }
             _ = tokio::time::sleep_until(grace_at.unwrap_or(idle_at)), if grace_at.is_some() => break,
-            _ = down.marked_down() => return "backend marked down".into(),
-            _ = s.shutdown.cancelled() => return "shutdown".into(),
+            _ = down.marked_down() => return SessionEnd::Gate(GateEnd::Health),
+            _ = s.shutdown.cancelled() => return SessionEnd::Gate(GateEnd::Shutdown),
             _ = tokio::time::sleep_until(idle_at) => {
                 let now = origin.elapsed();
                 if now >= Duration::from_millis(activity.load(Ordering::Relaxed)) + idle {
-                    return "idle timeout".into();
+                    return SessionEnd::Gate(GateEnd::Idle { ms: idle.as_millis() as u64 });
                 }
             }
         }
     }
-    // A clean end after a Close frame: its sender closed the session, whichever TCP side ended
-    // first (the runtime closes TCP after a headset's Close too).
-    match (reason, first_close.get()) {
-        (Some(r), Some(close)) if r == "client closed" || r == "backend closed" => wsclose::reason(close),
-        (r, _) => r.unwrap_or_else(|| "closed".into()),
+    // After a Close frame its sender ended the session, whichever socket ended first and however
+    // (the runtime closes TCP after a headset's Close, a browser may reset after its own); the
+    // gate's own reasons stand.
+    match (end, first_close.get()) {
+        (Some(SessionEnd::Gate(g)), _) => SessionEnd::Gate(g),
+        (_, Some(close)) => {
+            let how = PeerEnd::Close(close.frame.clone());
+            match close.side {
+                Side::Client => SessionEnd::Headset(how),
+                Side::Backend => SessionEnd::Runtime(how),
+            }
+        }
+        (end, None) => end.unwrap_or(SessionEnd::Gate(GateEnd::Shutdown)),
     }
 }
 

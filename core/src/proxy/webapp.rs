@@ -4,9 +4,14 @@
 //! confinement check (the canonical path must lie under the canonical root, so a symlink out is a
 //! 404 and nothing outside the root is opened), the MIME table, streamed GET/HEAD answers with
 //! `Cache-Control: no-cache` and ETag/Last-Modified revalidation, and the web app's status line.
+//!
+//! The root and the data dir are made canonical once per configuration ([`Roots`], kept in
+//! `Shared` and made again at each LAN scan and after any miss); a request canonicalises only the
+//! path it asks for, and what it finds must lie under that canonical root.
 
 use std::fs::Metadata;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::StreamExt;
@@ -219,21 +224,59 @@ fn confined(root: &Path, data: &Path, path: &Path) -> Result<(PathBuf, Metadata)
     Ok((real, meta))
 }
 
-/// Finds the file for `p` under `root` (blocking: file system calls). Never lists a folder, and
-/// never serves a file inside `data_dir` (the gate's keys), even if the web root holds it.
-pub fn resolve(root: &Path, data_dir: &Path, p: &AppPath) -> Result<Found, Miss> {
-    check_web_root(root, Setting::WebRoot.via(Via::Name)).map_err(|e| Miss::Root(e.expected))?;
-    let root = std::fs::canonicalize(root).map_err(|e| Miss::Root(format!("cannot read the folder ({e})")))?;
-    let data = canonical_lenient(data_dir);
+/// The configured web root and data dir, made canonical: what each request's path is checked
+/// against. Made once per configuration (and at each LAN scan), not per request: a request then
+/// canonicalises only the path it asks for. Confinement is unchanged: whatever a request finds
+/// must canonicalise to a place under `root`, so a root replaced by a link after start, or a file
+/// renamed to a link, leads out of it and is refused like any link out; the root the configured
+/// path now names is taken up at the next miss ([`lookup`]) or scan, as each request did before.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Roots {
+    /// The configured paths these were made from.
+    configured: (PathBuf, PathBuf),
+    /// The canonical web root, or why it cannot be served.
+    root: Result<PathBuf, String>,
+    /// The canonical data dir (lenient: it may not exist yet).
+    data: PathBuf,
+}
+
+impl Roots {
+    /// Checks and canonicalises `root` and `data_dir` (blocking: file system calls).
+    pub fn new(root: &Path, data_dir: &Path) -> Roots {
+        let canonical = check_web_root(root, Setting::WebRoot.via(Via::Name))
+            .map_err(|e| e.expected)
+            .and_then(|()| std::fs::canonicalize(root).map_err(|e| format!("cannot read the folder ({e})")));
+        Roots {
+            configured: (root.to_path_buf(), data_dir.to_path_buf()),
+            root: canonical,
+            data: canonical_lenient(data_dir),
+        }
+    }
+
+    /// Why the root cannot be served, if it cannot.
+    pub fn problem(&self) -> Option<&str> {
+        self.root.as_ref().err().map(String::as_str)
+    }
+
+    fn made_from(&self, root: &Path, data_dir: &Path) -> bool {
+        self.configured.0 == root && self.configured.1 == data_dir
+    }
+}
+
+/// Finds the file for `p` under `roots` (blocking: file system calls). Never lists a folder, and
+/// never serves a file inside the data dir (the gate's keys), even if the web root holds it.
+pub fn resolve(roots: &Roots, p: &AppPath) -> Result<Found, Miss> {
+    let root = roots.root.as_ref().map_err(|why| Miss::Root(why.clone()))?;
+    let data = &roots.data;
     let joined = p.segments.iter().fold(root.clone(), |acc, s| acc.join(s));
-    let (real, meta) = confined(&root, &data, &joined)?;
+    let (real, meta) = confined(root, data, &joined)?;
     if meta.is_file() {
         return if p.dir { Err(Miss::NotFound) } else { Ok(Found::File(real, meta)) };
     }
     if !meta.is_dir() {
         return Err(Miss::NotFound);
     }
-    let (index, index_meta) = confined(&root, &data, &real.join("index.html"))?;
+    let (index, index_meta) = confined(root, data, &real.join("index.html"))?;
     if !index_meta.is_file() {
         return Err(Miss::NotFound);
     }
@@ -242,6 +285,32 @@ pub fn resolve(root: &Path, data_dir: &Path, p: &AppPath) -> Result<Found, Miss>
     } else {
         Ok(Found::AddSlash)
     }
+}
+
+/// [`resolve`] with `cached` roots when they were made for `root` and `data_dir` and are usable,
+/// else with new ones (blocking). A miss looks again from new roots: the folder may have moved,
+/// been deleted or been re-pointed since they were made (so a miss costs what every request did
+/// before). Returns the roots to keep when new ones were made.
+pub fn lookup(
+    cached: Option<Arc<Roots>>,
+    root: &Path,
+    data_dir: &Path,
+    p: &AppPath,
+) -> (Result<Found, Miss>, Option<Arc<Roots>>) {
+    let usable = cached.filter(|r| r.made_from(root, data_dir) && r.root.is_ok());
+    let Some(roots) = usable else {
+        let fresh = Arc::new(Roots::new(root, data_dir));
+        return (resolve(&fresh, p), Some(fresh));
+    };
+    let found = resolve(&roots, p);
+    if matches!(found, Err(Miss::NotFound)) {
+        let fresh = Roots::new(root, data_dir);
+        if fresh != *roots {
+            let fresh = Arc::new(fresh);
+            return (resolve(&fresh, p), Some(fresh));
+        }
+    }
+    (found, None)
 }
 
 /// A strong validator from size and modification time (what changes when a build rewrites a file).
@@ -317,9 +386,13 @@ pub fn refresh(shared: &Shared) {
         });
     }
     let Some(r) = &cfg.web_root else {
+        shared.web_roots.store(None);
         return;
     };
-    let problem = check_web_root(r, Setting::WebRoot.via(Via::Name)).err().map(|e| e.expected);
+    // (Blocking, as the checks before it: a few stats and one canonicalisation per scan.)
+    let roots = Roots::new(r, &cfg.data_dir);
+    let problem = roots.problem().map(str::to_string);
+    shared.web_roots.store(Some(Arc::new(roots)));
     if changed && problem.is_none() {
         status_log!(shared.hub, info, "web app: serving {} at /app/", r.display());
     }
@@ -354,9 +427,15 @@ pub async fn serve<B>(shared: &Shared, req: &Request<B>) -> Response<Body> {
         Err(r) if r.status == StatusCode::NOT_FOUND => return html(r.status, pages::not_found_page(path)),
         Err(r) => return text(r.status, format!("Bad path: {}.\n", r.why)),
     };
-    let lookup = app_path.clone();
-    let found = match tokio::task::spawn_blocking(move || resolve(&root, &data_dir, &lookup)).await {
-        Ok(f) => f,
+    let asked = app_path.clone();
+    let cached = shared.web_roots.load_full();
+    let found = match tokio::task::spawn_blocking(move || lookup(cached, &root, &data_dir, &asked)).await {
+        Ok((found, made)) => {
+            if let Some(roots) = made {
+                shared.web_roots.store(Some(roots));
+            }
+            found
+        }
         Err(e) => return text(StatusCode::INTERNAL_SERVER_ERROR, format!("The web app lookup failed: {e}\n")),
     };
     match found {
@@ -428,319 +507,4 @@ async fn send_file<B>(req: &Request<B>, file: &Path, meta: &Metadata) -> Respons
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ok(raw: &str) -> AppPath {
-        sanitize(raw).unwrap_or_else(|e| panic!("{raw}: {}", e.why))
-    }
-
-    fn refused(raw: &str) -> StatusCode {
-        match sanitize(raw) {
-            Ok(p) => panic!("{raw} passed as {p:?}"),
-            Err(r) => r.status,
-        }
-    }
-
-    #[test]
-    fn plain_paths_pass_decoded() {
-        assert_eq!(ok(""), AppPath { segments: vec![], dir: true });
-        assert_eq!(ok("index.html"), AppPath { segments: vec!["index.html".into()], dir: false });
-        assert_eq!(ok("a/b/"), AppPath { segments: vec!["a".into(), "b".into()], dir: true });
-        assert_eq!(ok("my%20app/x.js").segments, ["my app", "x.js"]);
-        assert_eq!(ok("caf%C3%A9.png").segments, ["café.png"]);
-        // Decoded once: `%252e%252e` is the literal name `%2e%2e`, not `..`.
-        assert_eq!(ok("%252e%252e").segments, ["%2e%2e"]);
-        assert_eq!(ok("v1.2/app.js").segments, ["v1.2", "app.js"]);
-    }
-
-    #[test]
-    fn traversal_and_smuggling_forms_are_400() {
-        for raw in [
-            "..",
-            "../secret.txt",
-            "a/../../secret.txt",
-            "./index.html",
-            "%2e%2e/secret.txt",
-            "%2E%2E/secret.txt",
-            "%2e%2e%2fsecret.txt",
-            "%2E%2E%2F%2E%2E%2Fsecret.txt",
-            "a%2fb",
-            "a%2Fb",
-            "..%5csecret.txt",
-            "..\\secret.txt",
-            "a\\b",
-            "/etc/passwd",
-            "//etc/passwd",
-            "a//b",
-            "C:/Windows/win.ini",
-            "c:%5cwindows",
-            "C%3A/x",
-            "file.txt:stream",
-            "index.html%00.png",
-            "%00",
-            "a%0d%0aSet-Cookie:x",
-            "%",
-            "%zz",
-            "%e9",
-            ".. /x",
-            "x./y",
-            "NUL",
-            "con.js",
-            "sub/LPT1.txt",
-        ] {
-            assert_eq!(refused(raw), StatusCode::BAD_REQUEST, "{raw}");
-        }
-    }
-
-    #[test]
-    fn windows_devices_streams_and_trimmed_names_are_400() {
-        for raw in [
-            "COM%C2%B9",
-            "com%C2%B2.js",
-            "sub/LPT%C2%B3.txt",
-            "lpt%C2%B9",
-            "CONIN$",
-            "conout$.txt",
-            "CONOUT$",
-            "com0.js",
-            "LPT0",
-            "nul%20.txt",
-            "aux .js",
-            "index.html::$DATA",
-            "app.js:hidden",
-            "sub::$INDEX_ALLOCATION/x",
-            "app.js.",
-            "app.js%20",
-            "sub./app.js",
-            "sub%20/app.js",
-        ] {
-            assert_eq!(refused(raw), StatusCode::BAD_REQUEST, "{raw}");
-        }
-        // Names that only start like a device are files.
-        assert_eq!(ok("console.js").segments, ["console.js"]);
-        assert_eq!(ok("com10.js").segments, ["com10.js"]);
-        assert_eq!(ok("nullable.wasm").segments, ["nullable.wasm"]);
-    }
-
-    #[test]
-    fn names_found_on_disk_are_checked_again_below_the_root() {
-        // What canonicalising can turn a request into (an 8.3 name, a junction, a link).
-        for bad in [
-            ".git/config",
-            "sub/.env",
-            "GIT~1/../.git",
-            "CON",
-            "sub/com\u{b9}.txt",
-            "conout$",
-            "a/x.js::$DATA",
-            "a/trailing.",
-            "a/trailing ",
-            "..",
-            "../outside.txt",
-        ] {
-            assert!(!servable_below_root(Path::new(bad)), "{bad}");
-        }
-        for good in ["", "index.html", "sub/app.js", "GIT~1/config", "v1.2/app.js", "café.png"] {
-            assert!(servable_below_root(Path::new(good)), "{good}");
-        }
-    }
-
-    #[test]
-    fn the_gates_own_files_are_private_by_place_and_by_name() {
-        let data = Path::new("/srv/gate");
-        for p in [
-            "/srv/gate/cert.pem",
-            "/srv/gate/sub/x.js",
-            "/www/ca-key.pem",
-            "/www/ca-key.pem.bak",
-            "/www/KEY.PEM",
-            "/www/a/cert-state.json",
-        ] {
-            assert!(is_private(Path::new(p), data), "{p}");
-        }
-        assert!(is_private(Path::new("/www/settings.json"), data));
-        for p in ["/www/cert.pem", "/www/ca.pem", "/srv/gateway/x.js", "/www/app.js", "/www/my-key.pem"] {
-            assert!(!is_private(Path::new(p), data), "{p}");
-        }
-    }
-
-    #[test]
-    fn a_data_dir_inside_the_web_root_is_never_served_even_unchecked() {
-        // The start and the settings form refuse this layout; here that check is bypassed.
-        let t = tree();
-        let data = t.root.join("gate-data");
-        std::fs::create_dir_all(&data).unwrap();
-        for f in ["ca-key.pem", "key.pem", "cert-state.json", "cert.pem", "ca.pem", "cxr-gate.log"] {
-            std::fs::write(data.join(f), "PRIVATE").unwrap();
-        }
-        std::fs::write(t.root.join("settings.json"), "{}").unwrap();
-        std::fs::write(t.root.join("sub/key.pem"), "PRIVATE").unwrap();
-        let find_with = |raw: &str| resolve(&t.root, &data, &sanitize(raw).unwrap());
-        for raw in [
-            "gate-data/ca-key.pem",
-            "gate-data/key.pem",
-            "gate-data/cert-state.json",
-            "gate-data/cert.pem",
-            "gate-data/ca.pem",
-            "gate-data/cxr-gate.log",
-            "settings.json",
-            "sub/key.pem",
-        ] {
-            assert_eq!(find_with(raw).unwrap_err(), Miss::NotFound, "{raw}");
-        }
-        // The rest of the web app is still served.
-        assert!(matches!(find_with("app.js"), Ok(Found::File(..))));
-        // A data dir named through a link, or not created yet, is still recognised.
-        #[cfg(unix)]
-        {
-            std::os::unix::fs::symlink(&data, t.root.join("alias")).unwrap();
-            assert_eq!(find_with("alias/cert.pem").unwrap_err(), Miss::NotFound);
-            let later = t.root.join("later");
-            let r = resolve(&t.root, &later.join("."), &sanitize("app.js").unwrap());
-            assert!(matches!(r, Ok(Found::File(..))));
-        }
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn links_inside_the_root_to_hidden_names_are_refused() {
-        let t = tree();
-        std::fs::create_dir_all(t.root.join(".git")).unwrap();
-        std::fs::write(t.root.join(".git/config"), "SECRET").unwrap();
-        std::fs::write(t.root.join(".env"), "SECRET").unwrap();
-        std::os::unix::fs::symlink(t.root.join(".git"), t.root.join("GIT~1")).unwrap();
-        std::os::unix::fs::symlink(t.root.join(".env"), t.root.join("env.txt")).unwrap();
-        assert_eq!(find(&t, "GIT~1/config").unwrap_err(), Miss::NotFound);
-        assert_eq!(find(&t, "env.txt").unwrap_err(), Miss::NotFound);
-    }
-
-    #[test]
-    fn hidden_names_are_404() {
-        for raw in [".git/config", ".env", "sub/.htpasswd"] {
-            assert_eq!(refused(raw), StatusCode::NOT_FOUND, "{raw}");
-        }
-    }
-
-    #[test]
-    fn mime_types_by_extension() {
-        let t = |p: &str| content_type(Path::new(p));
-        assert_eq!(t("index.html"), "text/html; charset=utf-8");
-        assert_eq!(t("A.HTM"), "text/html; charset=utf-8");
-        assert_eq!(t("bundle.js"), "text/javascript; charset=utf-8");
-        assert_eq!(t("mod.mjs"), "text/javascript; charset=utf-8");
-        assert_eq!(t("cloudxr.wasm"), "application/wasm");
-        assert_eq!(t("a.json"), "application/json");
-        assert_eq!(t("bundle.js.map"), "application/json");
-        assert_eq!(t("s.css"), "text/css; charset=utf-8");
-        assert_eq!(t("i.svg"), "image/svg+xml");
-        assert_eq!(t("i.png"), "image/png");
-        assert_eq!(t("i.JPG"), "image/jpeg");
-        assert_eq!(t("favicon.ico"), "image/x-icon");
-        assert_eq!(t("LICENSE.txt"), "text/plain; charset=utf-8");
-        assert_eq!(t("LICENSE"), "application/octet-stream");
-        assert_eq!(t("x.exe"), "application/octet-stream");
-    }
-
-    struct Tree {
-        _dir: tempfile::TempDir,
-        root: PathBuf,
-        /// The gate's data dir, beside the root.
-        data: PathBuf,
-    }
-
-    /// base/{secret.txt, root/{index.html, app.js, sub/{data.json}, empty/}} plus symlinks.
-    fn tree() -> Tree {
-        let dir = tempfile::tempdir().unwrap();
-        let base = dir.path();
-        std::fs::write(base.join("secret.txt"), "SENTINEL").unwrap();
-        let root = base.join("root");
-        std::fs::create_dir_all(root.join("sub")).unwrap();
-        std::fs::create_dir_all(root.join("empty")).unwrap();
-        std::fs::write(root.join("index.html"), "<h1>app</h1>").unwrap();
-        std::fs::write(root.join("app.js"), "1").unwrap();
-        std::fs::write(root.join("sub/data.json"), "{}").unwrap();
-        std::fs::write(root.join("sub/index.html"), "sub").unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::symlink;
-            symlink(base.join("secret.txt"), root.join("leak.txt")).unwrap();
-            symlink(base, root.join("up")).unwrap();
-            symlink(root.join("app.js"), root.join("alias.js")).unwrap();
-        }
-        let data = base.join("data");
-        Tree { _dir: dir, root, data }
-    }
-
-    fn find(t: &Tree, raw: &str) -> Result<Found, Miss> {
-        resolve(&t.root, &t.data, &sanitize(raw).unwrap())
-    }
-
-    #[test]
-    fn resolve_serves_files_and_index_pages_and_lists_nothing() {
-        let t = tree();
-        let name = |r: Result<Found, Miss>| match r {
-            Ok(Found::File(p, _)) => p.strip_prefix(std::fs::canonicalize(&t.root).unwrap()).unwrap().to_path_buf(),
-            other => panic!("{other:?}"),
-        };
-        assert_eq!(name(find(&t, "")), Path::new("index.html"));
-        assert_eq!(name(find(&t, "app.js")), Path::new("app.js"));
-        assert_eq!(name(find(&t, "sub/")), Path::new("sub/index.html"));
-        assert!(matches!(find(&t, "sub"), Ok(Found::AddSlash)));
-        assert_eq!(find(&t, "empty/").unwrap_err(), Miss::NotFound, "no listing");
-        assert_eq!(find(&t, "empty").unwrap_err(), Miss::NotFound);
-        assert_eq!(find(&t, "app.js/").unwrap_err(), Miss::NotFound);
-        assert_eq!(find(&t, "nope.js").unwrap_err(), Miss::NotFound);
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn resolve_refuses_symlinks_out_of_the_root() {
-        let t = tree();
-        assert_eq!(find(&t, "leak.txt").unwrap_err(), Miss::NotFound);
-        assert_eq!(find(&t, "up/secret.txt").unwrap_err(), Miss::NotFound);
-        assert_eq!(find(&t, "up/").unwrap_err(), Miss::NotFound);
-        // A link that stays inside the root is fine.
-        assert!(matches!(find(&t, "alias.js"), Ok(Found::File(..))));
-    }
-
-    #[test]
-    fn a_missing_root_is_a_root_problem() {
-        let t = tree();
-        std::fs::remove_file(t.root.join("index.html")).unwrap();
-        assert!(matches!(find(&t, "app.js"), Err(Miss::Root(m)) if m.contains("no index.html")));
-        let gone = t.root.join("gone");
-        assert!(
-            matches!(resolve(&gone, &t.data, &sanitize("").unwrap()), Err(Miss::Root(m)) if m.contains("does not exist"))
-        );
-    }
-
-    #[test]
-    fn revalidation_by_etag_then_date() {
-        let t = tree();
-        let meta = std::fs::metadata(t.root.join("app.js")).unwrap();
-        let tag = etag(&meta).unwrap();
-        let m = meta.modified().ok();
-        let h = |k: header::HeaderName, v: &str| {
-            let mut h = HeaderMap::new();
-            h.insert(k, HeaderValue::from_str(v).unwrap());
-            h
-        };
-        assert!(not_modified(&h(header::IF_NONE_MATCH, &tag), Some(&tag), m));
-        assert!(not_modified(&h(header::IF_NONE_MATCH, &format!("\"x\", W/{tag}")), Some(&tag), m));
-        assert!(not_modified(&h(header::IF_NONE_MATCH, "*"), Some(&tag), m));
-        assert!(!not_modified(&h(header::IF_NONE_MATCH, "\"other\""), Some(&tag), m));
-        let date = httpdate::fmt_http_date(m.unwrap());
-        assert!(not_modified(&h(header::IF_MODIFIED_SINCE, &date), Some(&tag), m));
-        let old = httpdate::fmt_http_date(UNIX_EPOCH + Duration::from_secs(1_000_000));
-        assert!(!not_modified(&h(header::IF_MODIFIED_SINCE, &old), Some(&tag), m));
-        assert!(!not_modified(&h(header::IF_MODIFIED_SINCE, "yesterday"), Some(&tag), m));
-        assert!(!not_modified(&HeaderMap::new(), Some(&tag), m));
-    }
-
-    #[test]
-    fn only_app_paths_are_ours() {
-        assert!(is_app_path("/app") && is_app_path("/app/") && is_app_path("/app/x.js"));
-        assert!(!is_app_path("/apps") && !is_app_path("/") && !is_app_path("/application/x"));
-    }
-}
+mod tests;

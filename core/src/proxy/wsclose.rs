@@ -4,73 +4,89 @@
 //!
 //! Why: the side whose TCP ends first is not the answer. After a headset's Close the runtime
 //! answers and closes TCP first (RFC 6455 §7.1.1), so a session the headset ended read "closed by
-//! the runtime". Anything that does not parse as frames stops the watch; it never guesses.
+//! the runtime". It never guesses: the watch stops at the first thing RFC 6455 forbids (a reserved
+//! opcode or RSV bit the 101's extensions do not allow, a fragmented or over-long control frame, a
+//! continuation with no message to continue, an unmasked client frame, a masked server frame), so
+//! bytes that are not frames cost two bytes' look, not a parse.
 
 use std::sync::OnceLock;
+
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+
+use crate::session_end::CloseFrame;
 
 /// Which way a frame went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
+    /// Headset → runtime: every frame is masked (RFC 6455 §5.3).
     Client,
+    /// Runtime → headset: no frame is masked.
     Backend,
 }
 
-/// The first Close frame of a session: who sent it, its status code (none when the payload is
-/// empty) and its reason text (cut, control characters dropped).
+/// What the extensions negotiated in the 101 allow beyond RFC 6455 itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rules {
+    /// RSV bits allowed on the first frame of a message (text, binary).
+    first_rsv: u8,
+    /// RSV bits allowed on continuation and control frames.
+    other_rsv: u8,
+    /// Reserved opcodes (3–7, 0xB–0xF) are an extension's to use.
+    reserved_opcodes: bool,
+}
+
+impl Rules {
+    /// No extension: RSV bits and reserved opcodes are errors.
+    pub const PLAIN: Rules = Rules { first_rsv: 0, other_rsv: 0, reserved_opcodes: false };
+    /// permessage-deflate (RFC 7692 §6): RSV1 on a message's first frame only.
+    pub const DEFLATE: Rules = Rules { first_rsv: 0x40, other_rsv: 0, reserved_opcodes: false };
+    /// An extension this watch does not know: anything it could define is let through.
+    pub const ANY: Rules = Rules { first_rsv: 0x70, other_rsv: 0x70, reserved_opcodes: true };
+
+    /// From the 101's `Sec-WebSocket-Extensions` values (a value that is not text counts as an
+    /// unknown extension).
+    pub fn negotiated<'a>(values: impl IntoIterator<Item = &'a str>) -> Rules {
+        let mut rules = Rules::PLAIN;
+        for name in values.into_iter().flat_map(|v| v.split(',')).map(|e| e.split(';').next().unwrap_or("").trim()) {
+            if name.eq_ignore_ascii_case("permessage-deflate") {
+                if rules == Rules::PLAIN {
+                    rules = Rules::DEFLATE;
+                }
+            } else if !name.is_empty() {
+                return Rules::ANY;
+            }
+        }
+        rules
+    }
+}
+
+/// The first Close frame of a session: who sent it and what it said.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FirstClose {
     pub side: Side,
-    pub code: Option<u16>,
-    pub text: String,
+    pub frame: CloseFrame,
 }
 
 /// The session's first Close frame, whichever direction saw it first.
 pub type FirstCloseCell = OnceLock<FirstClose>;
 
-/// The session-log reason for a session whose TCP ended cleanly after `close`: the sender's side
-/// first ("client closed" / "backend closed", which say who closed), then the WebSocket's code.
-pub fn reason(close: &FirstClose) -> String {
-    let who = match close.side {
-        Side::Client => "client closed",
-        Side::Backend => "backend closed",
-    };
-    let mut s = match close.code {
-        Some(code) => match code_name(code) {
-            Some(name) => format!("{who}: WebSocket {code} {name}"),
-            None => format!("{who}: WebSocket {code}"),
-        },
-        None => format!("{who}: WebSocket close (no code)"),
-    };
-    if !close.text.is_empty() {
-        s.push_str(&format!(" \"{}\"", close.text));
-    }
-    s
-}
-
-/// RFC 6455 §7.4.1 and the IANA registry's names for the codes a peer may send.
-fn code_name(code: u16) -> Option<&'static str> {
-    Some(match code {
-        1000 => "normal",
-        1001 => "going away",
-        1002 => "protocol error",
-        1003 => "unsupported data",
-        1007 => "invalid data",
-        1008 => "policy violation",
-        1009 => "message too big",
-        1010 => "extension required",
-        1011 => "internal error",
-        1012 => "service restart",
-        1013 => "try again later",
-        1014 => "bad gateway",
-        _ => return None,
-    })
-}
-
 /// The reason text kept: enough to read in a log line or the Headsets card.
 const MAX_TEXT: usize = 60;
 /// A control frame's payload is at most 125 bytes (RFC 6455 §5.5).
 const MAX_CONTROL: usize = 125;
+const OP_CONTINUATION: u8 = 0x0;
 const OP_CLOSE: u8 = 0x8;
+
+/// Whether a character of a peer's reason text is kept: none that moves or hides text (controls,
+/// format characters such as U+202E and U+200B, which include the bidi controls, and the line and
+/// paragraph separators), so the text cannot pass for other words in the log or the card.
+pub fn shown(c: char) -> bool {
+    !c.is_control()
+        && !matches!(
+            c.general_category(),
+            GeneralCategory::Format | GeneralCategory::LineSeparator | GeneralCategory::ParagraphSeparator
+        )
+}
 
 #[derive(Debug)]
 enum State {
@@ -78,7 +94,7 @@ enum State {
     Header,
     /// Skipping (or, for a Close, keeping) `left` payload bytes.
     Payload { left: u64, close: bool, at: usize },
-    /// A Close was seen, or the stream is not frames: nothing more to do.
+    /// A Close was seen, or the stream broke the protocol: nothing more to do.
     Done,
 }
 
@@ -86,7 +102,10 @@ enum State {
 #[derive(Debug)]
 pub struct CloseWatch {
     side: Side,
+    rules: Rules,
     state: State,
+    /// A data message was started and not finished: a continuation frame may come.
+    in_message: bool,
     hdr: [u8; 14],
     have: usize,
     mask: Option<[u8; 4]>,
@@ -94,11 +113,20 @@ pub struct CloseWatch {
 }
 
 impl CloseWatch {
-    pub fn new(side: Side) -> Self {
-        CloseWatch { side, state: State::Header, hdr: [0; 14], have: 0, mask: None, payload: [0; MAX_CONTROL] }
+    pub fn new(side: Side, rules: Rules) -> Self {
+        CloseWatch {
+            side,
+            rules,
+            state: State::Header,
+            in_message: false,
+            hdr: [0; 14],
+            have: 0,
+            mask: None,
+            payload: [0; MAX_CONTROL],
+        }
     }
 
-    /// False once a Close was seen or the stream stopped parsing: the caller can stop feeding.
+    /// False once a Close was seen or the stream broke the protocol: the caller can stop feeding.
     pub fn watching(&self) -> bool {
         !matches!(self.state, State::Done)
     }
@@ -109,6 +137,15 @@ impl CloseWatch {
             match self.state {
                 State::Done => return None,
                 State::Header => {
+                    // A whole header in `data` (the common case) is read where it lies.
+                    if self.have == 0 && data.len() >= 2 && data.len() >= header_len(data[1]) {
+                        let (hdr, rest) = data.split_at(header_len(data[1]));
+                        data = rest;
+                        if let Some(close) = self.header_done(hdr, false) {
+                            return Some(close);
+                        }
+                        continue;
+                    }
                     let need = if self.have < 2 { 2 } else { header_len(self.hdr[1]) };
                     if self.have < need {
                         if data.is_empty() {
@@ -118,9 +155,16 @@ impl CloseWatch {
                         self.hdr[self.have..self.have + take].copy_from_slice(&data[..take]);
                         self.have += take;
                         data = &data[take..];
+                        // The first two bytes say most of what can be wrong: stop there.
+                        if self.have == 2 && !self.allowed(self.hdr[0], self.hdr[1]) {
+                            self.state = State::Done;
+                            return None;
+                        }
                         continue;
                     }
-                    if let Some(close) = self.header_done(need) {
+                    let hdr = self.hdr;
+                    self.have = 0;
+                    if let Some(close) = self.header_done(&hdr[..need], true) {
                         return Some(close);
                     }
                 }
@@ -150,31 +194,60 @@ impl CloseWatch {
         }
     }
 
-    /// A whole header of `len` bytes is in `hdr`: on to its payload.
-    fn header_done(&mut self, len: usize) -> Option<FirstClose> {
-        let (b0, b1) = (self.hdr[0], self.hdr[1]);
+    /// Whether a frame starting with `b0 b1` may come here (RFC 6455 §5.2, §5.5, and the rules of
+    /// the extensions negotiated); notes the start and end of fragmented messages.
+    fn allowed(&mut self, b0: u8, b1: u8) -> bool {
+        let (fin, rsv, op) = (b0 & 0x80 != 0, b0 & 0x70, b0 & 0x0f);
+        if (b1 & 0x80 != 0) != (self.side == Side::Client) {
+            return false;
+        }
+        match op {
+            0x1 | 0x2 => {
+                if self.in_message || rsv & !self.rules.first_rsv != 0 {
+                    return false;
+                }
+                self.in_message = !fin;
+            }
+            OP_CONTINUATION => {
+                if !self.in_message || rsv & !self.rules.other_rsv != 0 {
+                    return false;
+                }
+                self.in_message = !fin;
+            }
+            // Control frames: whole (never fragmented) and at most 125 bytes.
+            0x8..=0xa => return fin && b1 & 0x7f <= MAX_CONTROL as u8 && rsv & !self.rules.other_rsv == 0,
+            _ => return self.rules.reserved_opcodes,
+        }
+        true
+    }
+
+    /// A whole header is `hdr` (its first two bytes already `checked` or not): on to its payload.
+    fn header_done(&mut self, hdr: &[u8], checked: bool) -> Option<FirstClose> {
+        let (b0, b1) = (hdr[0], hdr[1]);
+        if !checked && !self.allowed(b0, b1) {
+            self.state = State::Done;
+            return None;
+        }
         let size = match b1 & 0x7f {
-            126 => u64::from(u16::from_be_bytes([self.hdr[2], self.hdr[3]])),
+            126 => u64::from(u16::from_be_bytes([hdr[2], hdr[3]])),
             127 => {
                 let mut n = [0u8; 8];
-                n.copy_from_slice(&self.hdr[2..10]);
+                n.copy_from_slice(&hdr[2..10]);
                 u64::from_be_bytes(n)
             }
             n => u64::from(n),
         };
         self.mask = (b1 & 0x80 != 0).then(|| {
             let mut m = [0u8; 4];
-            m.copy_from_slice(&self.hdr[len - 4..len]);
+            m.copy_from_slice(&hdr[hdr.len() - 4..]);
             m
         });
-        self.have = 0;
-        let close = b0 & 0x0f == OP_CLOSE;
-        // Not frames (a length with its top bit set, a Close longer than a control frame may be):
-        // stop rather than guess.
-        if size >> 63 != 0 || (close && size > MAX_CONTROL as u64) {
+        // A 64-bit length has its top bit clear (RFC 6455 §5.2).
+        if size >> 63 != 0 {
             self.state = State::Done;
             return None;
         }
+        let close = b0 & 0x0f == OP_CLOSE;
         if size == 0 {
             if close {
                 self.state = State::Done;
@@ -189,13 +262,15 @@ impl CloseWatch {
 
     fn close_frame(&self, len: usize) -> FirstClose {
         let p = &self.payload[..len];
-        let code = (p.len() >= 2).then(|| u16::from_be_bytes([p[0], p[1]]));
-        let text: String = String::from_utf8_lossy(p.get(2..).unwrap_or_default())
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(MAX_TEXT)
-            .collect();
-        FirstClose { side: self.side, code, text }
+        let frame = match p {
+            [] => CloseFrame::NoCode,
+            [_] => CloseFrame::Malformed,
+            [a, b, text @ ..] => CloseFrame::Code {
+                code: u16::from_be_bytes([*a, *b]),
+                text: String::from_utf8_lossy(text).chars().filter(|c| shown(*c)).take(MAX_TEXT).collect(),
+            },
+        };
+        FirstClose { side: self.side, frame }
     }
 }
 
@@ -209,128 +284,39 @@ fn header_len(b1: u8) -> usize {
     2 + ext + if b1 & 0x80 != 0 { 4 } else { 0 }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A frame as a peer sends it: masked when `mask` is given (a client's frames always are).
-    fn frame(opcode: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
-        let mut f = vec![0x80 | opcode];
-        let m = if mask.is_some() { 0x80 } else { 0 };
-        match payload.len() {
-            n if n < 126 => f.push(m | n as u8),
-            n if n <= 0xffff => {
-                f.push(m | 126);
-                f.extend_from_slice(&(n as u16).to_be_bytes());
+/// The watch's promise, checked by the `ws_close` fuzz target and the unit tests: for either side
+/// and any extension rules, `data` gets the same verdict whether it comes whole, one byte at a
+/// time, or cut in two (where its first byte says); a Close's text is short and only [`shown`]
+/// characters; a Close ends the watch. `Err` says which promise broke.
+pub fn check_feeding(data: &[u8]) -> Result<(), String> {
+    let cut = data.first().map_or(0, |b| usize::from(*b) % (data.len() + 1));
+    for side in [Side::Client, Side::Backend] {
+        for rules in [Rules::PLAIN, Rules::DEFLATE, Rules::ANY] {
+            let at = format!("{side:?}, {rules:?}");
+            let whole = CloseWatch::new(side, rules).feed(data);
+            let mut bytewise = CloseWatch::new(side, rules);
+            let one_at_a_time = data.iter().find_map(|b| bytewise.feed(std::slice::from_ref(b)));
+            if whole != one_at_a_time {
+                return Err(format!("{at}: whole {whole:?}, byte by byte {one_at_a_time:?}"));
             }
-            n => {
-                f.push(m | 127);
-                f.extend_from_slice(&(n as u64).to_be_bytes());
+            let mut split = CloseWatch::new(side, rules);
+            let two = split.feed(&data[..cut]).or_else(|| split.feed(&data[cut..]));
+            if whole != two {
+                return Err(format!("{at}: whole {whole:?}, cut at {cut} {two:?}"));
             }
-        }
-        match mask {
-            Some(k) => {
-                f.extend_from_slice(&k);
-                f.extend(payload.iter().enumerate().map(|(i, b)| b ^ k[i % 4]));
+            let Some(c) = whole else { continue };
+            if let CloseFrame::Code { text, .. } = &c.frame {
+                if text.chars().count() > MAX_TEXT || !text.chars().all(shown) {
+                    return Err(format!("{at}: the reason text {text:?} is long or not clean"));
+                }
             }
-            None => f.extend_from_slice(payload),
-        }
-        f
-    }
-
-    fn close_payload(code: u16, text: &str) -> Vec<u8> {
-        let mut p = code.to_be_bytes().to_vec();
-        p.extend_from_slice(text.as_bytes());
-        p
-    }
-
-    /// Text, binary (16- and 64-bit lengths), a ping, then the Close, then bytes after it.
-    fn session(mask: Option<[u8; 4]>) -> Vec<u8> {
-        let mut s = frame(0x1, b"hello runtime", mask);
-        s.extend(frame(0x2, &vec![7u8; 300], mask));
-        s.extend(frame(0x2, &vec![9u8; 70_000], mask));
-        s.extend(frame(0x9, b"", mask));
-        s.extend(frame(0x8, &close_payload(1001, "tab closed"), mask));
-        s.extend(frame(0x1, b"never read", mask));
-        s
-    }
-
-    #[test]
-    fn finds_the_close_in_any_split_masked_or_not() {
-        for mask in [None, Some([0x12, 0x34, 0x56, 0x78])] {
-            let bytes = session(mask);
-            let want = FirstClose { side: Side::Client, code: Some(1001), text: "tab closed".into() };
-            // Whole, and split at every place in the first frames and around the Close.
-            let close_at = bytes.len() - frame(0x1, b"never read", mask).len() - 14;
-            let cuts: Vec<usize> = (0..40).chain(300..340).chain(close_at.saturating_sub(20)..close_at + 14).collect();
-            for cut in std::iter::once(bytes.len()).chain(cuts) {
-                let mut w = CloseWatch::new(Side::Client);
-                let first = w.feed(&bytes[..cut]);
-                let got = first.or_else(|| w.feed(&bytes[cut..]));
-                assert_eq!(got.as_ref(), Some(&want), "mask {mask:?}, cut at {cut}");
-                assert!(!w.watching());
-                assert_eq!(w.feed(&bytes), None, "after the Close nothing more");
-            }
-            // One byte at a time.
-            let mut w = CloseWatch::new(Side::Client);
-            let got: Vec<_> = bytes.iter().filter_map(|b| w.feed(std::slice::from_ref(b))).collect();
-            assert_eq!(got, vec![want]);
-        }
-    }
-
-    #[test]
-    fn a_close_without_a_code_and_a_long_reason() {
-        let mut w = CloseWatch::new(Side::Backend);
-        assert_eq!(
-            w.feed(&frame(0x8, b"", None)),
-            Some(FirstClose { side: Side::Backend, code: None, text: String::new() })
-        );
-        let long = "é\u{7}".repeat(60);
-        let mut w = CloseWatch::new(Side::Backend);
-        let got = w.feed(&frame(0x8, &close_payload(4000, &long[..120]), None)).expect("a close");
-        assert_eq!(got.code, Some(4000));
-        assert!(got.text.chars().all(|c| c == 'é'), "control characters dropped: {:?}", got.text);
-        assert!(got.text.chars().count() <= MAX_TEXT);
-    }
-
-    #[test]
-    fn what_is_not_frames_stops_the_watch_without_an_answer() {
-        // A 64-bit length with its top bit set.
-        let mut w = CloseWatch::new(Side::Client);
-        assert_eq!(w.feed(&[0x82, 0x7f, 0x80, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3]), None);
-        assert!(!w.watching());
-        assert_eq!(w.feed(&frame(0x8, &close_payload(1000, ""), None)), None);
-        // A Close longer than a control frame may be.
-        let mut w = CloseWatch::new(Side::Client);
-        assert_eq!(w.feed(&frame(0x8, &[0u8; 200], None)), None);
-        assert!(!w.watching());
-        // Noise: never a panic, whatever it is.
-        let mut seed = 0x2545_f491_u32;
-        for _ in 0..2000 {
-            let mut w = CloseWatch::new(Side::Backend);
-            let noise: Vec<u8> = (0..64)
-                .map(|_| {
-                    seed ^= seed << 13;
-                    seed ^= seed >> 17;
-                    seed ^= seed << 5;
-                    seed as u8
-                })
-                .collect();
-            for chunk in noise.chunks(7) {
-                let _ = w.feed(chunk);
+            if split.watching() || bytewise.watching() {
+                return Err(format!("{at}: still watching after the Close"));
             }
         }
     }
-
-    #[test]
-    fn reasons_say_who_and_which_code() {
-        let c = |side, code, text: &str| FirstClose { side, code, text: text.into() };
-        assert_eq!(reason(&c(Side::Client, Some(1000), "")), "client closed: WebSocket 1000 normal");
-        assert_eq!(
-            reason(&c(Side::Backend, Some(1011), "oops")),
-            "backend closed: WebSocket 1011 internal error \"oops\""
-        );
-        assert_eq!(reason(&c(Side::Client, Some(4321), "")), "client closed: WebSocket 4321");
-        assert_eq!(reason(&c(Side::Backend, None, "")), "backend closed: WebSocket close (no code)");
-    }
+    Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -17,8 +17,14 @@
 //! - message round trip in one open session, 64 B and 16 KiB binary messages, p50/p99;
 //! - echo throughput in one session: a stream of 1 MiB binary messages up while the echoes come
 //!   down, MiB/s each way; the proxy's CPU time (utime+stime from /proc) per GB it tunnelled
-//!   (up + down);
-//! - N concurrent idle sessions: the proxy's VmRSS before and with them open, per-session memory.
+//!   (up + down); the same with 1 KiB messages (a masked frame header every KiB for the tunnel's
+//!   Close watcher to follow), and with raw bytes that are not frames after the 101 (`/raw`: the
+//!   echo backend echoes bytes);
+//! - N concurrent idle sessions: the proxy's VmRSS before and with them open, per-session memory;
+//! - CXR Gate alone: `/app/` requests for many small files (the web root's 200 files of 1 KiB)
+//!   over 8 keep-alive connections, requests per second; and in this process, the file lookup
+//!   behind each (`webapp::lookup`) with the web root canonicalised once, and again per request as
+//!   it was before.
 //!
 //! It is a benchmark, not a test: nothing here asserts timings. Loops are bounded; it stops by itself.
 
@@ -47,9 +53,17 @@ use tokio_tungstenite::WebSocketStream;
 const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 const MIB: u64 = 1 << 20;
 const STREAM_MESSAGE: usize = 1 << 20;
+/// The small-frame stream's messages: one frame header per KiB for the Close watcher.
+const SMALL_MESSAGE: usize = 1 << 10;
+/// The raw stream's writes.
+const RAW_CHUNK: usize = 1 << 20;
 /// Sessions opened at once while building up the idle set (keeps accept backlogs from overflowing).
 const OPEN_CONCURRENCY: usize = 50;
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+const WORKLOADS: [&str; 8] = ["setup", "rtt", "stream", "frames", "raw", "idle", "app", "lookup"];
+/// The web root's small files, and the connections asking for them.
+const APP_FILES: usize = 200;
+const APP_CONNECTIONS: usize = 8;
 const OP_TIMEOUT: Duration = Duration::from_secs(60);
 
 // ---------------------------------------------------------------------------------------------
@@ -62,6 +76,9 @@ struct Opts {
     stream_bytes: u64,
     idle_sessions: usize,
     rounds: usize,
+    app_requests: usize,
+    /// The workloads to run (all by default).
+    only: Option<Vec<String>>,
     proxy_bin: PathBuf,
     echo_bin: PathBuf,
     haproxy_bin: PathBuf,
@@ -71,19 +88,28 @@ struct Opts {
 const USAGE: &str = "\
 gate-bench: CXR Gate vs HAProxy vs direct, on 127.0.0.1 only
 
-usage: gate-bench [--quick] [--rounds N] [--sessions N] [--rtt-messages N] [--stream-mib N] [--idle N] [--keep]
+usage: gate-bench [--quick] [--rounds N] [--sessions N] [--rtt-messages N] [--stream-mib N] [--idle N]
+                  [--app-requests N] [--only W,W…] [--keep]
 
   --quick            short smoke run (1 round: 50 set-ups, 500 round trips, 16 MiB stream, 100 idle)
   --rounds N         rounds of the timed workloads, interleaved across the three targets (default 3)
   --sessions N       session set-ups to time per round (default 500)
   --rtt-messages N   round trips per message size per round (default 10000)
-  --stream-mib N     MiB streamed each way per round in the throughput run (default 256)
+  --stream-mib N     MiB streamed each way per round in each throughput run (default 256)
   --idle N           concurrent idle sessions for the memory row (default 1000)
+  --app-requests N   /app/ requests per round, CXR Gate only (default 20000)
+  --only W,W…        run only these workloads: setup, rtt, stream, frames, raw, idle, app, lookup
   --keep             keep the work directory (configs, certificate, logs)
 
 binaries: CXR_GATE_PROXY_BIN (default: next to this executable, i.e. target/release/cxr-gate-proxy;
 build it with `cargo build --release -p cxr-gate-core`), ECHO_SERVER_BIN (default: next to this
 executable), HAPROXY_BIN (default /usr/sbin/haproxy).";
+
+impl Opts {
+    fn runs(&self, workload: &str) -> bool {
+        self.only.as_ref().is_none_or(|l| l.iter().any(|w| w == workload))
+    }
+}
 
 fn parse_opts() -> Result<Opts> {
     let here = std::env::current_exe()
@@ -98,6 +124,8 @@ fn parse_opts() -> Result<Opts> {
         stream_bytes: 256 * MIB,
         idle_sessions: 1000,
         rounds: 3,
+        app_requests: 20_000,
+        only: None,
         proxy_bin: bin("CXR_GATE_PROXY_BIN", "cxr-gate-proxy"),
         echo_bin: bin("ECHO_SERVER_BIN", "echo-server"),
         haproxy_bin: std::env::var_os("HAPROXY_BIN")
@@ -122,6 +150,16 @@ fn parse_opts() -> Result<Opts> {
                 o.stream_bytes = 16 * MIB;
                 o.idle_sessions = 100;
                 o.rounds = 1;
+                o.app_requests = 1000;
+            }
+            "--app-requests" => o.app_requests = num(args.next(), "--app-requests")?,
+            "--only" => {
+                let v = args.next().ok_or_else(|| anyhow!("--only needs a list of workloads"))?;
+                let list: Vec<String> = v.split(',').map(|w| w.trim().to_string()).collect();
+                if let Some(bad) = list.iter().find(|w| !WORKLOADS.contains(&w.as_str())) {
+                    bail!("--only: {bad:?} is not a workload; choose from {}", WORKLOADS.join(", "));
+                }
+                o.only = Some(list);
             }
             "--sessions" => o.sessions = num(args.next(), "--sessions")?,
             "--rtt-messages" => o.rtt_messages = num(args.next(), "--rtt-messages")?,
@@ -229,6 +267,13 @@ fn start_gate(opts: &Opts, work: &Path, echo: SocketAddr, max_conn: usize) -> Re
     }
     let data = work.join("gate-data");
     std::fs::create_dir_all(&data)?;
+    // The web app for the /app/ row: an index and many small files, as a built web client has.
+    let app = work.join("app");
+    std::fs::create_dir_all(&app)?;
+    std::fs::write(app.join("index.html"), "<!doctype html><title>bench</title>")?;
+    for i in 0..APP_FILES {
+        std::fs::write(app.join(format!("f{i:03}.js")), vec![b'x'; 1024])?;
+    }
     let port = free_port()?;
     let log = work.join("cxr-gate-proxy.log");
     let (out, err) = log_file(&log)?;
@@ -242,6 +287,8 @@ fn start_gate(opts: &Opts, work: &Path, echo: SocketAddr, max_conn: usize) -> Re
         .args(["--health-interval", "2s", "--rise", "2", "--fall", "3"])
         .arg("--max-connections")
         .arg(max_conn.to_string())
+        .arg("--web-root")
+        .arg(&app)
         // The container's variables must not leak in from the caller's environment.
         .env_remove("BACKEND_HOST")
         .env_remove("BACKEND_PORT")
@@ -249,6 +296,7 @@ fn start_gate(opts: &Opts, work: &Path, echo: SocketAddr, max_conn: usize) -> Re
         .env_remove("CERT_HOSTNAMES")
         .env_remove("ALLOWED_BACKENDS")
         .env_remove("DATA_DIR")
+        .env_remove("WEB_ROOT")
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
@@ -675,18 +723,25 @@ struct Throughput {
     gb: f64,
 }
 
-async fn bench_throughput(t: &Target, total: u64) -> Result<Throughput> {
+/// One session streaming `total` bytes up in `size`-byte binary messages while the echoes are read.
+async fn bench_throughput(t: &Target, total: u64, size: usize) -> Result<Throughput> {
     let ws = open(t, "/bench/stream").await?;
     let (mut sink, mut stream) = ws.split();
-    let messages = total.div_ceil(STREAM_MESSAGE as u64) as usize;
-    let total = messages as u64 * STREAM_MESSAGE as u64;
-    let chunk = Bytes::from(vec![0x5a_u8; STREAM_MESSAGE]);
+    let messages = total.div_ceil(size as u64) as usize;
+    let total = messages as u64 * size as u64;
+    let chunk = Bytes::from(vec![0x5a_u8; size]);
     let cpu0 = t.pid.and_then(cpu_secs);
     let t0 = Instant::now();
     let writer = tokio::spawn(async move {
         for _ in 0..messages {
-            sink.send(Message::Binary(chunk.clone())).await?;
+            // Small messages share a write (tungstenite's buffer), as a busy client's would.
+            if size < STREAM_MESSAGE {
+                sink.feed(Message::Binary(chunk.clone())).await?;
+            } else {
+                sink.send(Message::Binary(chunk.clone())).await?;
+            }
         }
+        sink.flush().await?;
         anyhow::Ok(sink)
     });
     let mut received = 0u64;
@@ -708,14 +763,138 @@ async fn bench_throughput(t: &Target, total: u64) -> Result<Throughput> {
     if let Ok(ws) = sink.reunite(stream) {
         close(ws).await;
     }
-    Ok(Throughput {
+    Ok(throughput(total, elapsed, cpu0, cpu1))
+}
+
+/// One session that, after the 101, streams `total` raw bytes (no frames) up while the echo
+/// backend's `/raw` mode sends them back.
+async fn bench_raw(t: &Target, total: u64) -> Result<Throughput> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let io = open(t, "/raw/bench").await?.into_inner();
+    let (mut r, mut w) = tokio::io::split(io);
+    let chunks = total.div_ceil(RAW_CHUNK as u64);
+    let total = chunks * RAW_CHUNK as u64;
+    let cpu0 = t.pid.and_then(cpu_secs);
+    let t0 = Instant::now();
+    let writer = tokio::spawn(async move {
+        // Zeros: a frame parser that does not check the protocol reads them as endless empty
+        // 2-byte frames, thousands per read.
+        let chunk = vec![0u8; RAW_CHUNK];
+        for _ in 0..chunks {
+            w.write_all(&chunk).await?;
+        }
+        w.flush().await?;
+        anyhow::Ok(w)
+    });
+    let mut received = 0u64;
+    let mut buf = vec![0u8; 256 << 10];
+    let deadline = t0 + Duration::from_secs(600);
+    while received < total {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, r.read(&mut buf)).await {
+            Ok(Ok(0)) => bail!("raw stream ended after {received} bytes"),
+            Ok(Ok(n)) => received += n as u64,
+            Ok(Err(e)) => bail!("raw stream failed after {received} bytes: {e}"),
+            Err(_) => bail!("raw stream timed out after {received} bytes"),
+        }
+    }
+    let elapsed = t0.elapsed();
+    let cpu1 = t.pid.and_then(cpu_secs);
+    let mut w = writer.await??;
+    let _ = w.shutdown().await;
+    Ok(throughput(total, elapsed, cpu0, cpu1))
+}
+
+fn throughput(total: u64, elapsed: Duration, cpu0: Option<f64>, cpu1: Option<f64>) -> Throughput {
+    Throughput {
         mib_per_s: total as f64 / MIB as f64 / elapsed.as_secs_f64(),
         cpu_secs: match (cpu0, cpu1) {
             (Some(a), Some(b)) => Some(b - a),
             _ => None,
         },
         gb: (2 * total) as f64 / 1e9,
-    })
+    }
+}
+
+/// `/app/` requests for the small files over [`APP_CONNECTIONS`] keep-alive connections, each
+/// answer read whole: requests per second, and the proxy's CPU time per request.
+async fn bench_app(t: &Target, n: usize) -> Result<App> {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let tls = t.tls.clone().ok_or_else(|| anyhow!("/app/ is asked over TLS"))?;
+    let per = n.div_ceil(APP_CONNECTIONS);
+    let cpu0 = t.pid.and_then(cpu_secs);
+    let t0 = Instant::now();
+    let conns = (0..APP_CONNECTIONS).map(|c| {
+        let tls = tls.clone();
+        async move {
+            let tcp = TcpStream::connect(t.addr).await?;
+            tcp.set_nodelay(true)?;
+            let mut s = BufReader::new(tls.connect(ServerName::from(LOOPBACK), tcp).await?);
+            let mut body = vec![0u8; 64 << 10];
+            for i in 0..per {
+                let f = (c * per + i) % APP_FILES;
+                let req = format!("GET /app/f{f:03}.js HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+                s.get_mut().write_all(req.as_bytes()).await?;
+                let (mut status, mut len) = (String::new(), None);
+                s.read_line(&mut status).await?;
+                if !status.starts_with("HTTP/1.1 200") {
+                    bail!("/app/f{f:03}.js: {status:?}");
+                }
+                loop {
+                    let mut line = String::new();
+                    if s.read_line(&mut line).await? == 0 {
+                        bail!("the connection closed mid-answer");
+                    }
+                    if line == "\r\n" {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':') {
+                        if k.eq_ignore_ascii_case("content-length") {
+                            len = v.trim().parse::<usize>().ok();
+                        }
+                    }
+                }
+                let len = len.ok_or_else(|| anyhow!("no Content-Length"))?;
+                s.read_exact(&mut body[..len]).await?;
+            }
+            anyhow::Ok(per)
+        }
+    });
+    let done: usize = futures_util::future::try_join_all(conns).await?.into_iter().sum();
+    let elapsed = t0.elapsed();
+    let cpu = t.pid.and_then(cpu_secs).zip(cpu0).map(|(b, a)| b - a);
+    Ok(App { per_s: done as f64 / elapsed.as_secs_f64(), cpu_us: cpu.map(|c| c * 1e6 / done as f64) })
+}
+
+/// The `/app/` file lookup alone, in this process, over the gate's web root: µs per lookup with
+/// the roots made per request (what every request did before) and once (what it does now).
+fn bench_lookup(app: &Path, data: &Path, n: usize) -> Result<(f64, f64)> {
+    use cxr_gate_core::proxy::webapp::{resolve, sanitize, Found, Roots};
+    let asked: Vec<_> = (0..APP_FILES)
+        .map(|i| sanitize(&format!("f{i:03}.js")).map_err(|r| anyhow!("{}", r.why)))
+        .collect::<Result<_>>()?;
+    let check = |f: Result<Found, _>| match f {
+        Ok(Found::File(..)) => Ok(()),
+        other => Err(anyhow!("lookup failed: {other:?}")),
+    };
+    let t0 = Instant::now();
+    for i in 0..n {
+        check(resolve(&Roots::new(app, data), &asked[i % APP_FILES]))?;
+    }
+    let per_request = t0.elapsed().as_secs_f64() * 1e6 / n as f64;
+    let roots = Roots::new(app, data);
+    let t0 = Instant::now();
+    for i in 0..n {
+        check(resolve(&roots, &asked[i % APP_FILES]))?;
+    }
+    let once = t0.elapsed().as_secs_f64() * 1e6 / n as f64;
+    Ok((per_request, once))
+}
+
+struct App {
+    per_s: f64,
+    /// The proxy's CPU time (user + system) per request, µs.
+    cpu_us: Option<f64>,
 }
 
 struct Idle {
@@ -764,6 +943,12 @@ struct Col {
     rtt_small: Vec<Duration>,
     rtt_large: Vec<Duration>,
     throughput: Vec<Throughput>,
+    small_frames: Vec<Throughput>,
+    raw: Vec<Throughput>,
+    /// `/app/` requests, per round.
+    app: Vec<App>,
+    /// The lookup alone, µs: roots made per request, and once; per round.
+    lookup: Vec<(f64, f64)>,
     idle: Option<Idle>,
 }
 
@@ -773,18 +958,23 @@ impl Col {
     }
 
     /// The median round's throughput.
-    fn mib_per_s(&self) -> Option<f64> {
-        let mut v: Vec<f64> = self.throughput.iter().map(|t| t.mib_per_s).collect();
+    fn mib_per_s(runs: &[Throughput]) -> Option<f64> {
+        let mut v: Vec<f64> = runs.iter().map(|t| t.mib_per_s).collect();
         v.sort_by(f64::total_cmp);
         v.get(v.len() / 2).copied()
     }
 
     /// All rounds' CPU seconds over all rounds' GB.
-    fn cpu_per_gb(&self) -> Option<f64> {
-        let cpu: Option<f64> = self.throughput.iter().map(|t| t.cpu_secs).sum();
-        let gb: f64 = self.throughput.iter().map(|t| t.gb).sum();
+    fn cpu_per_gb(runs: &[Throughput]) -> Option<f64> {
+        let cpu: Option<f64> = runs.iter().map(|t| t.cpu_secs).sum();
+        let gb: f64 = runs.iter().map(|t| t.gb).sum();
         cpu.filter(|_| gb > 0.0).map(|c| c / gb)
     }
+}
+
+fn median(mut v: Vec<f64>) -> Option<f64> {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
 }
 
 fn ms(d: Duration) -> f64 {
@@ -822,14 +1012,48 @@ fn rows(cols: &[Col; 3], opts: &Opts) -> Vec<Row> {
             opts.stream_bytes / MIB
         ),
         1,
-        &|c| c.mib_per_s(),
+        &|c| Col::mib_per_s(&c.throughput),
     );
-    row("proxy CPU seconds per GB tunnelled (up + down)".into(), 2, &|c| c.cpu_per_gb());
+    let mib = opts.stream_bytes / MIB;
+    row(
+        format!("echo throughput, MiB/s each way (median of {} × {mib} MiB in 1 KiB messages)", opts.rounds),
+        1,
+        &|c| Col::mib_per_s(&c.small_frames),
+    );
+    row(
+        format!("echo throughput, MiB/s each way (median of {} × {mib} MiB of raw bytes, not frames)", opts.rounds),
+        1,
+        &|c| Col::mib_per_s(&c.raw),
+    );
+    row("proxy CPU seconds per GB tunnelled (up + down), 1 MiB messages".into(), 2, &|c| {
+        Col::cpu_per_gb(&c.throughput)
+    });
+    row("proxy CPU seconds per GB tunnelled, 1 KiB messages".into(), 2, &|c| Col::cpu_per_gb(&c.small_frames));
+    row("proxy CPU seconds per GB tunnelled, raw bytes".into(), 2, &|c| Col::cpu_per_gb(&c.raw));
     row("proxy RSS before, MiB".into(), 1, &|c| c.idle.as_ref().map(|i| i.rss_before_kib as f64 / 1024.0));
     row(format!("proxy RSS with {} idle sessions, MiB", opts.idle_sessions), 1, &|c| {
         c.idle.as_ref().map(|i| i.rss_after_kib as f64 / 1024.0)
     });
     row("memory per idle session, KiB".into(), 1, &|c| c.idle.as_ref().map(|i| i.per_session_kib));
+    row(
+        format!(
+            "/app/ requests per second, {APP_FILES} files of 1 KiB, {APP_CONNECTIONS} keep-alive connections (median of {} × {})",
+            opts.rounds, opts.app_requests
+        ),
+        0,
+        &|c| median(c.app.iter().map(|a| a.per_s).collect()),
+    );
+    row("proxy CPU µs per /app/ request (median of the rounds)".into(), 1, &|c| {
+        median(c.app.iter().filter_map(|a| a.cpu_us).collect())
+    });
+    row("/app/ file lookup, µs each, web root canonicalised per request (as before)".into(), 2, &|c| {
+        median(c.lookup.iter().map(|l| l.0).collect())
+    });
+    row("/app/ file lookup, µs each, web root canonicalised once per configuration".into(), 2, &|c| {
+        median(c.lookup.iter().map(|l| l.1).collect())
+    });
+    // Workloads left out by --only show no row.
+    out.retain(|r| r.values.iter().any(Option::is_some));
     out
 }
 
@@ -879,6 +1103,8 @@ async fn run(opts: &Opts, work: &Path) -> Result<()> {
         }
     }
     let maxconn = (opts.idle_sessions * 2 + 1000).max(4096);
+    // The machine may be shared: the load before the run says how quiet it was.
+    let load_at_start = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
 
     step("starting the echo backend");
     let (mut echo, echo_addr) = start_echo(opts, work)?;
@@ -932,22 +1158,39 @@ async fn run(opts: &Opts, work: &Path) -> Result<()> {
     // repeat in rounds, so slow drifts of the machine affect the three alike.
     for round in 1..=opts.rounds {
         let r = format!("round {round}/{}", opts.rounds);
-        for (i, t) in targets.iter().enumerate() {
+        let mib = opts.stream_bytes / MIB;
+        for (i, t) in targets.iter().enumerate().filter(|_| opts.runs("setup")) {
             step(&format!("{r} {}: {} session set-ups", t.label(), opts.sessions));
             cols[i].setup.extend(bench_setup(t, opts.sessions).await?);
         }
-        for (i, t) in targets.iter().enumerate() {
+        for (i, t) in targets.iter().enumerate().filter(|_| opts.runs("rtt")) {
             step(&format!("{r} {}: {} round trips of 64 B", t.label(), opts.rtt_messages));
             cols[i].rtt_small.extend(bench_rtt(t, 64, opts.rtt_messages).await?);
             step(&format!("{r} {}: {} round trips of 16 KiB", t.label(), opts.rtt_messages));
             cols[i].rtt_large.extend(bench_rtt(t, 16 << 10, opts.rtt_messages).await?);
         }
-        for (i, t) in targets.iter().enumerate() {
-            step(&format!("{r} {}: streaming {} MiB each way", t.label(), opts.stream_bytes / MIB));
-            cols[i].throughput.push(bench_throughput(t, opts.stream_bytes).await?);
+        for (i, t) in targets.iter().enumerate().filter(|_| opts.runs("stream")) {
+            step(&format!("{r} {}: streaming {mib} MiB each way", t.label()));
+            cols[i].throughput.push(bench_throughput(t, opts.stream_bytes, STREAM_MESSAGE).await?);
+        }
+        for (i, t) in targets.iter().enumerate().filter(|_| opts.runs("frames")) {
+            step(&format!("{r} {}: streaming {mib} MiB each way in 1 KiB messages", t.label()));
+            cols[i].small_frames.push(bench_throughput(t, opts.stream_bytes, SMALL_MESSAGE).await?);
+        }
+        for (i, t) in targets.iter().enumerate().filter(|_| opts.runs("raw")) {
+            step(&format!("{r} {}: streaming {mib} MiB each way of raw bytes", t.label()));
+            cols[i].raw.push(bench_raw(t, opts.stream_bytes).await?);
+        }
+        if opts.runs("lookup") {
+            step(&format!("{r} /app/ lookups in this process, {} each way", opts.app_requests));
+            cols[0].lookup.push(bench_lookup(&work.join("app"), &work.join("gate-data"), opts.app_requests)?);
+        }
+        if opts.runs("app") {
+            step(&format!("{r} CXR Gate: {} /app/ requests", opts.app_requests));
+            cols[0].app.push(bench_app(&gate_t, opts.app_requests).await?);
         }
     }
-    for (i, t) in targets.iter().enumerate() {
+    for (i, t) in targets.iter().enumerate().filter(|_| opts.runs("idle")) {
         let Some(pid) = t.pid else { continue };
         step(&format!("{}: {} concurrent idle sessions", t.label(), opts.idle_sessions));
         cols[i].idle = Some(bench_idle(t, opts.idle_sessions, pid).await?);
@@ -965,6 +1208,10 @@ async fn run(opts: &Opts, work: &Path) -> Result<()> {
     for (k, v) in machine_info(opts) {
         println!("- {k}: {v}");
     }
+    println!(
+        "- load average (1/5/15 min) at the start: {}",
+        load_at_start.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+    );
     if let Some(l) = fd_limit {
         println!("- open-file limit: {l}");
     }

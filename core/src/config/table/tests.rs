@@ -38,6 +38,7 @@ const NOT_SETTINGS: &[(&str, &str)] = &[
     ("timeouts.request_head", "fixed, like the timeouts in the HAProxy container's haproxy.cfg"),
     ("timeouts.connect", "fixed, like the timeouts in the HAProxy container's haproxy.cfg"),
     ("timeouts.tunnel_idle", "fixed, like the timeouts in the HAProxy container's haproxy.cfg"),
+    ("timeouts.write_stall", "fixed: how long a client may read nothing while the gate writes to it"),
     ("lan_scan_interval", "internal: how often the LAN interfaces are re-read"),
 ];
 
