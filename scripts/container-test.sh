@@ -10,7 +10,7 @@
 #   4. runs tests/tests/container.rs against both: a real wss:// session through the image, trusting
 #      only the certificate it serves; the last session stays open, and then
 #   5. times `podman stop` (must be under 2 s: PID 1 is the binary and handles SIGTERM), checks that
-#      the open session ended, that the log says "(shutdown)" and that the exit code is 0.
+#      the open session ended, that the log says "(closed by the gate: shutting down)" and that the exit code is 0.
 # Prints the image size and the proxy's memory in the container. Only loopback is ever contacted.
 #
 #   bash scripts/container-test.sh
@@ -175,7 +175,7 @@ fail=0
   echo "the container exited with $code, expected 0 (a clean SIGTERM shutdown)" >&2
   fail=1
 }
-grep -q 'closed after .*(shutdown)' "$work/gate.log" || {
+grep -q 'closed after .*(closed by the gate: shutting down)' "$work/gate.log" || {
   echo "the container log shows no session ended by the shutdown" >&2
   fail=1
 }

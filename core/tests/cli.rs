@@ -246,7 +246,10 @@ async fn serves_a_real_wss_client_end_to_end_and_stops_cleanly_when_asked() {
     let mut err = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
     assert_eq!(status.code(), Some(0), "{status:?} {err}");
-    assert!(err.contains("closed after") && err.contains("(shutdown)"), "session end not logged: {err}");
+    assert!(
+        err.contains("closed after") && err.contains("(closed by the gate: shutting down)"),
+        "session end not logged: {err}"
+    );
     assert!(err.contains(&format!("shutting down ({})", stop_reason())), "no reason for the shutdown logged: {err}");
 }
 

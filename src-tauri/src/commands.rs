@@ -278,17 +278,22 @@ pub struct WebRootPick {
     pub problem: Option<String>,
 }
 
-#[tauri::command]
-pub async fn choose_web_root<R: Runtime>(app: AppHandle<R>) -> Result<Option<WebRootPick>, String> {
+/// The system's folder picker over the window; None when cancelled.
+async fn pick_folder<R: Runtime>(app: &AppHandle<R>, title: &str) -> Option<PathBuf> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let mut d = app.dialog().file().set_title("Choose the folder of your built web app (it holds index.html)");
+    let mut d = app.dialog().file().set_title(title);
     if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
         d = d.set_parent(&w);
     }
     d.pick_folder(move |f| {
         let _ = tx.send(f);
     });
-    let Some(dir) = rx.await.ok().flatten().and_then(|f| f.into_path().ok()) else {
+    rx.await.ok().flatten().and_then(|f| f.into_path().ok())
+}
+
+#[tauri::command]
+pub async fn choose_web_root<R: Runtime>(app: AppHandle<R>) -> Result<Option<WebRootPick>, String> {
+    let Some(dir) = pick_folder(&app, "Choose the folder of your built web app (it holds index.html)").await else {
         return Ok(None);
     };
     let problem =
@@ -431,15 +436,7 @@ fn note(st: &AppState, serial: &str, r: Result<String, String>) -> Result<String
 /// Browse… next to "adb folder": checked as the setting is (a folder holding adb), not saved.
 #[tauri::command]
 pub async fn choose_adb_dir<R: Runtime>(app: AppHandle<R>) -> Result<Option<WebRootPick>, String> {
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    let mut d = app.dialog().file().set_title("Choose the folder holding adb (Google's platform-tools)");
-    if let Some(w) = app.get_webview_window(MAIN_WINDOW) {
-        d = d.set_parent(&w);
-    }
-    d.pick_folder(move |f| {
-        let _ = tx.send(f);
-    });
-    let Some(dir) = rx.await.ok().flatten().and_then(|f| f.into_path().ok()) else {
+    let Some(dir) = pick_folder(&app, "Choose the folder holding adb (Google's platform-tools)").await else {
         return Ok(None);
     };
     let cfg = cxr_gate_core::Config { adb_dir: Some(dir.clone()), ..Default::default() };

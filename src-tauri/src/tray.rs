@@ -2,6 +2,8 @@
 //! still checking; a tooltip like "CXR Gate — runtime UP · 1 headset · wss://192.168.1.20:48322";
 //! the menu (Show window, Copy wss URL, Restart proxy, Quit); left click shows the window.
 //! Without a window (see `webview`) the menu also opens the QR page and the trust page.
+//! "Open on USB headset" does what the Headsets card's button does, for the one headset on a cable
+//! (asked once, on the click: nothing polls), and says the outcome in a notification.
 //! Driven by the status pump via [`look`] (pure, tested) and [`apply`].
 
 use std::path::PathBuf;
@@ -15,9 +17,10 @@ use tauri_plugin_opener::OpenerExt;
 
 use crate::state::AppState;
 use crate::view::{AddressView, StatusView};
-use crate::{lifecycle, webview};
+use crate::{lifecycle, notify, webview};
 
 pub const TRAY_ID: &str = "main";
+const USB_OPEN: &str = "usb-open";
 
 const ICON_UP: &[u8] = include_bytes!("../../icons/tray-up.png");
 const ICON_DOWN: &[u8] = include_bytes!("../../icons/tray-down.png");
@@ -117,6 +120,7 @@ pub fn menu_items(window: bool) -> Vec<Option<(&'static str, &'static str)>> {
         ]);
     }
     v.extend([
+        Some((USB_OPEN, "Open on USB headset")),
         Some(("copy-wss", "Copy wss URL")),
         Some(("restart", "Restart proxy")),
         None,
@@ -179,6 +183,35 @@ fn open<R: Runtime>(app: &AppHandle<R>, what: Opens) {
     }
 }
 
+/// The tray's "Open on USB headset": the trust page (or `/app/`) on the one headset adb lists, as
+/// `cxr-gate-proxy --open-on-headset` does (adb's server started when none runs). The outcome, or
+/// why nothing opened (no adb, no headset, several, not allowed yet), in a notification; with
+/// several headsets the window opens too, where each has its own button.
+fn open_on_usb_headset<R: Runtime>(app: &AppHandle<R>) {
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let Some(st) = app.try_state::<AppState>() else {
+            return;
+        };
+        let page = cxr_gate_core::adb::Page::from_status(&st.status.borrow());
+        let (server, dir) = (st.usb.server(), st.usb.adb_dir());
+        match cxr_gate_core::adb::oneshot::open_once(&server, dir.as_deref(), None, &page).await {
+            Ok(opened) => {
+                let msg = opened.message();
+                tracing::info!("tray: {msg}");
+                notify::show(&app, "Opened on the headset", &msg);
+            }
+            Err(e) => {
+                tracing::info!("tray: open on USB headset: {e}");
+                notify::show(&app, "Nothing opened on a headset", &e.to_string());
+                if matches!(e, cxr_gate_core::adb::oneshot::OneShotError::Several(..)) {
+                    lifecycle::show_window(&app);
+                }
+            }
+        }
+    });
+}
+
 /// Creates the tray icon. An error (no tray host on this desktop) is returned, and the app
 /// then quits on window close instead of hiding to a tray that isn't there.
 pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
@@ -201,6 +234,7 @@ pub fn create<R: Runtime>(app: &AppHandle<R>) -> tauri::Result<()> {
                     open(app, Opens::File(p));
                 }
             }
+            USB_OPEN => open_on_usb_headset(app),
             "restart" => {
                 let app = app.clone();
                 tauri::async_runtime::spawn(async move {
@@ -285,8 +319,11 @@ mod tests {
     #[test]
     fn without_the_window_the_menu_reaches_the_qr_code_and_the_trust_page() {
         let ids = |w| menu_items(w).into_iter().map(|i| i.map_or("-", |(id, _)| id)).collect::<Vec<_>>();
-        assert_eq!(ids(true), ["show", "copy-wss", "restart", "-", "quit"]);
-        assert_eq!(ids(false), ["show", "qr", "open-trust", "copy-trust", "copy-wss", "restart", "-", "quit"]);
+        assert_eq!(ids(true), ["show", "usb-open", "copy-wss", "restart", "-", "quit"]);
+        assert_eq!(
+            ids(false),
+            ["show", "qr", "open-trust", "copy-trust", "usb-open", "copy-wss", "restart", "-", "quit"]
+        );
         let labels: Vec<_> = menu_items(false).into_iter().flatten().map(|(_, l)| l).collect();
         assert!(labels.contains(&"Copy trust page address") && labels.contains(&"Open trust page"), "{labels:?}");
     }

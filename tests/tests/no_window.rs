@@ -297,6 +297,18 @@ mod tray_menu {
         })
     }
 
+    /// [`find`], waited for up to 20 s (the menu is exported once the tray is up).
+    pub fn wait_for(env: &[(String, String)], pid: u32) -> (String, String) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(found) = find(env, pid) {
+                return found;
+            }
+            assert!(Instant::now() < deadline, "the app's tray menu is not on the session bus");
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+
     /// The id of the item labelled `label` in a GetLayout answer: `<(9, {'label': <'Show QR code'>}, …`.
     pub fn item_id(layout: &str, label: &str) -> Option<i32> {
         let at = layout.find(&format!("{{'label': <'{label}'>}}"))?;
@@ -362,14 +374,7 @@ fn the_tray_opens_what_it_offers_and_a_second_launch_leaves_the_log_alone() {
     wait_log(data.path(), child, "tray: CXR Gate (demo) — runtime UP", Duration::from_secs(120));
 
     // The tray's two openers.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let (conn, layout) = loop {
-        if let Some(found) = tray_menu::find(&desktop.env, child.id()) {
-            break found;
-        }
-        assert!(Instant::now() < deadline, "the app's tray menu is not on the session bus");
-        std::thread::sleep(Duration::from_millis(250));
-    };
+    let (conn, layout) = tray_menu::wait_for(&desktop.env, child.id());
     tray_menu::click(&desktop.env, &conn, &layout, "Show QR code");
     tray_menu::click(&desktop.env, &conn, &layout, "Open trust page");
     let want = [data.path().join("headset-qr.html").display().to_string(), format!("https://[::1]:{port}/")];
@@ -497,4 +502,58 @@ fn quit_closes_the_running_app_cleanly_and_with_none_running_exits_at_once() {
     assert_eq!(status.code(), Some(0), "{status:?}\n{log}");
     assert!(log.contains("CXR Gate was started with --quit"), "{log}");
     assert!(log.contains("shutting down the gateway") && log.contains("CXR Gate stopped"), "{log}");
+}
+
+/// The tray's "Open on USB headset" (issue 28 asks for the window and the tray): one click hands
+/// the trust page of the primary address to the one headset adb lists (a fake adb server, as in
+/// tests/tests/adb.rs), exactly as the Headsets card's button does; with two headsets it opens
+/// nothing and says why. The demo's documentation addresses stand in for the LAN.
+#[cfg(target_os = "linux")]
+#[test]
+fn the_trays_open_on_usb_headset_sends_the_trust_page_to_the_headset() {
+    use cxr_gate_tests::adb::{FakeAdb, FakeDevice};
+    let exe = app();
+    assert!(exe.is_file(), "{} not found: run `cargo build -p cxr-gate` first (or set CXR_GATE_APP)", exe.display());
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let quest = |serial: &str| FakeDevice::quest3(serial, "192.0.2.77/24");
+    let adb = rt.block_on(FakeAdb::start(vec![quest("2G0YC1ZF8B0001")])).expect("fake adb server");
+    let desktop = platform::desktop();
+    let data = tempfile::tempdir().expect("temp data dir");
+    let port = free_port();
+    let mut cmd = Command::new(&exe);
+    // All interfaces, so that the trust page is a LAN one (a loopback-only gate is refused: a
+    // headset could not reach it); the LAN is the demo's documentation addresses.
+    cmd.args(["--demo", "--listen", &format!("0.0.0.0:{port}"), "--data-dir"])
+        .arg(data.path())
+        .env("RUST_LOG", "info")
+        .env("CXR_GATE_FAKE_LAN_IPS", "192.0.2.10")
+        .env("ANDROID_ADB_SERVER_PORT", adb.port().to_string())
+        .envs(desktop.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = Running(platform::spawn(&mut cmd));
+    let child = &mut child.0;
+    wait_log(data.path(), child, "tray: CXR Gate (demo) — runtime UP", Duration::from_secs(120));
+    let (conn, layout) = tray_menu::wait_for(&desktop.env, child.id());
+    tray_menu::click(&desktop.env, &conn, &layout, "Open on USB headset");
+    let want = format!("https://192.0.2.10:{port}/");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while adb.am_starts().is_empty() {
+        assert!(Instant::now() < deadline, "no am start after the click:\n{}", log_text(data.path()));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        adb.am_starts(),
+        [["am", "start", "-a", "android.intent.action.VIEW", "-d", want.as_str(), "-p", "com.oculus.browser"]]
+    );
+    wait_log(data.path(), child, "tray: Opened ", Duration::from_secs(10));
+
+    // Two headsets: nothing is opened, and the reason names both.
+    adb.set_devices(vec![quest("2G0YC1ZF8B0001"), quest("2G0YC1ZF8B0002")]);
+    tray_menu::click(&desktop.env, &conn, &layout, "Open on USB headset");
+    let log = wait_log(data.path(), child, "tray: open on USB headset: several devices", Duration::from_secs(20));
+    assert!(log.contains("2G0YC1ZF8B0002"), "{log}");
+    assert_eq!(adb.am_starts().len(), 1, "a second page was opened");
+    assert!(child.try_wait().expect("child status").is_none(), "the app exited:\n{}", log_text(data.path()));
 }

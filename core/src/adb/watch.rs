@@ -60,6 +60,11 @@ impl UsbWatch {
         self.config.borrow().server
     }
 
+    /// The adb folder the user picked in Settings, if any.
+    pub fn adb_dir(&self) -> Option<PathBuf> {
+        self.config.borrow().adb_dir.clone()
+    }
+
     /// "Look again": asks every device again, and starts adb's server if none runs.
     pub fn refresh(&self) {
         self.kick.notify_one();
