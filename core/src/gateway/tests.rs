@@ -22,7 +22,10 @@ fn hold_lock(dir: &Path, hold: Duration) -> std::thread::JoinHandle<()> {
     file.lock().unwrap();
     std::thread::spawn(move || {
         std::thread::sleep(hold);
-        file.unlock().unwrap();
+        // Closing the handle releases the lock too: wine's UnlockFile fails (ERROR_LOCK_VIOLATION)
+        // while the gate's other handle waits in LockFileEx.
+        let _ = file.unlock();
+        drop(file);
     })
 }
 
