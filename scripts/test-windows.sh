@@ -88,8 +88,11 @@ SKIP=(
 # WebView2 runtime, which wine lacks), trust (checks the served chain with Debian's openssl, a Linux
 # program), container (podman), lan_netns (Linux
 # network namespaces; it compiles to nothing elsewhere), check_health and manifests (the container's
-# probe and the Kubernetes manifests: Linux deployments). no_window runs in the `gui` step (it
-# needs an X display and a network namespace of its own).
+# probe and the Kubernetes manifests: Linux deployments), adb (its fake adb server splits each
+# command line with mksh, as a headset's shell would), browser_adb (Debian's Chromium behind the
+# fake's forward) and installer (the .nsi's firewall-fix lines against the parser: plain text, the
+# same on every platform; the `installer` step runs the real setup.exe). no_window runs in the
+# `gui` step (it needs an X display and a network namespace of its own).
 
 # A console control event (the cli test's clean stop) needs a console, which wine gives a program
 # whose stdin is a terminal: `script` provides one; the output goes to a log, printed afterwards.
