@@ -193,6 +193,20 @@ mod platform {
     }
 }
 
+/// The app in demo mode on `listen`, with its own data dir, the test desktop's environment and no
+/// standard streams; a test adds what it needs.
+fn demo_app(exe: &Path, listen: &str, data: &Path, desktop: &platform::Desktop) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.args(["--demo", "--listen", listen, "--data-dir"])
+        .arg(data)
+        .env("RUST_LOG", "info")
+        .envs(desktop.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    cmd
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_its_window_the_app_keeps_serving_explains_and_stops_cleanly() {
     let exe = app();
@@ -200,14 +214,7 @@ async fn without_its_window_the_app_keeps_serving_explains_and_stops_cleanly() {
     let desktop = platform::desktop();
     let data = tempfile::tempdir().expect("temp data dir");
     let port = free_port();
-    let mut cmd = Command::new(&exe);
-    cmd.args(["--demo", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(data.path())
-        .env("RUST_LOG", "info")
-        .envs(desktop.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut cmd = demo_app(&exe, &format!("127.0.0.1:{port}"), data.path(), &desktop);
     println!("app under test: {} (a log in {})", exe.display(), data.path().display());
     let mut child = Running(platform::spawn(&mut cmd));
     let child = &mut child.0;
@@ -358,15 +365,8 @@ fn the_tray_opens_what_it_offers_and_a_second_launch_leaves_the_log_alone() {
     .unwrap();
     let port = free_port();
     let launch = || {
-        let mut cmd = Command::new(&exe);
-        cmd.args(["--demo", "--listen", &format!("[::1]:{port}"), "--data-dir"])
-            .arg(data.path())
-            .env("RUST_LOG", "info")
-            .env("PATH", &path)
-            .envs(desktop.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        let mut cmd = demo_app(&exe, &format!("[::1]:{port}"), data.path(), &desktop);
+        cmd.env("PATH", &path);
         cmd
     };
     let mut child = Running(platform::spawn(&mut launch()));
@@ -416,15 +416,8 @@ fn a_crashed_window_is_re_created_once_and_only_a_second_crash_explains() {
     assert!(exe.is_file(), "{} not found: run `cargo build -p cxr-gate` first (or set CXR_GATE_APP)", exe.display());
     let desktop = platform::desktop();
     let data = tempfile::tempdir().expect("temp data dir");
-    let mut cmd = Command::new(&exe);
-    cmd.args(["--demo", "--listen", &format!("127.0.0.1:{}", free_port()), "--data-dir"])
-        .arg(data.path())
-        .env("RUST_LOG", "info")
-        .envs(desktop.env.iter().filter(|(k, _)| k != "CXR_GATE_TEST_FAIL_WINDOW").map(|(k, v)| (k, v)))
-        .env("CXR_GATE_TEST_CRASH_WINDOW", "2")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut cmd = demo_app(&exe, &format!("127.0.0.1:{}", free_port()), data.path(), &desktop);
+    cmd.env_remove("CXR_GATE_TEST_FAIL_WINDOW").env("CXR_GATE_TEST_CRASH_WINDOW", "2");
     let mut child = Running(platform::spawn(&mut cmd));
     let child = &mut child.0;
     let recreated = "window re-created after its browser process exited";
@@ -484,14 +477,7 @@ fn quit_closes_the_running_app_cleanly_and_with_none_running_exits_at_once() {
     // One running: a second launch with --quit closes it, as its tray's Quit does.
     let data = tempfile::tempdir().expect("temp data dir");
     let port = free_port();
-    let mut cmd = Command::new(&exe);
-    cmd.args(["--demo", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-        .arg(data.path())
-        .env("RUST_LOG", "info")
-        .envs(desktop.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut cmd = demo_app(&exe, &format!("127.0.0.1:{port}"), data.path(), &desktop);
     let mut child = Running(platform::spawn(&mut cmd));
     wait_log(data.path(), &mut child.0, "tray: CXR Gate (demo) — runtime UP", Duration::from_secs(120));
     let (status, took) = quit(data.path());
@@ -520,18 +506,10 @@ fn the_trays_open_on_usb_headset_sends_the_trust_page_to_the_headset() {
     let desktop = platform::desktop();
     let data = tempfile::tempdir().expect("temp data dir");
     let port = free_port();
-    let mut cmd = Command::new(&exe);
     // All interfaces, so that the trust page is a LAN one (a loopback-only gate is refused: a
     // headset could not reach it); the LAN is the demo's documentation addresses.
-    cmd.args(["--demo", "--listen", &format!("0.0.0.0:{port}"), "--data-dir"])
-        .arg(data.path())
-        .env("RUST_LOG", "info")
-        .env("CXR_GATE_FAKE_LAN_IPS", "192.0.2.10")
-        .env("ANDROID_ADB_SERVER_PORT", adb.port().to_string())
-        .envs(desktop.env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut cmd = demo_app(&exe, &format!("0.0.0.0:{port}"), data.path(), &desktop);
+    cmd.env("CXR_GATE_FAKE_LAN_IPS", "192.0.2.10").env("ANDROID_ADB_SERVER_PORT", adb.port().to_string());
     let mut child = Running(platform::spawn(&mut cmd));
     let child = &mut child.0;
     wait_log(data.path(), child, "tray: CXR Gate (demo) — runtime UP", Duration::from_secs(120));
