@@ -63,6 +63,21 @@ pub fn tools(target: &Path) -> Result<(PathBuf, PathBuf), String> {
     Ok((app, driver))
 }
 
+/// The app, tauri-driver, an X display and our own Xvfb's guard, or None when the test is skipped:
+/// a missing tool fails the test under CI and skips it (loudly) otherwise.
+pub fn setup(target: &Path) -> Option<(PathBuf, PathBuf, String, Option<Group>)> {
+    let (app, driver) = match tools(target) {
+        Ok(t) => t,
+        Err(why) if crate::chromium::in_ci() => panic!("desktop e2e cannot run: {why}"),
+        Err(why) => {
+            eprintln!("SKIPPED desktop e2e (set CI=true to make this a failure): {why}");
+            return None;
+        }
+    };
+    let (display, xvfb) = start_xvfb().unwrap_or_else(|e| panic!("desktop e2e: {e}"));
+    Some((app, driver, display, xvfb))
+}
+
 /// A child process group killed (TERM, then KILL) on drop, so nothing outlives the test.
 pub struct Group(Child);
 
@@ -243,11 +258,13 @@ pub async fn start_app(
     let mut caps = serde_json::Map::new();
     caps.insert("browserName".into(), json!("wry"));
     caps.insert("tauri:options".into(), json!({ "application": app, "args": args }));
-    let client = ClientBuilder::rustls()
-        .map_err(|e| format!("rustls client: {e}"))?
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{driver_port}"))
+    // WebKitWebDriver waits for ever for an app that exited at its start: bounded here.
+    let url = format!("http://127.0.0.1:{driver_port}");
+    let mut builder = ClientBuilder::rustls().map_err(|e| format!("rustls client: {e}"))?;
+    let connect = builder.capabilities(caps).connect(&url);
+    let client = tokio::time::timeout(Duration::from_secs(90), connect)
         .await
+        .map_err(|_| format!("no WebDriver session with {} in 90 s: did it exit? (its log is above)", app.display()))?
         .map_err(|e| format!("WebDriver session with {} failed: {e}", app.display()))?;
     Ok(Session { client, _driver: guard })
 }

@@ -146,6 +146,12 @@ pub async fn https_raw(tls: &Arc<rustls::ClientConfig>, port: u16, request: &[u8
 /// no certificate at all, as a fresh headset browser: it refuses the certificate with an alert.
 /// Returns the client's error.
 pub async fn refuse_certificate_from(source: std::net::Ipv4Addr, port: u16) -> Result<String> {
+    refuse_certificate(source, SocketAddr::from(([127, 0, 0, 1], port))).await
+}
+
+/// As [`refuse_certificate_from`], to the gate at `gate` (an address of this host, or of the test's
+/// own network namespace).
+pub async fn refuse_certificate(source: std::net::Ipv4Addr, gate: SocketAddr) -> Result<String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let cfg = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
@@ -153,8 +159,8 @@ pub async fn refuse_certificate_from(source: std::net::Ipv4Addr, port: u16) -> R
         .with_no_client_auth();
     let sock = tokio::net::TcpSocket::new_v4()?;
     sock.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
-    let tcp = sock.connect(SocketAddr::from(([127, 0, 0, 1], port))).await?;
-    let name = ServerName::IpAddress(IpAddr::from([127, 0, 0, 1]).into());
+    let tcp = sock.connect(gate).await?;
+    let name = ServerName::IpAddress(gate.ip().into());
     match TlsConnector::from(Arc::new(cfg)).connect(name, tcp).await {
         Ok(_) => bail!("a client without roots accepted the certificate"),
         Err(e) => Ok(e.to_string()),

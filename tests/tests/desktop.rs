@@ -38,7 +38,7 @@ use cxr_gate_core::demo::EchoServer;
 use cxr_gate_tests::adb::{FakeAdb, FakeDevice};
 use cxr_gate_tests::chromium::{self, in_ci};
 use cxr_gate_tests::desktop::{
-    attr, click, click_css, eventually, save_screenshot, start_app, start_xvfb, text, tools, type_into, wait_runtime,
+    attr, click, click_css, eventually, save_screenshot, start_app, text, type_into, wait_runtime,
 };
 use cxr_gate_tests::{free_port, screenshots_dir};
 use fantoccini::{Client, Locator};
@@ -53,16 +53,7 @@ fn target_dir() -> PathBuf {
 
 /// The tools and an X display, or None when the test is skipped (outside CI).
 fn setup() -> Option<(PathBuf, PathBuf, String, Option<cxr_gate_tests::desktop::Group>)> {
-    let (app, driver) = match tools(&target_dir()) {
-        Ok(t) => t,
-        Err(why) if in_ci() => panic!("desktop e2e cannot run: {why}"),
-        Err(why) => {
-            eprintln!("SKIPPED desktop e2e (set CI=true to make this a failure): {why}");
-            return None;
-        }
-    };
-    let (display, xvfb) = start_xvfb().unwrap_or_else(|e| panic!("desktop e2e: {e}"));
-    Some((app, driver, display, xvfb))
+    cxr_gate_tests::desktop::setup(&target_dir())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -194,11 +194,16 @@ mod platform {
 }
 
 /// The app in demo mode on `listen`, with its own data dir, the test desktop's environment and no
-/// standard streams; a test adds what it needs.
+/// standard streams; a test adds what it needs. Its adb is looked for in the data dir only, and its
+/// adb server on a closed port: a shown window must not start this machine's adb (a server that
+/// outlives the test).
 fn demo_app(exe: &Path, listen: &str, data: &Path, desktop: &platform::Desktop) -> Command {
     let mut cmd = Command::new(exe);
     cmd.args(["--demo", "--listen", listen, "--data-dir"])
         .arg(data)
+        .arg("--adb-dir")
+        .arg(data)
+        .env("ANDROID_ADB_SERVER_PORT", free_port().to_string())
         .env("RUST_LOG", "info")
         .envs(desktop.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
