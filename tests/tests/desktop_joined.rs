@@ -6,8 +6,9 @@
 //! A Wi-Fi address is never a loopback one (the adb parser drops those, as a headset's wlan0 never
 //! has one), so the test runs itself again inside a network namespace of its own (`unshare -n`,
 //! root): there lo also carries 192.0.2.1/24 (the PC, the demo's only LAN address: demo mode takes
-//! documentation addresses only) and 192.0.2.77 (the headset). Nothing leaves that namespace; X is the test's own Xvfb (unix socket in /tmp) and D-Bus
-//! its own session. Needs what desktop.rs needs, plus `unshare` and `ip` (util-linux, iproute2).
+//! documentation addresses only) and 192.0.2.77 (the headset). Nothing leaves that namespace; X is
+//! the test's own Xvfb (unix socket in /tmp) and D-Bus its own session. Needs what desktop.rs
+//! needs, plus `unshare` and `ip` (util-linux, iproute2).
 
 #![cfg(target_os = "linux")]
 
