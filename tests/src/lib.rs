@@ -94,6 +94,30 @@ pub async fn wait_for(
     }
 }
 
+/// Waits (up to `within`) until the book's headset at `ip` is in `state`; returns its record, or
+/// why not, with the book as it was.
+pub async fn headset_in(
+    rx: &mut watch::Receiver<Status>,
+    ip: &str,
+    state: cxr_gate_core::headsets::HeadsetState,
+    within: Duration,
+) -> std::result::Result<cxr_gate_core::headsets::Headset, String> {
+    let found = tokio::time::timeout(within, async {
+        loop {
+            let hit = rx.borrow_and_update().headsets.iter().find(|h| h.ip == ip).cloned();
+            if let Some(h) = hit.filter(|h| h.advice.state == state) {
+                return Some(h);
+            }
+            rx.changed().await.ok()?;
+        }
+    })
+    .await;
+    match found {
+        Ok(Some(h)) => Ok(h),
+        _ => Err(format!("the headset at {ip} never reached {state:?}; book: {:#?}", rx.borrow().headsets)),
+    }
+}
+
 /// rustls client config trusting exactly the PEM certificate(s) at `cert_pem`.
 pub fn client_tls(cert_pem: &Path) -> Result<Arc<rustls::ClientConfig>> {
     let mut roots = rustls::RootCertStore::empty();

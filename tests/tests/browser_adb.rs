@@ -27,18 +27,7 @@ const SERIAL: &str = "2G0YC5ZGB5000J";
 
 /// The book's record of the browser (it connects from 127.0.0.1) once it is in `state`.
 async fn book_says(rx: &mut watch::Receiver<Status>, state: HeadsetState) -> Option<cxr_gate_core::headsets::Headset> {
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let hit = rx.borrow_and_update().headsets.iter().find(|h| h.ip == "127.0.0.1").cloned();
-            if let Some(h) = hit.filter(|h| h.advice.state == state) {
-                return Some(h);
-            }
-            rx.changed().await.ok()?;
-        }
-    })
-    .await
-    .ok()
-    .flatten()
+    cxr_gate_tests::headset_in(rx, "127.0.0.1", state, Duration::from_secs(20)).await.ok()
 }
 
 /// DevTools' `PUT /json/new?URL`: a new tab at `url`.

@@ -21,22 +21,9 @@ use tokio::sync::watch;
 
 const WITHIN: Duration = Duration::from_secs(20);
 
-/// Waits until the headset at 127.0.0.1 is in `state`; returns its record.
+/// Waits until the headset at 127.0.0.1 (the browser) is in `state`; returns its record.
 async fn headset_in(rx: &mut watch::Receiver<Status>, state: HeadsetState) -> Result<Headset, String> {
-    let found = tokio::time::timeout(WITHIN, async {
-        loop {
-            let hit = rx.borrow_and_update().headsets.iter().find(|h| h.ip == "127.0.0.1").cloned();
-            if let Some(h) = hit.filter(|h| h.advice.state == state) {
-                return Some(h);
-            }
-            rx.changed().await.ok()?;
-        }
-    })
-    .await;
-    match found {
-        Ok(Some(h)) => Ok(h),
-        _ => Err(format!("the headset never reached {state:?}; book: {:#?}", rx.borrow().headsets)),
-    }
+    cxr_gate_tests::headset_in(rx, "127.0.0.1", state, WITHIN).await
 }
 
 async fn flow(c: &Client, gw: &Gateway, port: u16) -> Result<(), String> {

@@ -53,8 +53,8 @@ export function usbBlock(v, ip) {
 
 function draw(v) {
   const u = v.usb || { adb: "unknown", devices: [] };
-  const book = new Set((v.headsets || []).map((h) => h.ip));
-  const own = u.devices.filter((d) => !(d.book_ip && book.has(d.book_ip)));
+  // A device with a book_ip (set only when the book has that headset) is in that headset's row.
+  const own = u.devices.filter((d) => !d.book_ip);
   rebuild($("usb-list"), JSON.stringify(own), () => own.map((d) =>
     el("li", { class: "headset", "data-testid": "usb-row", "data-serial": d.serial, "data-state": d.state }, ...parts(d))));
   const hint = $("usb-hint");
@@ -64,7 +64,7 @@ function draw(v) {
 }
 
 export default {
-  parts: [["usb", (v) => [v.usb, (v.headsets || []).map((h) => h.ip)], draw]],
+  parts: [["usb", (v) => [v.usb], draw]],
   wire() {
     $("usb-refresh").addEventListener("click", (e) => busy(e.currentTarget, () => invoke("usb_refresh")));
   },
