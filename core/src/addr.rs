@@ -5,22 +5,15 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-/// `::ffff:a.b.c.d` → `a.b.c.d`; any other address unchanged.
-pub fn unmapped(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(IpAddr::V6(v6)),
-        ip => ip,
-    }
-}
-
-/// The socket address with its IP [`unmapped`].
+/// The socket address with its IP canonical (`::ffff:a.b.c.d` → `a.b.c.d`, the standard library's
+/// `IpAddr::to_canonical`).
 pub fn unmapped_socket(addr: SocketAddr) -> SocketAddr {
-    SocketAddr::new(unmapped(addr.ip()), addr.port())
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
 }
 
 /// The host part of a URL for `ip`: `192.168.1.10`, `[fd00::10]`.
 pub fn url_host(ip: IpAddr) -> String {
-    match unmapped(ip) {
+    match ip.to_canonical() {
         IpAddr::V4(v4) => v4.to_string(),
         IpAddr::V6(v6) => format!("[{v6}]"),
     }
@@ -33,10 +26,11 @@ mod tests {
     #[test]
     fn mapped_addresses_are_their_ipv4_address() {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert_eq!(unmapped(ip("::ffff:192.168.1.50")), ip("192.168.1.50"));
-        assert_eq!(unmapped(ip("fd00::1")), ip("fd00::1"));
-        assert_eq!(unmapped(ip("::1")), ip("::1"), "loopback is not a mapped address");
-        assert_eq!(unmapped_socket("[::ffff:10.0.0.2]:48322".parse().unwrap()).to_string(), "10.0.0.2:48322");
+        let sock = |s: &str| unmapped_socket(s.parse().unwrap()).to_string();
+        assert_eq!(sock("[::ffff:192.168.1.50]:1"), "192.168.1.50:1");
+        assert_eq!(sock("[fd00::1]:1"), "[fd00::1]:1");
+        assert_eq!(sock("[::1]:1"), "[::1]:1", "loopback is not a mapped address");
+        assert_eq!(sock("[::ffff:10.0.0.2]:48322"), "10.0.0.2:48322");
         assert_eq!(url_host(ip("::ffff:10.0.0.2")), "10.0.0.2");
         assert_eq!(url_host(ip("fd00::10")), "[fd00::10]");
     }

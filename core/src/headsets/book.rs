@@ -14,7 +14,7 @@ use super::advice::{self, Context, SHORT_SESSION};
 use super::agent::{self, MAX_UA};
 use super::model::{Headset, LastSession, TlsOutcome, TlsResult};
 use super::now_ms;
-use crate::addr::{unmapped, unmapped_socket};
+use crate::addr::unmapped_socket;
 use crate::session_end::{PeerEnd, SessionEnd};
 
 /// Headsets kept: a room of headsets fits many times over; an address flood cannot grow it. When
@@ -121,7 +121,7 @@ pub struct Book {
 
 /// A v4-mapped IPv6 peer is the IPv4 client it stands for.
 pub fn client_ip(peer: SocketAddr) -> IpAddr {
-    unmapped(peer.ip())
+    peer.ip().to_canonical()
 }
 
 impl Book {
