@@ -37,7 +37,7 @@ use crate::state::{AppState, MAIN_WINDOW};
 use crate::view::AppInfo;
 
 /// Must match tauri.conf.json; the single-instance name (D-Bus on Linux, a mutex on Windows) is derived from it.
-pub(crate) const IDENTIFIER: &str = "io.cxrgate.desktop";
+const IDENTIFIER: &str = cxr_gate_core::config::saved::DESKTOP_IDENTIFIER;
 
 /// The login item starts the app with this flag: hidden in the tray (a start by hand shows the window).
 const AUTOSTART_ARG: &str = "--minimized";

@@ -34,14 +34,19 @@ pub struct SavedNamesError {
 pub fn desktop_settings_paths(data_dir: &Path) -> Vec<PathBuf> {
     let mut paths = vec![data_dir.join(SETTINGS_FILE)];
     if data_dir == default_data_dir() {
-        if let Some(dir) = desktop_config_dir(&|k| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from)) {
+        if let Some(dir) = desktop_config_folder() {
             paths.push(dir.join(SETTINGS_FILE));
         }
     }
     paths
 }
 
-/// The desktop app's config folder, from the environment (Tauri's `app_config_dir`).
+/// The desktop app's config folder (Tauri's `app_config_dir`), from this process's environment.
+pub fn desktop_config_folder() -> Option<PathBuf> {
+    desktop_config_dir(&|k| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from))
+}
+
+/// The desktop app's config folder, from the environment `env` gives.
 fn desktop_config_dir(env: &dyn Fn(&str) -> Option<PathBuf>) -> Option<PathBuf> {
     let base = if cfg!(windows) {
         env("APPDATA")?

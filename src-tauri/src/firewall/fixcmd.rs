@@ -45,14 +45,7 @@ pub fn install_port(settings: Option<&str>) -> u16 {
 
 /// Where the window keeps `settings.json` (Tauri's app config directory), found without Tauri.
 fn settings_file() -> Option<PathBuf> {
-    #[cfg(windows)]
-    let base = std::env::var_os("APPDATA").map(PathBuf::from);
-    #[cfg(not(windows))]
-    let base = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")));
-    base.map(|b| crate::settings::path_in(&b.join(crate::IDENTIFIER)))
+    cxr_gate_core::config::saved::desktop_config_folder().map(|d| crate::settings::path_in(&d))
 }
 
 /// `--result FILE` from arguments the parser refused (so even a refusal reaches the caller's file).
