@@ -328,8 +328,6 @@ pub fn port_list_covers(list: &str, port: u16) -> bool {
 /// Everything read from the firewall and the network list.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FirewallState {
-    /// `CurrentProfileTypes`: the profiles of the connected networks (one or more bits).
-    pub current_profiles: u32,
     pub profiles: Vec<ProfileState>,
     pub networks: Vec<Network>,
     pub rules: Vec<Rule>,
@@ -341,16 +339,6 @@ pub struct FirewallState {
 impl FirewallState {
     pub fn profile(&self, p: Profile) -> Option<&ProfileState> {
         self.profiles.iter().find(|s| s.profile == p)
-    }
-
-    /// The profiles in effect now; Public when Windows reports none (no network: it treats that as Public).
-    pub fn current(&self) -> Vec<Profile> {
-        let ps = Profile::in_mask(self.current_profiles);
-        if ps.is_empty() {
-            vec![Profile::Public]
-        } else {
-            ps
-        }
     }
 }
 

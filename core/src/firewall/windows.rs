@@ -209,7 +209,6 @@ pub fn read() -> Result<FirewallState, FirewallError> {
     let mut st = FirewallState::default();
     // SAFETY: property reads on a live INetFwPolicy2.
     unsafe {
-        st.current_profiles = p.CurrentProfileTypes().map_err(read_err("the current profile"))? as u32;
         for profile in Profile::ALL {
             let t = NET_FW_PROFILE_TYPE2(profile.bit() as i32);
             st.profiles.push(ProfileState {

@@ -126,7 +126,6 @@ mod tests {
             },
         ];
         FirewallState {
-            current_profiles: 2 | 4,
             profiles: Profile::ALL
                 .into_iter()
                 .map(|profile| ProfileState {

@@ -107,7 +107,6 @@ pub fn listed() -> Vec<ListedNetwork> {
 /// Wi-Fi "Home" (Private) and vEthernet (WSL) (Public): both profiles in effect.
 pub fn two_networks(rules: Vec<Rule>) -> FirewallState {
     FirewallState {
-        current_profiles: PRIVATE | PUBLIC,
         profiles: profiles(),
         networks: join_networks(listed(), &adapters()),
         rules,
@@ -121,7 +120,6 @@ pub fn one_network(category: Profile, rules: Vec<Rule>) -> FirewallState {
     let mut st = two_networks(rules);
     st.networks.truncate(1);
     st.networks[0].category = category;
-    st.current_profiles = category.bit();
     st
 }
 
