@@ -141,14 +141,20 @@ pub enum OpenError {
     Refused(String),
 }
 
+/// The headset's Wi-Fi address, asked over `shell`.
+pub async fn ask_wifi(server: &Server, serial: &str) -> Result<Option<IfAddr>, AdbError> {
+    let ip = server.shell(serial, &["ip", "-4", "addr", "show", "wlan0"]).await?;
+    Ok(props::parse_inet(&ip.stdout))
+}
+
 /// The headset's Wi-Fi address and its best browser (package, name), asked over `shell`.
 pub async fn ask_wifi_and_browser(
     server: &Server,
     serial: &str,
 ) -> Result<(Option<IfAddr>, Option<(&'static str, &'static str)>), AdbError> {
-    let ip = server.shell(serial, &["ip", "-4", "addr", "show", "wlan0"]).await?;
+    let wifi = ask_wifi(server, serial).await?;
     let pm = server.shell(serial, &["pm", "list", "packages"]).await?;
-    Ok((props::parse_inet(&ip.stdout), props::pick_browser(&pm.stdout)))
+    Ok((wifi, props::pick_browser(&pm.stdout)))
 }
 
 /// Opens the page on the headset `serial` (which must be authorized).
@@ -169,7 +175,7 @@ pub async fn open(server: &Server, serial: &str, page: &Page) -> Result<Opened, 
 /// The origin (`https://ip:port`) "Open on headset" uses for `serial`: what the certificate step
 /// accepts, and nothing else.
 pub async fn origin_for(server: &Server, serial: &str, page: &Page) -> Result<String, OpenError> {
-    let (wifi, _) = ask_wifi_and_browser(server, serial).await?;
+    let wifi = ask_wifi(server, serial).await?;
     let (ip, _) = page.address(wifi).map_err(OpenError::NoAddress)?;
     Ok(qr::trust_url(&ip, page.port).trim_end_matches('/').to_string())
 }
