@@ -47,15 +47,17 @@ impl Server {
         tokio::time::timeout(self.timeout, f).await.map_err(|_| AdbError::Timeout(self.addr))?
     }
 
+    /// A connection on which the server said OKAY to `request`.
+    async fn request(&self, request: &str) -> Result<TcpStream, AdbError> {
+        let mut s = self.connect().await?;
+        wire::send(&mut s, request).await?;
+        wire::status(&mut s).await?;
+        Ok(s)
+    }
+
     /// A `host:` query answered by one string (the server closes after it).
     async fn query(&self, request: &str) -> Result<String, AdbError> {
-        self.within(async {
-            let mut s = self.connect().await?;
-            wire::send(&mut s, request).await?;
-            wire::status(&mut s).await?;
-            wire::read_string(&mut s).await
-        })
-        .await
+        self.within(async { wire::read_string(&mut self.request(request).await?).await }).await
     }
 
     /// The server's protocol version (41 for current platform-tools).
@@ -71,23 +73,13 @@ impl Server {
 
     /// A connection on which the server sends the whole list again at every change.
     pub async fn track_devices(&self) -> Result<Tracker, AdbError> {
-        let stream = self
-            .within(async {
-                let mut s = self.connect().await?;
-                wire::send(&mut s, "host:track-devices-l").await?;
-                wire::status(&mut s).await?;
-                Ok(s)
-            })
-            .await?;
+        let stream = self.within(self.request("host:track-devices-l")).await?;
         Ok(Tracker { stream })
     }
 
     /// A connection switched to `serial`'s transport.
     async fn transport(&self, serial: &str) -> Result<TcpStream, AdbError> {
-        let mut s = self.connect().await?;
-        wire::send(&mut s, &format!("host:transport:{serial}")).await?;
-        wire::status(&mut s).await?;
-        Ok(s)
+        self.request(&format!("host:transport:{serial}")).await
     }
 
     /// Runs `argv` on the device through its shell, each argument quoted so that it arrives whole
@@ -117,10 +109,8 @@ impl Server {
     /// (`localabstract:chrome_devtools_remote`); returns the port.
     pub async fn forward(&self, serial: &str, remote: &str) -> Result<u16, AdbError> {
         self.within(async {
-            let mut s = self.connect().await?;
-            wire::send(&mut s, &format!("host-serial:{serial}:forward:tcp:0;{remote}")).await?;
             // The server's OKAY, the forward's OKAY, then the port it bound.
-            wire::status(&mut s).await?;
+            let mut s = self.request(&format!("host-serial:{serial}:forward:tcp:0;{remote}")).await?;
             wire::status(&mut s).await?;
             let port = wire::read_string(&mut s).await?;
             port.trim().parse::<u16>().map_err(|_| AdbError::Protocol(format!("forwarded port {port:?}")))
@@ -131,9 +121,8 @@ impl Server {
     /// Removes the forward of local `port`.
     pub async fn kill_forward(&self, serial: &str, port: u16) -> Result<(), AdbError> {
         self.within(async {
-            let mut s = self.connect().await?;
-            wire::send(&mut s, &format!("host-serial:{serial}:killforward:tcp:{port}")).await?;
-            wire::status(&mut s).await?;
+            // The server's OKAY, then the removal's.
+            let mut s = self.request(&format!("host-serial:{serial}:killforward:tcp:{port}")).await?;
             wire::status(&mut s).await
         })
         .await

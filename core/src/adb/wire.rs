@@ -130,23 +130,19 @@ pub fn v2_packet(id: u8, data: &[u8]) -> Vec<u8> {
 /// went away (`serial` names it).
 pub async fn read_v2<S: AsyncRead + Unpin>(s: &mut S, serial: &str) -> Result<ShellOutput, AdbError> {
     let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    let cut = |e: io::Error| match e.kind() {
+        io::ErrorKind::UnexpectedEof => AdbError::Gone(serial.to_string()),
+        _ => e.into(),
+    };
     loop {
         let mut head = [0u8; 5];
-        match s.read_exact(&mut head).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(AdbError::Gone(serial.to_string())),
-            Err(e) => return Err(e.into()),
-        }
+        s.read_exact(&mut head).await.map_err(cut)?;
         let len = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
         if stdout.len() + stderr.len() + len > MAX_ANSWER {
             return Err(AdbError::Protocol(format!("a command's output over {MAX_ANSWER} bytes")));
         }
         let mut data = vec![0u8; len];
-        match s.read_exact(&mut data).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(AdbError::Gone(serial.to_string())),
-            Err(e) => return Err(e.into()),
-        }
+        s.read_exact(&mut data).await.map_err(cut)?;
         match head[0] {
             V2_STDOUT => stdout.extend_from_slice(&data),
             V2_STDERR => stderr.extend_from_slice(&data),
