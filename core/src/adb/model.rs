@@ -145,12 +145,9 @@ pub fn advice(state: AdbState, text: &str) -> (&'static str, String) {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct UsbStatus {
     pub adb: AdbAvailability,
-    /// The adb used to start the server, when this app started it.
-    pub adb_path: Option<String>,
     /// What to do about adb, when it is not ready (where to get it; why the server failed).
     pub message: Option<String>,
     pub devices: Vec<UsbHeadset>,
-    pub checked_ms: u64,
 }
 
 /// The sentence when no adb is found.

@@ -90,10 +90,7 @@ impl UsbWatch {
     }
 
     fn publish(&self, f: impl FnOnce(&mut UsbStatus)) {
-        self.status.send_modify(|s| {
-            f(s);
-            s.checked_ms = now_ms();
-        });
+        self.status.send_modify(f);
     }
 }
 
@@ -101,9 +98,9 @@ impl UsbWatch {
 static TOLD_NOT_FOUND: AtomicBool = AtomicBool::new(false);
 
 /// Makes sure a server answers: starts one with the adb found when none does.
-async fn ensure_server(cfg: &WatchConfig) -> Result<Option<PathBuf>, (AdbAvailability, String)> {
+async fn ensure_server(cfg: &WatchConfig) -> Result<(), (AdbAvailability, String)> {
     match cfg.server.version().await {
-        Ok(_) => return Ok(None),
+        Ok(_) => return Ok(()),
         Err(AdbError::NoServer(_)) => {}
         Err(e) => return Err((AdbAvailability::Failed, format!("The adb server at {} fails: {e}", cfg.server.addr))),
     }
@@ -122,7 +119,7 @@ async fn ensure_server(cfg: &WatchConfig) -> Result<Option<PathBuf>, (AdbAvailab
         return Err((AdbAvailability::Failed, why));
     }
     match cfg.server.version().await {
-        Ok(_) => Ok(Some(adb)),
+        Ok(_) => Ok(()),
         Err(e) => {
             Err((AdbAvailability::Failed, format!("{} started, but its server does not answer: {e}", adb.display())))
         }
@@ -178,8 +175,8 @@ async fn run(w: UsbWatch, mut active: watch::Receiver<bool>) {
             }
         }
         let cfg = cfg_rx.borrow_and_update().clone();
-        let started = match ensure_server(&cfg).await {
-            Ok(started) => started,
+        match ensure_server(&cfg).await {
+            Ok(()) => {}
             Err((availability, message)) => {
                 w.publish(|s| {
                     s.adb = availability;
@@ -204,9 +201,6 @@ async fn run(w: UsbWatch, mut active: watch::Receiver<bool>) {
         w.publish(|s| {
             s.adb = AdbAvailability::Ready;
             s.message = None;
-            if started.is_some() {
-                s.adb_path = started.as_ref().map(|p| p.display().to_string());
-            }
         });
         let mut known: HashMap<String, UsbHeadset> = HashMap::new();
         let mut last: Vec<DeviceEntry> = Vec::new();
