@@ -303,7 +303,7 @@ impl Rule {
     }
 }
 
-fn is_any(list: &str) -> bool {
+pub(super) fn is_any(list: &str) -> bool {
     let t = list.trim();
     t.is_empty() || t == "*" || t.eq_ignore_ascii_case("any")
 }

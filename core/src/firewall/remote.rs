@@ -1,7 +1,8 @@
 //! Address scopes: a rule's remote addresses as `INetFwRule::RemoteAddresses` reports them (`*`,
 //! `LocalSubnet`, `192.168.1.50/255.255.255.255`, the mask form `192.168.0.0/255.255.0.0`, a CIDR,
-//! a range, other keywords), ufw's `From` column, and how much of the headsets' network (the
-//! subnet of the address in the QR code) such a scope covers. Pure; used by `evaluate` and ufw.
+//! a range, other keywords; ufw's `Anywhere` too), and how much of the headsets' network (the
+//! subnet of the address in the QR code) such a scope covers. Pure; used by `evaluate` (the
+//! desktop's ufw reader compares its `From` column itself).
 
 use std::net::IpAddr;
 
@@ -104,9 +105,9 @@ fn parse_item(s: &str) -> Item {
     }
 }
 
+/// A rule's "any address" (`*`, `Any`, empty), or ufw's word for it.
 fn is_any(list: &str) -> bool {
-    let t = list.trim();
-    t.is_empty() || t == "*" || t.eq_ignore_ascii_case("any") || t.eq_ignore_ascii_case("Anywhere")
+    super::model::is_any(list) || list.trim().eq_ignore_ascii_case("Anywhere")
 }
 
 fn items(list: &str) -> Vec<&str> {
